@@ -1,0 +1,369 @@
+//! The worker pool: one `octo-worker` process per slot, each supervised and respawned with backoff.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use octo_ipc::{
+    CloseReason, Notification, Request, Response, RouterId, RouterNotification, RouterRequest, Target, WorkerRequest,
+};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::channel::{Channel, ChannelEnd, ChannelError};
+use crate::dispatcher::Dispatcher;
+use crate::worker_process;
+
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub workers: usize,
+    pub worker_bin: PathBuf,
+    /// Pin worker i to the i-th CPU this process may use.
+    pub pin_workers: bool,
+    pub request_timeout: Duration,
+    /// How long `start` waits for every worker to answer.
+    pub startup_timeout: Duration,
+    pub respawn_backoff_min: Duration,
+    pub respawn_backoff_max: Duration,
+}
+
+impl PoolConfig {
+    pub fn new(workers: usize, worker_bin: PathBuf) -> Self {
+        Self {
+            workers,
+            worker_bin,
+            pin_workers: false,
+            request_timeout: Duration::from_secs(5),
+            startup_timeout: Duration::from_secs(10),
+            respawn_backoff_min: Duration::from_millis(100),
+            respawn_backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("no worker {0}")]
+    NoSuchWorker(usize),
+    #[error("worker {0} is down (respawning)")]
+    WorkerDown(usize),
+    #[error("worker {index}: {source}")]
+    Channel {
+        index: usize,
+        #[source]
+        source: ChannelError,
+    },
+    #[error("workers did not come up within {0:?}; see the log for their errors")]
+    Startup(Duration),
+    #[error("worker binary {0} not found (build it with `cargo build --release`, or pass --worker-bin)")]
+    MissingBinary(PathBuf),
+}
+
+/// A live worker process.
+pub struct WorkerHandle {
+    pub index: usize,
+    pub pid: u32,
+    channel: Channel,
+    routers: Mutex<HashSet<RouterId>>,
+}
+
+impl WorkerHandle {
+    pub async fn request(&self, request: Request) -> Result<Response, ChannelError> {
+        let created = match &request {
+            Request::Worker(WorkerRequest::CreateRouter { router_id }) => Some(*router_id),
+            _ => None,
+        };
+        let closed = match &request {
+            Request::Router(id, RouterRequest::Close) => Some(*id),
+            _ => None,
+        };
+        let response = self.channel.request(request).await?;
+        // The pool remembers which routers live here so that it can report them closed if the
+        // process dies.
+        let mut routers = self.routers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = created {
+            routers.insert(id);
+        }
+        if let Some(id) = closed {
+            routers.remove(&id);
+        }
+        Ok(response)
+    }
+
+    pub fn router_count(&self) -> usize {
+        self.routers.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// What an operator sees of one slot.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerStatus {
+    pub index: usize,
+    pub pid: Option<u32>,
+    pub alive: bool,
+    pub restarts: u64,
+    pub routers: usize,
+    pub last_exit: Option<String>,
+}
+
+#[derive(Default)]
+struct Slot {
+    current: Mutex<Option<Arc<WorkerHandle>>>,
+    last_exit: Mutex<Option<String>>,
+    restarts: AtomicU64,
+}
+
+struct Shared {
+    config: PoolConfig,
+    cpus: Vec<usize>,
+    slots: Vec<Slot>,
+    dispatcher: Dispatcher,
+    shutdown: watch::Sender<bool>,
+    changed: Notify,
+}
+
+pub struct WorkerPool {
+    shared: Arc<Shared>,
+    supervisors: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl WorkerPool {
+    /// Spawns every worker and returns once all of them answer requests.
+    pub async fn start(config: PoolConfig) -> Result<Self, PoolError> {
+        if !config.worker_bin.is_file() {
+            return Err(PoolError::MissingBinary(config.worker_bin.clone()));
+        }
+        let startup_timeout = config.startup_timeout;
+        let shared = Arc::new(Shared {
+            cpus: worker_process::allowed_cpus(),
+            slots: (0..config.workers).map(|_| Slot::default()).collect(),
+            config,
+            dispatcher: Dispatcher::default(),
+            shutdown: watch::channel(false).0,
+            changed: Notify::new(),
+        });
+        let supervisors = (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
+        let pool = WorkerPool { shared, supervisors: Mutex::new(supervisors) };
+        let all_up = async {
+            loop {
+                let changed = pool.shared.changed.notified();
+                if pool.live_count() == pool.len() {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        if tokio::time::timeout(startup_timeout, all_up).await.is_err() {
+            pool.close().await;
+            return Err(PoolError::Startup(startup_timeout));
+        }
+        Ok(pool)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shared.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shared.slots.is_empty()
+    }
+
+    /// Workers that are up and answering.
+    pub fn live_count(&self) -> usize {
+        (0..self.len()).filter(|&i| self.worker(i).is_some()).count()
+    }
+
+    /// The live process in slot `index`, if it is up.
+    pub fn worker(&self, index: usize) -> Option<Arc<WorkerHandle>> {
+        self.shared.slots.get(index)?.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub async fn request(&self, index: usize, request: Request) -> Result<Response, PoolError> {
+        if index >= self.len() {
+            return Err(PoolError::NoSuchWorker(index));
+        }
+        let worker = self.worker(index).ok_or(PoolError::WorkerDown(index))?;
+        worker.request(request).await.map_err(|source| PoolError::Channel { index, source })
+    }
+
+    /// Notifications addressed to `target`, including the `Closed { WorkerDied }` the pool sends
+    /// for routers whose worker died.
+    pub fn subscribe(&self, target: Target) -> mpsc::UnboundedReceiver<Notification> {
+        self.shared.dispatcher.subscribe(target)
+    }
+
+    pub fn unsubscribe(&self, target: Target) {
+        self.shared.dispatcher.unsubscribe(target)
+    }
+
+    pub fn status(&self) -> Vec<WorkerStatus> {
+        self.shared
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| {
+                let current = slot.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                WorkerStatus {
+                    index,
+                    pid: current.as_ref().map(|w| w.pid),
+                    alive: current.is_some(),
+                    restarts: slot.restarts.load(Ordering::Relaxed),
+                    routers: current.as_ref().map_or(0, |w| w.router_count()),
+                    last_exit: slot.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Asks every worker to close, kills those that do not, and waits for all supervisors.
+    pub async fn close(&self) {
+        self.shared.shutdown.send_replace(true);
+        let supervisors = std::mem::take(&mut *self.supervisors.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in supervisors {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        // Supervisors own the children (kill_on_drop); stopping them stops the processes.
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+/// Keeps slot `index` filled with a live worker until the pool shuts down.
+async fn supervise(shared: Arc<Shared>, index: usize) {
+    let config = &shared.config;
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut backoff = config.respawn_backoff_min;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let started = Instant::now();
+        match run_once(&shared, index, &mut shutdown).await {
+            Ok(status) => {
+                let exit = describe(status);
+                if *shutdown.borrow() {
+                    info!(worker = index, "worker stopped ({exit})");
+                    return;
+                }
+                error!(worker = index, "worker died ({exit}); respawning in {backoff:?}");
+                *shared.slots[index].last_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(exit);
+            }
+            Err(e) => error!(worker = index, "could not start worker: {e}; retrying in {backoff:?}"),
+        }
+        shared.slots[index].restarts.fetch_add(1, Ordering::Relaxed);
+        // A worker that ran a while before dying gets a fast respawn; a crash loop backs off.
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = config.respawn_backoff_min;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        backoff = (backoff * 2).min(config.respawn_backoff_max);
+    }
+}
+
+/// Runs one worker process from spawn to exit. Returns its exit status.
+async fn run_once(
+    shared: &Arc<Shared>,
+    index: usize,
+    shutdown: &mut watch::Receiver<bool>,
+) -> std::io::Result<ExitStatus> {
+    let config = &shared.config;
+    let cpu =
+        if config.pin_workers && !shared.cpus.is_empty() { Some(shared.cpus[index % shared.cpus.len()]) } else { None };
+    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu)?;
+    let pid = child.id().unwrap_or(0);
+    let dispatch_to = shared.clone();
+    let (channel, mut channel_end) =
+        Channel::start(stream, config.request_timeout, move |n| dispatch_to.dispatcher.dispatch(n));
+    let handle = Arc::new(WorkerHandle { index, pid, channel, routers: Mutex::default() });
+
+    // Published only once it answers, so "live" means "answering requests".
+    let ping = async {
+        match handle.request(Request::Worker(WorkerRequest::Dump)).await {
+            Ok(_) => {
+                info!(worker = index, pid, ?cpu, "worker up");
+                *shared.slots[index].current.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+                shared.changed.notify_waiters();
+            }
+            Err(e) => warn!(worker = index, pid, "worker did not answer its first request: {e}"),
+        }
+        std::future::pending::<()>().await
+    };
+
+    let status = tokio::select! {
+        status = child.wait() => status?,
+        end = &mut channel_end => {
+            match end {
+                Ok(ChannelEnd::Garbage(e)) => {
+                    error!(worker = index, pid, "worker wrote garbage on its channel ({e}); killing it");
+                    let _ = child.start_kill();
+                }
+                Ok(ChannelEnd::Io(e)) => {
+                    error!(worker = index, pid, "worker channel failed ({e}); killing it");
+                    let _ = child.start_kill();
+                }
+                Ok(ChannelEnd::Eof) | Err(_) => {}
+            }
+            wait_or_kill(&mut child, Duration::from_secs(2)).await?
+        }
+        _ = stopped(shutdown) => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), handle.request(Request::Worker(WorkerRequest::Close))).await;
+            wait_or_kill(&mut child, Duration::from_secs(2)).await?
+        }
+        _ = ping => unreachable!("the ping future never completes"),
+    };
+
+    // The process is gone: take it out of the slot, fail what waited on it, and tell the owners
+    // of its routers.
+    shared.slots[index].current.lock().unwrap_or_else(|p| p.into_inner()).take();
+    shared.changed.notify_waiters();
+    handle.channel.fail_pending();
+    let routers: Vec<RouterId> = handle.routers.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+    for id in routers {
+        shared
+            .dispatcher
+            .dispatch(Notification::Router(id, RouterNotification::Closed { reason: CloseReason::WorkerDied }));
+    }
+    Ok(status)
+}
+
+/// Resolves once the pool is shutting down.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send: drop it here, not across the caller's awaits.
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+async fn wait_or_kill(child: &mut tokio::process::Child, grace: Duration) -> std::io::Result<ExitStatus> {
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            warn!("worker did not exit within {grace:?}; killing it");
+            child.start_kill()?;
+            child.wait().await
+        }
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => {
+            let name = nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("unknown");
+            format!("killed by signal {sig} ({name})")
+        }
+        _ => status.to_string(),
+    }
+}

@@ -1,0 +1,123 @@
+//! The controller's worker pool against real `octo-worker` processes.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use octo_controller::channel::ChannelError;
+use octo_controller::worker_pool::{PoolConfig, PoolError, WorkerPool};
+use octo_ipc::*;
+use octo_tests::bin;
+
+async fn pool(workers: usize) -> WorkerPool {
+    WorkerPool::start(PoolConfig::new(workers, bin("octo-worker"))).await.expect("pool starts")
+}
+
+async fn create_router(pool: &WorkerPool, index: usize, id: u128) -> RouterId {
+    let id = RouterId(id);
+    let resp = pool.request(index, Request::Worker(WorkerRequest::CreateRouter { router_id: id })).await.unwrap();
+    assert_eq!(resp, Response::Ok);
+    id
+}
+
+async fn dump_router(pool: &WorkerPool, index: usize, id: RouterId) -> Result<Response, PoolError> {
+    pool.request(index, Request::Router(id, RouterRequest::Dump)).await
+}
+
+#[tokio::test]
+async fn a_router_is_created_on_each_worker_and_dumped_back() {
+    let pool = pool(2).await;
+    for index in 0..2 {
+        let id = create_router(&pool, index, 100 + index as u128).await;
+        match dump_router(&pool, index, id).await.unwrap() {
+            Response::RouterDump(d) => assert_eq!(d.id, id),
+            other => panic!("{other:?}"),
+        }
+        match pool.request(index, Request::Worker(WorkerRequest::Dump)).await.unwrap() {
+            Response::WorkerDump(d) => {
+                assert_eq!(d.router_ids, vec![id]);
+                assert_eq!(Some(d.pid), pool.worker(index).map(|w| w.pid));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A router lives on one worker only.
+    assert!(dump_router(&pool, 1, RouterId(100)).await.is_err());
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn kill_9_is_reported_and_a_new_worker_answers_within_2s() {
+    let pool = pool(2).await;
+    let doomed = create_router(&pool, 0, 1).await;
+    let safe = create_router(&pool, 1, 2).await;
+    let mut doomed_events = pool.subscribe(Target::Router(doomed));
+    let mut safe_events = pool.subscribe(Target::Router(safe));
+    let victim = pool.worker(0).unwrap().pid;
+    let survivor = pool.worker(1).unwrap().pid;
+
+    let killed_at = Instant::now();
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+
+    let event =
+        tokio::time::timeout(Duration::from_secs(2), doomed_events.recv()).await.expect("router closed in time");
+    assert_eq!(
+        event,
+        Some(Notification::Router(doomed, RouterNotification::Closed { reason: CloseReason::WorkerDied }))
+    );
+    let new_pid = loop {
+        if let Ok(Response::WorkerDump(d)) = pool.request(0, Request::Worker(WorkerRequest::Dump)).await {
+            break d.pid;
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(2), "no worker answered within 2 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(killed_at.elapsed() < Duration::from_secs(2));
+    assert_ne!(new_pid, victim);
+
+    // The other worker and its router are untouched.
+    assert_eq!(pool.worker(1).unwrap().pid, survivor);
+    assert!(matches!(dump_router(&pool, 1, safe).await, Ok(Response::RouterDump(_))));
+    assert!(safe_events.try_recv().is_err(), "the surviving router got an event");
+    // The dead worker's router is gone with it.
+    match dump_router(&pool, 0, doomed).await {
+        Err(PoolError::Channel { source: ChannelError::Request(e), .. }) => assert_eq!(e.code, ErrorCode::NotFound),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.status()[0].restarts, 1);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn an_unknown_target_gets_an_error_naming_it() {
+    let pool = pool(1).await;
+    let targets = [
+        Request::Router(RouterId(0xdead), RouterRequest::Dump),
+        Request::Transport(TransportId(0xbeef), TransportRequest::Close),
+        Request::Producer(ProducerId(1), ProducerRequest::Dump),
+        Request::Consumer(ConsumerId(2), ConsumerRequest::Dump),
+    ];
+    for request in targets {
+        let target = request.target();
+        match pool.request(0, request).await {
+            Err(PoolError::Channel { source: ChannelError::Request(e), .. }) => {
+                assert_eq!(e.code, ErrorCode::NotFound);
+                assert!(e.message.contains(&target.to_string()), "{e} does not name {target}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(pool.request(7, Request::Worker(WorkerRequest::Dump)).await, Err(PoolError::NoSuchWorker(7))));
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn close_ends_every_worker_process() {
+    let pool = pool(2).await;
+    let pids: Vec<u32> = (0..2).map(|i| pool.worker(i).unwrap().pid).collect();
+    pool.close().await;
+    assert_eq!(pool.live_count(), 0);
+    for pid in pids {
+        assert!(!octo_tests::is_running(pid), "worker {pid} still runs");
+    }
+}

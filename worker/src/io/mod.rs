@@ -1,0 +1,7 @@
+//! The IO shell: the only part of the worker that owns file descriptors.
+
+mod channel;
+mod event_loop;
+
+pub use channel::ControllerChannel;
+pub use event_loop::{RunError, run};
