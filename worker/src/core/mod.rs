@@ -1,6 +1,8 @@
 //! The sans-IO worker core: `handle_input` in, `poll_output` out, time passed in as an argument.
 
+pub mod ice;
 mod router;
+pub mod rtp;
 mod worker;
 
 pub use router::Router;

@@ -1,0 +1,1 @@
+//! ICE-lite: STUN binding checks with short-term credentials, tuples and consent.
