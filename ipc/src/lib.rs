@@ -9,8 +9,14 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod messages;
+pub mod rtp_parameters;
+pub mod stats;
+pub mod transport_parameters;
 
 pub use error::{ErrorCode, RequestError};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME_LEN, decode_frame, encode_frame};
 pub use ids::{ConsumerId, IdParseError, ProducerId, RouterId, TransportId};
 pub use messages::*;
+pub use rtp_parameters::*;
+pub use stats::*;
+pub use transport_parameters::*;

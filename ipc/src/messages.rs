@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RequestError;
 use crate::ids::{ConsumerId, ProducerId, RouterId, TransportId};
+use crate::rtp_parameters::{MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters, RtpType};
+use crate::stats::{RtpStreamStats, TransportStats};
+use crate::transport_parameters::{
+    DtlsParameters, DtlsRole, DtlsState, IceCandidate, IceParameters, IceState, NumSctpStreams, SctpParameters,
+    TransportTuple,
+};
 
 /// The object a request or notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,8 +61,8 @@ impl Request {
 pub enum WorkerRequest {
     /// Answered with [`Response::WorkerDump`].
     Dump,
-    /// Creates an empty router with the id the controller chose.
-    CreateRouter { router_id: RouterId },
+    /// Creates a router for `media_codecs`; answered with [`Response::RouterCreated`].
+    CreateRouter { router_id: RouterId, media_codecs: Vec<RtpCodecCapability> },
     /// Closes every router and ends the worker process after the response is written.
     Close,
 }
@@ -66,24 +72,63 @@ pub enum RouterRequest {
     /// Answered with [`Response::RouterDump`].
     Dump,
     Close,
+    /// A WebRTC transport on the worker's shared UDP port(s); answered with
+    /// [`Response::WebRtcTransportCreated`].
+    CreateWebRtcTransport { transport_id: TransportId, options: WebRtcTransportOptions },
+    /// Answered with [`Response::CanConsume`].
+    CanConsume { producer_id: ProducerId, rtp_capabilities: RtpCapabilities },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebRtcTransportOptions {
+    /// Offer an SCTP association for DataChannels with these stream counts.
+    pub sctp: Option<NumSctpStreams>,
+    pub max_sctp_message_size: u32,
+}
+
+impl Default for WebRtcTransportOptions {
+    fn default() -> Self {
+        Self { sctp: None, max_sctp_message_size: 262_144 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TransportRequest {
     Dump,
     Close,
+    /// Starts DTLS with the remote parameters; answered with [`Response::TransportConnected`].
+    Connect { dtls_parameters: DtlsParameters },
+    /// New local ICE credentials; answered with [`Response::IceParameters`].
+    RestartIce,
+    /// Answered with [`Response::ProducerCreated`].
+    Produce { producer_id: ProducerId, kind: MediaKind, rtp_parameters: RtpParameters, paused: bool },
+    /// Answered with [`Response::ConsumerCreated`]. Consumers of video start paused by convention
+    /// of the caller; `paused` is honoured as given.
+    Consume { consumer_id: ConsumerId, producer_id: ProducerId, rtp_capabilities: RtpCapabilities, paused: bool },
+    /// Answered with [`Response::TransportStats`].
+    GetStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ProducerRequest {
     Dump,
     Close,
+    Pause,
+    Resume,
+    /// Answered with [`Response::RtpStreamStats`].
+    GetStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ConsumerRequest {
     Dump,
     Close,
+    Pause,
+    Resume,
+    /// Asks the producer for a keyframe on this consumer's behalf (throttled).
+    RequestKeyFrame,
+    /// Answered with [`Response::RtpStreamStats`].
+    GetStats,
 }
 
 /// A successful answer; which variant depends on the request.
@@ -92,7 +137,45 @@ pub enum Response {
     /// The request succeeded and has nothing to report.
     Ok,
     WorkerDump(WorkerDump),
+    RouterCreated { rtp_capabilities: RtpCapabilities },
     RouterDump(RouterDump),
+    WebRtcTransportCreated(WebRtcTransportData),
+    CanConsume(bool),
+    TransportConnected { dtls_local_role: DtlsRole },
+    IceParameters(IceParameters),
+    ProducerCreated { rtp_type: RtpType },
+    ConsumerCreated(ConsumerData),
+    TransportStats(TransportStats),
+    RtpStreamStats(Vec<RtpStreamStats>),
+    /// Dump of a transport, producer or consumer: a human-readable description for operators.
+    ObjectDump(String),
+}
+
+/// What a client needs to connect to a new WebRTC transport.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebRtcTransportData {
+    pub id: TransportId,
+    pub ice_parameters: IceParameters,
+    pub ice_candidates: Vec<IceCandidate>,
+    pub ice_state: IceState,
+    pub dtls_parameters: DtlsParameters,
+    pub dtls_state: DtlsState,
+    pub sctp_parameters: Option<SctpParameters>,
+}
+
+/// What a client needs to receive a new consumer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerData {
+    pub id: ConsumerId,
+    pub producer_id: ProducerId,
+    pub kind: MediaKind,
+    pub rtp_parameters: RtpParameters,
+    #[serde(rename = "type")]
+    pub rtp_type: RtpType,
+    pub paused: bool,
+    pub producer_paused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +237,9 @@ pub enum RouterNotification {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TransportNotification {
     Closed { reason: CloseReason },
+    IceStateChange { ice_state: IceState },
+    IceSelectedTupleChange { tuple: Option<TransportTuple> },
+    DtlsStateChange { dtls_state: DtlsState, reason: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +250,10 @@ pub enum ProducerNotification {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ConsumerNotification {
     Closed { reason: CloseReason },
+    /// The producer closed; the consumer closed with it.
+    ProducerClosed,
+    ProducerPaused,
+    ProducerResumed,
 }
 
 /// Everything the controller writes to a worker.

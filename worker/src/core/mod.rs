@@ -1,9 +1,23 @@
-//! The sans-IO worker core: `handle_input` in, `poll_output` out, time passed in as an argument.
+//! The sans-IO worker core: `handle_input` / `handle_datagram` in, `poll_output` / `poll_transmit`
+//! out, time passed in as an argument.
 
+mod consumer;
+mod control;
+pub mod dtls;
 pub mod ice;
+mod id_map;
+mod media;
+pub mod ortc;
+mod producer;
+pub mod rng;
 mod router;
 pub mod rtp;
+pub mod transmit;
+mod webrtc_server;
+mod webrtc_transport;
 mod worker;
 
 pub use router::Router;
-pub use worker::{Input, Output, Worker};
+pub use transmit::{SocketId, Transmit};
+pub use webrtc_server::ListenSocket;
+pub use worker::{Input, Output, TICK, Worker, WorkerConfig, WorkerCounters};

@@ -1,24 +1,35 @@
-//! A router: one room's media routing table.
+//! A router: one room's media routing table. The objects themselves live in the worker's flat
+//! maps; the router knows which are its own and who consumes which producer.
 
-use octo_ipc::{RouterDump, RouterId};
+use octo_ipc::{ConsumerId, ProducerId, RouterDump, RouterId, RtpCapabilities, RtpCodecCapability, TransportId};
 
-/// Transports, producers and consumers arrive with the media plane; for now a router is the unit
-/// the controller places on a worker and can dump and close.
+use super::id_map::IdMap;
+use super::ortc::{self, OrtcError};
+
 #[derive(Debug)]
 pub struct Router {
-    id: RouterId,
+    pub id: RouterId,
+    pub capabilities: RtpCapabilities,
+    pub transports: Vec<TransportId>,
+    /// producer → its consumers, the fan-out list walked for every packet.
+    pub fanout: IdMap<ProducerId, Vec<ConsumerId>>,
 }
 
 impl Router {
-    pub fn new(id: RouterId) -> Self {
-        Self { id }
-    }
-
-    pub fn id(&self) -> RouterId {
-        self.id
+    pub fn new(id: RouterId, media_codecs: &[RtpCodecCapability]) -> Result<Self, OrtcError> {
+        Ok(Self {
+            id,
+            capabilities: ortc::router_rtp_capabilities(media_codecs)?,
+            transports: Vec::new(),
+            fanout: IdMap::default(),
+        })
     }
 
     pub fn dump(&self) -> RouterDump {
-        RouterDump { id: self.id, transport_ids: Vec::new(), producer_ids: Vec::new(), consumer_ids: Vec::new() }
+        let mut producer_ids: Vec<ProducerId> = self.fanout.keys().copied().collect();
+        producer_ids.sort();
+        let mut consumer_ids: Vec<ConsumerId> = self.fanout.values().flatten().copied().collect();
+        consumer_ids.sort();
+        RouterDump { id: self.id, transport_ids: self.transports.clone(), producer_ids, consumer_ids }
     }
 }

@@ -1,14 +1,26 @@
-//! The worker core's face: every input the process receives goes through [`Worker::handle_input`].
+//! The worker core's face: every input the process receives goes through [`Worker::handle_input`]
+//! (control) or [`Worker::handle_datagram`] (media); everything it wants done comes out of
+//! [`Worker::poll_output`] and [`Worker::poll_transmit`].
 
-use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use octo_ipc::{
-    ControllerMessage, ErrorCode, Notification, Request, RequestError, Response, RouterId, RouterRequest, Target,
-    WorkerDump, WorkerMessage, WorkerNotification, WorkerRequest,
+    ConsumerId, ControllerMessage, Notification, ProducerId, RouterId, TransportId, WorkerMessage, WorkerNotification,
 };
 
+use super::consumer::Consumer;
+use super::dtls::{DtlsError, DtlsIdentity};
+use super::id_map::IdMap;
+use super::producer::Producer;
+use super::rng::Rng;
 use super::router::Router;
+use super::transmit::{Transmit, TransmitQueue};
+use super::webrtc_server::{ListenSocket, WebRtcServer};
+use super::webrtc_transport::WebRtcTransport;
+
+/// How often periodic work (consent, RTCP reports, feedback) runs.
+pub const TICK: Duration = Duration::from_millis(20);
 
 /// Something that happened to the worker.
 #[derive(Debug)]
@@ -24,28 +36,66 @@ pub enum Output {
     Controller(WorkerMessage),
 }
 
+/// What the IO shell knows and the core needs at start.
+pub struct WorkerConfig {
+    pub pid: u32,
+    /// Source of ICE credentials and SSRCs (from the OS in production, seeded in tests).
+    pub rng: Rng,
+    pub sockets: Vec<ListenSocket>,
+}
+
+/// Counters of datagrams dropped before they reached a transport.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkerCounters {
+    pub unknown_source: u64,
+    pub malformed: u64,
+}
+
 pub struct Worker {
-    pid: u32,
-    routers: BTreeMap<RouterId, Router>,
-    outputs: VecDeque<Output>,
-    closed: bool,
+    pub(super) pid: u32,
+    pub(super) rng: Rng,
+    pub(super) identity: DtlsIdentity,
+    pub(super) server: WebRtcServer,
+    pub(super) routers: IdMap<RouterId, Router>,
+    pub(super) transports: IdMap<TransportId, WebRtcTransport>,
+    pub(super) producers: IdMap<ProducerId, Producer>,
+    pub(super) consumers: IdMap<ConsumerId, Consumer>,
+    pub(super) outputs: VecDeque<Output>,
+    pub(super) transmits: TransmitQueue,
+    pub(super) counters: WorkerCounters,
+    pub(super) closed: bool,
+    next_tick: Option<Instant>,
 }
 
 impl Worker {
     /// A worker announces itself with [`WorkerNotification::Running`] so the controller knows the
     /// process got as far as its loop.
-    pub fn new(pid: u32) -> Self {
+    pub fn new(config: WorkerConfig) -> Result<Self, DtlsError> {
         let mut outputs = VecDeque::new();
         outputs.push_back(Output::Controller(WorkerMessage::Notification(Notification::Worker(
-            WorkerNotification::Running { pid },
+            WorkerNotification::Running { pid: config.pid },
         ))));
-        Self { pid, routers: BTreeMap::new(), outputs, closed: false }
+        Ok(Self {
+            pid: config.pid,
+            rng: config.rng,
+            identity: DtlsIdentity::generate()?,
+            server: WebRtcServer::new(config.sockets),
+            routers: IdMap::default(),
+            transports: IdMap::default(),
+            producers: IdMap::default(),
+            consumers: IdMap::default(),
+            outputs,
+            transmits: TransmitQueue::default(),
+            counters: WorkerCounters::default(),
+            closed: false,
+            next_tick: None,
+        })
     }
 
-    pub fn handle_input(&mut self, _now: Instant, input: Input) {
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Controller(ControllerMessage::Request { id, request }) => {
-                let result = self.handle_request(request);
+                let result = self.handle_request(now, request);
                 self.outputs.push_back(Output::Controller(WorkerMessage::Response { id, result }));
             }
         }
@@ -55,9 +105,34 @@ impl Worker {
         self.outputs.pop_front()
     }
 
-    /// The earliest instant at which the core wants a timeout; nothing is timed yet.
+    /// The next datagram to send. Hand its buffer back with [`Worker::recycle`].
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop()
+    }
+
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.transmits.recycle(buf);
+    }
+
+    /// The earliest instant at which the core wants [`Worker::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        let dtls = self.transports.values().filter_map(|t| t.dtls.as_ref()?.poll_timeout()).min();
+        [dtls, self.next_tick].into_iter().flatten().min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let transport_ids: Vec<TransportId> = self.transports.keys().copied().collect();
+        for id in transport_ids {
+            self.transport_timeout(now, id);
+        }
+        self.next_tick = if self.transports.is_empty() { None } else { Some(now + TICK) };
+    }
+
+    /// Arms the periodic tick once there is something to tick for.
+    pub(super) fn ensure_tick(&mut self, now: Instant) {
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now + TICK);
+        }
     }
 
     /// True once the controller asked the worker to close: the shell flushes and exits.
@@ -65,133 +140,15 @@ impl Worker {
         self.closed
     }
 
-    fn handle_request(&mut self, request: Request) -> Result<Response, RequestError> {
-        if self.closed {
-            return Err(RequestError::new(ErrorCode::InvalidState, "worker is closing"));
-        }
-        let target = request.target();
-        match request {
-            Request::Worker(req) => self.handle_worker_request(req),
-            Request::Router(id, req) => {
-                let router = self.routers.get(&id).ok_or_else(|| RequestError::not_found(target))?;
-                match req {
-                    RouterRequest::Dump => Ok(Response::RouterDump(router.dump())),
-                    RouterRequest::Close => {
-                        self.routers.remove(&id);
-                        Ok(Response::Ok)
-                    }
-                }
-            }
-            // No router holds transports, producers or consumers yet, so any id is unknown.
-            Request::Transport(..) | Request::Producer(..) | Request::Consumer(..) => {
-                Err(RequestError::not_found(target))
-            }
-        }
+    pub fn listen_sockets(&self) -> &[ListenSocket] {
+        self.server.sockets()
     }
 
-    fn handle_worker_request(&mut self, req: WorkerRequest) -> Result<Response, RequestError> {
-        match req {
-            WorkerRequest::Dump => Ok(Response::WorkerDump(WorkerDump {
-                pid: self.pid,
-                router_ids: self.routers.keys().copied().collect(),
-            })),
-            WorkerRequest::CreateRouter { router_id } => {
-                if self.routers.contains_key(&router_id) {
-                    return Err(RequestError::new(
-                        ErrorCode::AlreadyExists,
-                        format!("{} already exists", Target::Router(router_id)),
-                    ));
-                }
-                self.routers.insert(router_id, Router::new(router_id));
-                Ok(Response::Ok)
-            }
-            WorkerRequest::Close => {
-                self.routers.clear();
-                self.closed = true;
-                Ok(Response::Ok)
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use octo_ipc::{RouterDump, TransportId, TransportRequest};
-
-    use super::*;
-
-    fn request(worker: &mut Worker, id: u32, request: Request) -> Result<Response, RequestError> {
-        worker.handle_input(Instant::now(), Input::Controller(ControllerMessage::Request { id, request }));
-        match worker.poll_output() {
-            Some(Output::Controller(WorkerMessage::Response { id: got, result })) => {
-                assert_eq!(got, id);
-                result
-            }
-            other => panic!("expected a response, got {other:?}"),
-        }
+    pub fn counters(&self) -> WorkerCounters {
+        self.counters
     }
 
-    fn started() -> Worker {
-        let mut w = Worker::new(77);
-        assert_eq!(
-            w.poll_output(),
-            Some(Output::Controller(WorkerMessage::Notification(Notification::Worker(WorkerNotification::Running {
-                pid: 77
-            }))))
-        );
-        w
-    }
-
-    #[test]
-    fn routers_are_created_dumped_and_closed() {
-        let mut w = started();
-        let r = RouterId(5);
-        assert_eq!(request(&mut w, 1, Request::Worker(WorkerRequest::CreateRouter { router_id: r })), Ok(Response::Ok));
-        assert_eq!(
-            request(&mut w, 2, Request::Router(r, RouterRequest::Dump)),
-            Ok(Response::RouterDump(RouterDump {
-                id: r,
-                transport_ids: vec![],
-                producer_ids: vec![],
-                consumer_ids: vec![]
-            }))
-        );
-        assert_eq!(
-            request(&mut w, 3, Request::Worker(WorkerRequest::Dump)),
-            Ok(Response::WorkerDump(WorkerDump { pid: 77, router_ids: vec![r] }))
-        );
-        assert_eq!(request(&mut w, 4, Request::Router(r, RouterRequest::Close)), Ok(Response::Ok));
-        let err = request(&mut w, 5, Request::Router(r, RouterRequest::Dump)).unwrap_err();
-        assert_eq!(err.code, ErrorCode::NotFound);
-        assert_eq!(w.poll_output(), None);
-    }
-
-    #[test]
-    fn duplicate_router_id_is_refused() {
-        let mut w = started();
-        let create = Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(1) });
-        assert!(request(&mut w, 1, create.clone()).is_ok());
-        assert_eq!(request(&mut w, 2, create).unwrap_err().code, ErrorCode::AlreadyExists);
-    }
-
-    #[test]
-    fn unknown_target_is_named_in_the_error() {
-        let mut w = started();
-        let t = TransportId(0xabc);
-        let err = request(&mut w, 9, Request::Transport(t, TransportRequest::Dump)).unwrap_err();
-        assert_eq!(err.code, ErrorCode::NotFound);
-        assert!(err.message.contains(&t.to_string()), "{err}");
-        let r = RouterId(0xdef);
-        let err = request(&mut w, 10, Request::Router(r, RouterRequest::Close)).unwrap_err();
-        assert!(err.message.contains(&format!("router {r}")), "{err}");
-    }
-
-    #[test]
-    fn close_answers_then_refuses_more() {
-        let mut w = started();
-        assert!(request(&mut w, 1, Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(1) })).is_ok());
-        assert_eq!(request(&mut w, 2, Request::Worker(WorkerRequest::Close)), Ok(Response::Ok));
-        assert!(w.is_closed());
-        assert_eq!(request(&mut w, 3, Request::Worker(WorkerRequest::Dump)).unwrap_err().code, ErrorCode::InvalidState);
+    pub(super) fn notify(&mut self, notification: Notification) {
+        self.outputs.push_back(Output::Controller(WorkerMessage::Notification(notification)));
     }
 }

@@ -1,6 +1,7 @@
-//! The mio loop: one thread, one `Poll`, the controller channel on its own token.
+//! The mio loop: one thread, one `Poll`; the controller channel on token 0, UDP sockets after it.
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::Instant;
 
@@ -9,9 +10,12 @@ use octo_ipc::FrameError;
 use tracing::{debug, info};
 
 use super::channel::{ControllerChannel, ReadOutcome};
-use crate::core::{Input, Output, Worker};
+use super::udp::UdpSockets;
+use crate::core::rng::Rng;
+use crate::core::{Input, ListenSocket, Output, SocketId, Worker, WorkerConfig};
 
 const CHANNEL: Token = Token(0);
+const FIRST_UDP: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -19,10 +23,20 @@ pub enum RunError {
     Io(#[from] io::Error),
     #[error("bad frame from the controller: {0}")]
     Frame(#[from] FrameError),
+    #[error("cannot start the worker core: {0}")]
+    Core(#[from] crate::core::dtls::DtlsError),
+}
+
+/// Where the worker's WebRTC traffic is received.
+#[derive(Debug, Clone, Default)]
+pub struct MediaConfig {
+    pub listen: Vec<SocketAddr>,
+    /// Announced in ICE candidates instead of the bound address (NAT, 0.0.0.0).
+    pub announced_address: Option<String>,
 }
 
 /// Runs the worker until the controller closes the channel or sends `Close`.
-pub fn run(stream: StdUnixStream) -> Result<(), RunError> {
+pub fn run(stream: StdUnixStream, media: &MediaConfig) -> Result<(), RunError> {
     stream.set_nonblocking(true)?;
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(256);
@@ -30,9 +44,21 @@ pub fn run(stream: StdUnixStream) -> Result<(), RunError> {
     let mut interest = Interest::READABLE;
     poll.registry().register(channel.source(), CHANNEL, interest)?;
 
-    let mut worker = Worker::new(std::process::id());
-    info!("worker running");
+    let mut udp = UdpSockets::bind(&media.listen)?;
+    let mut sockets = Vec::with_capacity(udp.len());
+    for i in 0..udp.len() {
+        poll.registry().register(udp.socket_mut(i), Token(FIRST_UDP + i), Interest::READABLE)?;
+        sockets.push(ListenSocket {
+            id: SocketId(i as u8),
+            local: udp.local_addr(i)?,
+            announced_address: media.announced_address.clone(),
+        });
+    }
+    info!(sockets = ?sockets.iter().map(|s| s.local).collect::<Vec<_>>(), "worker running");
+    let mut worker = Worker::new(WorkerConfig { pid: std::process::id(), rng: Rng::from_os(), sockets })?;
+
     loop {
+        udp.flush(&mut worker);
         while let Some(output) = worker.poll_output() {
             match output {
                 Output::Controller(msg) => channel.queue(&msg)?,
@@ -57,19 +83,30 @@ pub fn run(stream: StdUnixStream) -> Result<(), RunError> {
         }
         let now = Instant::now();
         for event in events.iter() {
-            if event.token() != CHANNEL || !(event.is_readable() || event.is_read_closed()) {
-                continue;
+            match event.token() {
+                CHANNEL => {
+                    if !(event.is_readable() || event.is_read_closed()) {
+                        continue;
+                    }
+                    let outcome = channel.read_ready()?;
+                    while let Some(msg) = channel.next_message()? {
+                        debug!(?msg, "request");
+                        worker.handle_input(now, Input::Controller(msg));
+                    }
+                    if outcome == ReadOutcome::Closed {
+                        channel.finish()?;
+                        info!("controller closed the channel");
+                        return Ok(());
+                    }
+                }
+                Token(t) if t >= FIRST_UDP && t - FIRST_UDP < udp.len() => {
+                    udp.drain(t - FIRST_UDP, &mut worker, now)?;
+                }
+                Token(_) => {}
             }
-            let outcome = channel.read_ready()?;
-            while let Some(msg) = channel.next_message()? {
-                debug!(?msg, "request");
-                worker.handle_input(now, Input::Controller(msg));
-            }
-            if outcome == ReadOutcome::Closed {
-                channel.finish()?;
-                info!("controller closed the channel");
-                return Ok(());
-            }
+        }
+        if worker.poll_timeout().is_some_and(|t| t <= now) {
+            worker.handle_timeout(now);
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod channel;
 mod event_loop;
+mod udp;
 
 pub use channel::ControllerChannel;
-pub use event_loop::{RunError, run};
+pub use event_loop::{MediaConfig, RunError, run};

@@ -1,0 +1,462 @@
+//! Requests from the controller: creating, inspecting and closing routers, transports, producers
+//! and consumers. Every request names its target; an unknown target is an error naming it.
+
+use std::time::Instant;
+
+use octo_ipc::{
+    CloseReason, ConsumerData, ConsumerId, ConsumerNotification, ConsumerRequest, ErrorCode, MediaKind, Notification,
+    ProducerId, ProducerRequest, Request, RequestError, Response, RouterId, RouterRequest,
+    RtpCapabilities, RtpParameters, SctpParameters, Target, TransportId, TransportNotification, TransportRequest,
+    WebRtcTransportData, WebRtcTransportOptions, WorkerDump, WorkerRequest,
+};
+
+use super::consumer::Consumer;
+use super::ice::IceLite;
+use super::ortc::{self, OrtcError};
+use super::producer::Producer;
+use super::router::Router;
+use super::webrtc_transport::{IncomingStream, WebRtcTransport, ipc_ice_state};
+use super::worker::Worker;
+
+fn invalid(message: impl Into<String>) -> RequestError {
+    RequestError::new(ErrorCode::InvalidRequest, message)
+}
+
+impl From<OrtcError> for RequestError {
+    fn from(e: OrtcError) -> Self {
+        invalid(e.to_string())
+    }
+}
+
+fn exists(target: Target) -> RequestError {
+    RequestError::new(ErrorCode::AlreadyExists, format!("{target} already exists"))
+}
+
+impl Worker {
+    pub(super) fn handle_request(&mut self, now: Instant, request: Request) -> Result<Response, RequestError> {
+        if self.closed {
+            return Err(RequestError::new(ErrorCode::InvalidState, "worker is closing"));
+        }
+        let target = request.target();
+        match request {
+            Request::Worker(req) => self.worker_request(now, req),
+            Request::Router(id, req) => {
+                if !self.routers.contains_key(&id) {
+                    return Err(RequestError::not_found(target));
+                }
+                self.router_request(now, id, req)
+            }
+            Request::Transport(id, req) => {
+                if !self.transports.contains_key(&id) {
+                    return Err(RequestError::not_found(target));
+                }
+                self.transport_request(now, id, req)
+            }
+            Request::Producer(id, req) => {
+                if !self.producers.contains_key(&id) {
+                    return Err(RequestError::not_found(target));
+                }
+                self.producer_request(now, id, req)
+            }
+            Request::Consumer(id, req) => {
+                if !self.consumers.contains_key(&id) {
+                    return Err(RequestError::not_found(target));
+                }
+                self.consumer_request(now, id, req)
+            }
+        }
+    }
+
+    fn worker_request(&mut self, now: Instant, req: WorkerRequest) -> Result<Response, RequestError> {
+        match req {
+            WorkerRequest::Dump => {
+                let mut router_ids: Vec<RouterId> = self.routers.keys().copied().collect();
+                router_ids.sort();
+                Ok(Response::WorkerDump(WorkerDump { pid: self.pid, router_ids }))
+            }
+            WorkerRequest::CreateRouter { router_id, media_codecs } => {
+                if self.routers.contains_key(&router_id) {
+                    return Err(exists(Target::Router(router_id)));
+                }
+                let router = Router::new(router_id, &media_codecs)?;
+                let rtp_capabilities = router.capabilities.clone();
+                self.routers.insert(router_id, router);
+                Ok(Response::RouterCreated { rtp_capabilities })
+            }
+            WorkerRequest::Close => {
+                let ids: Vec<RouterId> = self.routers.keys().copied().collect();
+                for id in ids {
+                    self.close_router(now, id);
+                }
+                self.closed = true;
+                Ok(Response::Ok)
+            }
+        }
+    }
+
+    fn router_request(&mut self, now: Instant, id: RouterId, req: RouterRequest) -> Result<Response, RequestError> {
+        match req {
+            RouterRequest::Dump => Ok(Response::RouterDump(self.routers[&id].dump())),
+            RouterRequest::Close => {
+                self.close_router(now, id);
+                Ok(Response::Ok)
+            }
+            RouterRequest::CreateWebRtcTransport { transport_id, options } => {
+                self.create_webrtc_transport(now, id, transport_id, &options)
+            }
+            RouterRequest::CanConsume { producer_id, rtp_capabilities } => {
+                let producer = self
+                    .producers
+                    .get(&producer_id)
+                    .filter(|p| self.routers[&id].fanout.contains_key(&p.id))
+                    .ok_or_else(|| RequestError::not_found(Target::Producer(producer_id)))?;
+                Ok(Response::CanConsume(ortc::can_consume(&producer.consumable, &rtp_capabilities, producer.kind)))
+            }
+        }
+    }
+
+    fn create_webrtc_transport(
+        &mut self,
+        now: Instant,
+        router_id: RouterId,
+        transport_id: TransportId,
+        options: &WebRtcTransportOptions,
+    ) -> Result<Response, RequestError> {
+        if self.transports.contains_key(&transport_id) {
+            return Err(exists(Target::Transport(transport_id)));
+        }
+        if self.server.sockets().is_empty() {
+            return Err(RequestError::new(ErrorCode::InvalidState, "this worker listens on no UDP socket"));
+        }
+        let ufrag = self.unique_ufrag();
+        let password = self.rng.ice_string(32);
+        self.server.register_ufrag(&ufrag, transport_id);
+        let sctp = options.sctp.map(|streams| SctpParameters {
+            port: 5000,
+            os: streams.os,
+            mis: streams.mis,
+            max_message_size: options.max_sctp_message_size,
+        });
+        let transport = WebRtcTransport::new(transport_id, IceLite::new(ufrag, password), sctp);
+        let data = WebRtcTransportData {
+            id: transport_id,
+            ice_parameters: transport.ice_parameters(),
+            ice_candidates: self.server.candidates(),
+            ice_state: ipc_ice_state(transport.ice.state()),
+            dtls_parameters: octo_ipc::DtlsParameters {
+                role: Some(octo_ipc::DtlsRole::Auto),
+                fingerprints: self.identity.fingerprints().to_vec(),
+            },
+            dtls_state: transport.dtls_state(),
+            sctp_parameters: sctp,
+        };
+        self.transports.insert(transport_id, transport);
+        if let Some(router) = self.routers.get_mut(&router_id) {
+            router.transports.push(transport_id);
+        }
+        self.ensure_tick(now);
+        Ok(Response::WebRtcTransportCreated(data))
+    }
+
+    fn unique_ufrag(&mut self) -> String {
+        loop {
+            let candidate = self.rng.ice_string(16);
+            if !self.server.has_ufrag(&candidate) {
+                return candidate;
+            }
+        }
+    }
+
+    fn transport_request(
+        &mut self,
+        now: Instant,
+        id: TransportId,
+        req: TransportRequest,
+    ) -> Result<Response, RequestError> {
+        match req {
+            TransportRequest::Dump => {
+                let t = &self.transports[&id];
+                Ok(Response::ObjectDump(format!(
+                    "transport {id}: ice {:?} selected {:?}, dtls {:?}, producers {:?}, consumers {:?}",
+                    t.ice.state(),
+                    t.ice.selected_tuple(),
+                    t.dtls_state(),
+                    t.producers,
+                    t.consumers
+                )))
+            }
+            TransportRequest::Close => {
+                self.close_transport(now, id, None);
+                Ok(Response::Ok)
+            }
+            TransportRequest::Connect { dtls_parameters } => {
+                let transport = self.transports.get_mut(&id).expect("checked by caller");
+                if transport.dtls.is_some() {
+                    return Err(RequestError::new(ErrorCode::InvalidState, "connect() already called"));
+                }
+                let role = transport
+                    .connect(now, &self.identity, &dtls_parameters)
+                    .map_err(|e| invalid(format!("dtlsParameters: {e}")))?;
+                self.flush_transport(now, id);
+                Ok(Response::TransportConnected { dtls_local_role: role })
+            }
+            TransportRequest::RestartIce => {
+                let ufrag = self.unique_ufrag();
+                let password = self.rng.ice_string(32);
+                let transport = self.transports.get_mut(&id).expect("checked by caller");
+                let old = transport.ice.local_ufrag().to_owned();
+                transport.ice.restart(ufrag.clone(), password);
+                let params = transport.ice_parameters();
+                self.server.unregister_ufrag(&old);
+                self.server.register_ufrag(&ufrag, id);
+                Ok(Response::IceParameters(params))
+            }
+            TransportRequest::Produce { producer_id, kind, rtp_parameters, paused } => {
+                self.produce(id, producer_id, kind, rtp_parameters, paused)
+            }
+            TransportRequest::Consume { consumer_id, producer_id, rtp_capabilities, paused } => {
+                self.consume(id, consumer_id, producer_id, &rtp_capabilities, paused)
+            }
+            TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats())),
+        }
+    }
+
+    fn router_of_transport(&self, id: TransportId) -> Option<RouterId> {
+        self.routers.values().find(|r| r.transports.contains(&id)).map(|r| r.id)
+    }
+
+    fn produce(
+        &mut self,
+        transport_id: TransportId,
+        producer_id: ProducerId,
+        kind: MediaKind,
+        rtp_parameters: RtpParameters,
+        paused: bool,
+    ) -> Result<Response, RequestError> {
+        if self.producers.contains_key(&producer_id) {
+            return Err(exists(Target::Producer(producer_id)));
+        }
+        let router_id = self.router_of_transport(transport_id).ok_or_else(|| invalid("transport has no router"))?;
+        let transport = &self.transports[&transport_id];
+        // Every SSRC the producer announces must be new on this transport.
+        for enc in &rtp_parameters.encodings {
+            for ssrc in enc.ssrc.into_iter().chain(enc.rtx.map(|r| r.ssrc)) {
+                if transport.incoming.contains_key(&ssrc) {
+                    return Err(invalid(format!("ssrc {ssrc} is already used by another producer")));
+                }
+            }
+        }
+        let caps = &self.routers[&router_id].capabilities;
+        let rng = &mut self.rng;
+        let mapping = ortc::producer_rtp_mapping(kind, &rtp_parameters, caps, || rng.ssrc())?;
+        let consumable = ortc::consumable_rtp_parameters(kind, &rtp_parameters, caps, &mapping);
+        let producer = Producer::new(producer_id, transport_id, kind, rtp_parameters, consumable, &mapping, paused);
+        let rtp_type = producer.rtp_type;
+        let transport = self.transports.get_mut(&transport_id).expect("checked by caller");
+        for (encoding, stream) in producer.streams.iter().enumerate() {
+            if let Some(ssrc) = stream.ssrc {
+                transport.incoming.insert(ssrc, IncomingStream { producer: producer_id, encoding, is_rtx: false });
+            }
+            if let Some(ssrc) = stream.rtx_ssrc {
+                transport.incoming.insert(ssrc, IncomingStream { producer: producer_id, encoding, is_rtx: true });
+            }
+        }
+        transport.producers.push(producer_id);
+        self.producers.insert(producer_id, producer);
+        self.routers.get_mut(&router_id).expect("router exists").fanout.insert(producer_id, Vec::new());
+        Ok(Response::ProducerCreated { rtp_type })
+    }
+
+    fn consume(
+        &mut self,
+        transport_id: TransportId,
+        consumer_id: ConsumerId,
+        producer_id: ProducerId,
+        caps: &RtpCapabilities,
+        paused: bool,
+    ) -> Result<Response, RequestError> {
+        if self.consumers.contains_key(&consumer_id) {
+            return Err(exists(Target::Consumer(consumer_id)));
+        }
+        let router_id = self.router_of_transport(transport_id).ok_or_else(|| invalid("transport has no router"))?;
+        let producer = self
+            .producers
+            .get(&producer_id)
+            .filter(|_| self.routers[&router_id].fanout.contains_key(&producer_id))
+            .ok_or_else(|| RequestError::not_found(Target::Producer(producer_id)))?;
+        if !ortc::can_consume(&producer.consumable, caps, producer.kind) {
+            return Err(invalid(OrtcError::CannotConsume.to_string()));
+        }
+        let rng = &mut self.rng;
+        let mut rtp_parameters = ortc::consumer_rtp_parameters(producer.kind, &producer.consumable, caps, || rng.ssrc())?;
+        let transport = self.transports.get_mut(&transport_id).expect("checked by caller");
+        rtp_parameters.mid = Some(transport.next_mid());
+        let consumer = Consumer::new(
+            consumer_id,
+            transport_id,
+            producer_id,
+            producer.kind,
+            rtp_parameters.clone(),
+            producer.rtp_type,
+            paused,
+            producer.paused,
+        );
+        let data = ConsumerData {
+            id: consumer_id,
+            producer_id,
+            kind: producer.kind,
+            rtp_parameters,
+            rtp_type: producer.rtp_type,
+            paused,
+            producer_paused: producer.paused,
+        };
+        transport.consumers.push(consumer_id);
+        self.consumers.insert(consumer_id, consumer);
+        if let Some(list) = self.routers.get_mut(&router_id).and_then(|r| r.fanout.get_mut(&producer_id)) {
+            list.push(consumer_id);
+        }
+        Ok(Response::ConsumerCreated(data))
+    }
+
+    fn producer_request(&mut self, now: Instant, id: ProducerId, req: ProducerRequest) -> Result<Response, RequestError> {
+        match req {
+            ProducerRequest::Dump => {
+                let p = &self.producers[&id];
+                Ok(Response::ObjectDump(format!(
+                    "producer {id}: kind {:?}, type {:?}, paused {}, streams {:?}",
+                    p.kind, p.rtp_type, p.paused, p.streams
+                )))
+            }
+            ProducerRequest::Close => {
+                self.close_producer(id);
+                Ok(Response::Ok)
+            }
+            ProducerRequest::Pause | ProducerRequest::Resume => {
+                let pause = req == ProducerRequest::Pause;
+                let producer = self.producers.get_mut(&id).expect("checked by caller");
+                if producer.paused == pause {
+                    return Ok(Response::Ok);
+                }
+                producer.paused = pause;
+                let consumers = self.consumers_of(id);
+                for cid in consumers {
+                    if let Some(c) = self.consumers.get_mut(&cid) {
+                        c.producer_paused = pause;
+                    }
+                    if !pause {
+                        self.on_consumer_activated(now, cid);
+                    }
+                    let n = if pause { ConsumerNotification::ProducerPaused } else { ConsumerNotification::ProducerResumed };
+                    self.notify(Notification::Consumer(cid, n));
+                }
+                Ok(Response::Ok)
+            }
+            ProducerRequest::GetStats => Ok(Response::RtpStreamStats(self.producer_stats(id))),
+        }
+    }
+
+    fn consumer_request(&mut self, now: Instant, id: ConsumerId, req: ConsumerRequest) -> Result<Response, RequestError> {
+        match req {
+            ConsumerRequest::Dump => {
+                let c = &self.consumers[&id];
+                Ok(Response::ObjectDump(format!(
+                    "consumer {id}: producer {}, kind {:?}, paused {}, producer paused {}, ssrc {}",
+                    c.producer_id, c.kind, c.paused, c.producer_paused, c.ssrc
+                )))
+            }
+            ConsumerRequest::Close => {
+                self.close_consumer(id);
+                Ok(Response::Ok)
+            }
+            ConsumerRequest::Pause => {
+                if let Some(c) = self.consumers.get_mut(&id) {
+                    c.paused = true;
+                }
+                Ok(Response::Ok)
+            }
+            ConsumerRequest::Resume => {
+                let was_paused = self.consumers.get_mut(&id).map(|c| std::mem::replace(&mut c.paused, false));
+                if was_paused == Some(true) {
+                    self.on_consumer_activated(now, id);
+                }
+                Ok(Response::Ok)
+            }
+            ConsumerRequest::RequestKeyFrame => {
+                self.request_key_frame_for(now, id);
+                Ok(Response::Ok)
+            }
+            ConsumerRequest::GetStats => Ok(Response::RtpStreamStats(self.consumer_stats(id))),
+        }
+    }
+
+    pub(super) fn consumers_of(&self, producer: ProducerId) -> Vec<ConsumerId> {
+        self.routers.values().find_map(|r| r.fanout.get(&producer)).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn close_router(&mut self, now: Instant, id: RouterId) {
+        let Some(router) = self.routers.get(&id) else { return };
+        for transport in router.transports.clone() {
+            self.close_transport(now, transport, None);
+        }
+        self.routers.remove(&id);
+    }
+
+    /// Closes a transport with everything on it. `reason` is set when the owner did not ask for it.
+    pub(super) fn close_transport(&mut self, now: Instant, id: TransportId, reason: Option<CloseReason>) {
+        let Some(transport) = self.transports.get(&id) else { return };
+        let (producers, consumers) = (transport.producers.clone(), transport.consumers.clone());
+        for p in producers {
+            self.close_producer(p);
+        }
+        for c in consumers {
+            self.close_consumer(c);
+        }
+        if let Some(mut transport) = self.transports.remove(&id) {
+            transport.ice.close();
+            if let Some(dtls) = transport.dtls.as_mut() {
+                dtls.close(now);
+                while let Some(d) = dtls.poll_transmit() {
+                    if let Some((socket, to)) = transport.selected {
+                        self.transmits.push_copy(socket, to, &d);
+                    }
+                }
+            }
+        }
+        self.server.remove_transport(id);
+        for router in self.routers.values_mut() {
+            router.transports.retain(|t| *t != id);
+        }
+        if let Some(reason) = reason {
+            self.notify(Notification::Transport(id, TransportNotification::Closed { reason }));
+        }
+    }
+
+    /// Closes a producer and, with it, every consumer of it (each told `ProducerClosed`).
+    pub(super) fn close_producer(&mut self, id: ProducerId) {
+        let Some(producer) = self.producers.remove(&id) else { return };
+        let consumers = self.consumers_of(id);
+        for router in self.routers.values_mut() {
+            router.fanout.remove(&id);
+        }
+        if let Some(t) = self.transports.get_mut(&producer.transport_id) {
+            t.producers.retain(|p| *p != id);
+            t.incoming.retain(|_, s| s.producer != id);
+        }
+        for c in consumers {
+            self.close_consumer(c);
+            self.notify(Notification::Consumer(c, ConsumerNotification::ProducerClosed));
+        }
+    }
+
+    pub(super) fn close_consumer(&mut self, id: ConsumerId) {
+        let Some(consumer) = self.consumers.remove(&id) else { return };
+        if let Some(t) = self.transports.get_mut(&consumer.transport_id) {
+            t.consumers.retain(|c| *c != id);
+        }
+        for router in self.routers.values_mut() {
+            if let Some(list) = router.fanout.get_mut(&consumer.producer_id) {
+                list.retain(|c| *c != id);
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Datagrams in, datagrams out: STUN to ICE-lite, DTLS records to the transport's DTLS, and
+//! SRTP/SRTCP to the forwarding path. Classification by first byte follows RFC 7983.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use octo_ipc::{ConsumerId, Notification, ProducerId, RtpStreamStats, TransportId, TransportNotification};
+
+use super::dtls::DtlsEvent;
+use super::ice::{IceEvent, StunMessage, Tuple};
+use super::transmit::{BUFFER_SIZE, SocketId};
+use super::webrtc_transport::{ipc_ice_state, ipc_tuple};
+use super::worker::Worker;
+
+impl Worker {
+    /// A datagram that arrived on `socket` from `from`; it occupies `buf[..len]`, and the rest of
+    /// `buf` is headroom the forwarding path may use.
+    pub fn handle_datagram(&mut self, now: Instant, socket: SocketId, from: SocketAddr, buf: &mut [u8], len: usize) {
+        let Some(data) = buf.get(..len) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        match data.first() {
+            Some(0..=3) => self.handle_stun(now, socket, from, data),
+            Some(20..=63) => self.handle_dtls(now, socket, from, data),
+            Some(128..=191) => self.handle_srtp(now, socket, from, buf, len),
+            _ => self.counters.malformed += 1,
+        }
+    }
+
+    fn handle_stun(&mut self, now: Instant, socket: SocketId, from: SocketAddr, data: &[u8]) {
+        let Ok(msg) = StunMessage::parse(data) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        // USERNAME is "<our ufrag>:<their ufrag>"; ours picks the transport.
+        let transport_id = msg
+            .username()
+            .and_then(|u| u.split(|&b| b == b':').next())
+            .and_then(|u| std::str::from_utf8(u).ok())
+            .and_then(|u| self.server.transport_for_ufrag(u));
+        let (Some(transport_id), Some(local)) = (transport_id, self.server.local_addr(socket)) else {
+            // Not ours: answering would make the server a reflector.
+            self.counters.unknown_source += 1;
+            return;
+        };
+        let Some(transport) = self.transports.get_mut(&transport_id) else { return };
+        let tuple = Tuple { local, remote: from };
+        let mut response = self.transmits.buffer();
+        response.resize(BUFFER_SIZE, 0);
+        match transport.ice.handle_binding_request(now, tuple, &msg, &mut response) {
+            Ok(n) => {
+                response.truncate(n);
+                self.transmits.push(socket, from, response);
+            }
+            Err(_) => {
+                transport.counters.packets_dropped += 1;
+                self.transmits.recycle(response);
+            }
+        }
+        if transport.ice.is_valid_tuple(&tuple) {
+            self.server.register_tuple(socket, from, transport_id);
+        }
+        self.drain_ice_events(now, transport_id);
+    }
+
+    fn drain_ice_events(&mut self, now: Instant, id: TransportId) {
+        loop {
+            let Some(transport) = self.transports.get_mut(&id) else { return };
+            let Some(event) = transport.ice.poll_event() else { return };
+            match event {
+                IceEvent::StateChanged(state) => {
+                    self.notify(Notification::Transport(
+                        id,
+                        TransportNotification::IceStateChange { ice_state: ipc_ice_state(state) },
+                    ));
+                }
+                IceEvent::SelectedTupleChanged(tuple) => {
+                    let server = &self.server;
+                    transport.selected = tuple.and_then(|t| Some((server.socket_id_for(t.local)?, t.remote)));
+                    // A DTLS client waits for somewhere to send its hello.
+                    if transport.selected.is_some()
+                        && let Some(dtls) = transport.dtls.as_mut()
+                    {
+                        dtls.start(now);
+                    }
+                    self.notify(Notification::Transport(
+                        id,
+                        TransportNotification::IceSelectedTupleChange { tuple: tuple.map(ipc_tuple) },
+                    ));
+                    self.flush_transport(now, id);
+                }
+            }
+        }
+    }
+
+    fn handle_dtls(&mut self, now: Instant, socket: SocketId, from: SocketAddr, data: &[u8]) {
+        // Only ICE-validated sources reach DTLS: its endpoint would start a handshake for anyone.
+        let Some(id) = self.server.transport_for_tuple(socket, from) else {
+            self.counters.unknown_source += 1;
+            return;
+        };
+        let Some(transport) = self.transports.get_mut(&id) else { return };
+        transport.counters.packets_received += 1;
+        transport.counters.bytes_received += data.len() as u64;
+        match transport.dtls.as_mut() {
+            Some(dtls) => {
+                if dtls.handle_datagram(now, data).is_err() {
+                    transport.counters.packets_dropped += 1;
+                }
+            }
+            // connect() has not arrived yet; the peer retransmits its flight.
+            None => transport.counters.packets_dropped += 1,
+        }
+        self.flush_transport(now, id);
+    }
+
+    /// Sends what the transport's DTLS queued and acts on its events.
+    pub(super) fn flush_transport(&mut self, now: Instant, id: TransportId) {
+        loop {
+            let Some(transport) = self.transports.get_mut(&id) else { return };
+            let Some(dtls) = transport.dtls.as_mut() else { return };
+            if let Some(datagram) = dtls.poll_transmit() {
+                if let Some((socket, to)) = transport.selected {
+                    transport.counters.packets_sent += 1;
+                    transport.counters.bytes_sent += datagram.len() as u64;
+                    self.transmits.push_copy(socket, to, &datagram);
+                }
+                continue;
+            }
+            let Some(event) = dtls.poll_event() else { return };
+            match event {
+                DtlsEvent::StateChanged { state, reason } => {
+                    self.notify(Notification::Transport(
+                        id,
+                        TransportNotification::DtlsStateChange { dtls_state: state, reason },
+                    ));
+                }
+                DtlsEvent::SrtpKeys { profile, keying_material, local_is_client } => {
+                    self.on_srtp_keys(now, id, profile, &keying_material, local_is_client);
+                }
+                // SCTP for DataChannels arrives with its own issue; until then, count and drop.
+                DtlsEvent::ApplicationData(_) => transport.counters.packets_dropped += 1,
+            }
+        }
+    }
+
+    pub(super) fn transport_timeout(&mut self, now: Instant, id: TransportId) {
+        let Some(transport) = self.transports.get_mut(&id) else { return };
+        transport.ice.handle_timeout(now);
+        if let Some(dtls) = transport.dtls.as_mut()
+            && dtls.poll_timeout().is_some_and(|t| t <= now)
+        {
+            dtls.handle_timeout(now);
+        }
+        self.drain_ice_events(now, id);
+        // Tuples whose consent expired no longer route anything.
+        let transports = &self.transports;
+        let sockets = self.server.sockets().to_vec();
+        self.server.retain_tuples(|socket, remote, t| {
+            let local = sockets.iter().find(|s| s.id == socket).map(|s| s.local);
+            match (transports.get(&t), local) {
+                (Some(tr), Some(local)) => tr.ice.is_valid_tuple(&Tuple { local, remote }),
+                _ => false,
+            }
+        });
+        self.flush_transport(now, id);
+    }
+
+    fn handle_srtp(&mut self, _now: Instant, socket: SocketId, from: SocketAddr, _buf: &mut [u8], len: usize) {
+        let Some(id) = self.server.transport_for_tuple(socket, from) else {
+            self.counters.unknown_source += 1;
+            return;
+        };
+        if let Some(transport) = self.transports.get_mut(&id) {
+            transport.counters.packets_received += 1;
+            transport.counters.bytes_received += len as u64;
+            transport.counters.packets_dropped += 1;
+        }
+    }
+
+    fn on_srtp_keys(
+        &mut self,
+        _now: Instant,
+        _id: TransportId,
+        _profile: super::dtls::NegotiatedSrtpProfile,
+        _keying_material: &[u8],
+        _local_is_client: bool,
+    ) {
+    }
+
+    /// A consumer starts (or restarts) sending: it needs a keyframe to start on.
+    pub(super) fn on_consumer_activated(&mut self, now: Instant, id: ConsumerId) {
+        self.request_key_frame_for(now, id);
+    }
+
+    pub(super) fn request_key_frame_for(&mut self, _now: Instant, _id: ConsumerId) {}
+
+    pub(super) fn producer_stats(&self, _id: ProducerId) -> Vec<RtpStreamStats> {
+        Vec::new()
+    }
+
+    pub(super) fn consumer_stats(&self, _id: ConsumerId) -> Vec<RtpStreamStats> {
+        Vec::new()
+    }
+}

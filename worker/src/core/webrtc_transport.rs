@@ -1,0 +1,141 @@
+//! A WebRTC transport: ICE-lite, DTLS and (once keyed) SRTP for one peer connection, plus the
+//! tables that route its incoming RTP to producers.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use octo_ipc::{
+    DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState as IpcIceState, ProducerId, Protocol, SctpParameters,
+    TransportId, TransportStats, TransportTuple,
+};
+
+use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};
+use super::ice::{IceLite, IceState, Tuple};
+use super::id_map::IdMap;
+use super::transmit::SocketId;
+
+pub fn ipc_ice_state(state: IceState) -> IpcIceState {
+    match state {
+        IceState::New => IpcIceState::New,
+        IceState::Connected => IpcIceState::Connected,
+        IceState::Completed => IpcIceState::Completed,
+        IceState::Disconnected => IpcIceState::Disconnected,
+        IceState::Closed => IpcIceState::Closed,
+    }
+}
+
+pub fn ipc_tuple(tuple: Tuple) -> TransportTuple {
+    TransportTuple { local_address: tuple.local, remote_address: tuple.remote, protocol: Protocol::Udp }
+}
+
+/// Where an incoming SSRC goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncomingStream {
+    pub producer: ProducerId,
+    /// Index of the producer's encoding.
+    pub encoding: usize,
+    pub is_rtx: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TransportCounters {
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub packets_dropped: u64,
+}
+
+pub struct WebRtcTransport {
+    pub id: TransportId,
+    pub ice: IceLite,
+    pub dtls: Option<DtlsTransport>,
+    /// Where to send: the socket and remote address of ICE's selected tuple.
+    pub selected: Option<(SocketId, SocketAddr)>,
+    pub producers: Vec<ProducerId>,
+    pub consumers: Vec<octo_ipc::ConsumerId>,
+    pub incoming: IdMap<u32, IncomingStream>,
+    pub sctp_parameters: Option<SctpParameters>,
+    pub counters: TransportCounters,
+    next_mid: u32,
+}
+
+impl WebRtcTransport {
+    pub fn new(id: TransportId, ice: IceLite, sctp_parameters: Option<SctpParameters>) -> Self {
+        Self {
+            id,
+            ice,
+            dtls: None,
+            selected: None,
+            producers: Vec::new(),
+            consumers: Vec::new(),
+            incoming: IdMap::default(),
+            sctp_parameters,
+            counters: TransportCounters::default(),
+            next_mid: 0,
+        }
+    }
+
+    pub fn ice_parameters(&self) -> IceParameters {
+        IceParameters {
+            username_fragment: self.ice.local_ufrag().to_owned(),
+            password: self.ice.local_password().to_owned(),
+            ice_lite: Some(true),
+        }
+    }
+
+    pub fn dtls_state(&self) -> DtlsState {
+        self.dtls.as_ref().map_or(DtlsState::New, DtlsTransport::state)
+    }
+
+    /// `Connect`: the remote's DTLS parameters fix our role (mediasoup's rule: a remote `auto` makes
+    /// us the client, since the ICE-lite side is controlled).
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        identity: &DtlsIdentity,
+        remote: &DtlsParameters,
+    ) -> Result<DtlsRole, super::dtls::DtlsError> {
+        let role = match remote.role {
+            Some(DtlsRole::Client) => DtlsLocalRole::Server,
+            Some(DtlsRole::Server) | Some(DtlsRole::Auto) | None => DtlsLocalRole::Client,
+        };
+        let mut dtls = DtlsTransport::new(identity, role, &remote.fingerprints)?;
+        // A client starts as soon as ICE has somewhere to send; a server waits for the hello.
+        if self.selected.is_some() || role == DtlsLocalRole::Server {
+            dtls.start(now);
+        }
+        self.dtls = Some(dtls);
+        Ok(match role {
+            DtlsLocalRole::Client => DtlsRole::Client,
+            DtlsLocalRole::Server => DtlsRole::Server,
+        })
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.dtls_state() == DtlsState::Connected
+    }
+
+    /// The `mid` for the next consumer on this transport: "0", "1", … as mediasoup assigns them.
+    pub fn next_mid(&mut self) -> String {
+        let mid = self.next_mid.to_string();
+        self.next_mid += 1;
+        mid
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        TransportStats {
+            transport_id: self.id,
+            ice_state: ipc_ice_state(self.ice.state()),
+            ice_selected_tuple: self.ice.selected_tuple().map(ipc_tuple),
+            dtls_state: self.dtls_state(),
+            bytes_received: self.counters.bytes_received,
+            bytes_sent: self.counters.bytes_sent,
+            packets_received: self.counters.packets_received,
+            packets_sent: self.counters.packets_sent,
+            recv_bitrate: 0,
+            send_bitrate: 0,
+            packets_dropped: self.counters.packets_dropped,
+        }
+    }
+}

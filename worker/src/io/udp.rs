@@ -1,0 +1,82 @@
+//! The worker's UDP sockets: binding, draining reads, and sending what the core queued.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+
+use crate::core::{SocketId, Worker};
+
+/// Largest datagram read; the rest of the read buffer is headroom for in-place rewrites.
+pub const MAX_DATAGRAM: usize = 1500;
+const READ_BUFFER: usize = 1600;
+
+pub struct UdpSockets {
+    sockets: Vec<UdpSocket>,
+    read_buf: Box<[u8; READ_BUFFER]>,
+    /// Datagrams the kernel refused (buffer full): dropped, as a router would.
+    pub send_drops: u64,
+}
+
+impl UdpSockets {
+    /// Binds every address; an address of port 0 gets an ephemeral port.
+    pub fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
+        let mut sockets = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let std = std::net::UdpSocket::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("binding UDP {addr}: {e}")))?;
+            std.set_nonblocking(true)?;
+            sockets.push(UdpSocket::from_std(std));
+        }
+        Ok(Self { sockets, read_buf: Box::new([0; READ_BUFFER]), send_drops: 0 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    pub fn local_addr(&self, index: usize) -> io::Result<SocketAddr> {
+        self.sockets[index].local_addr()
+    }
+
+    pub fn socket_mut(&mut self, index: usize) -> &mut UdpSocket {
+        &mut self.sockets[index]
+    }
+
+    /// Reads socket `index` until it would block, handing each datagram to the core.
+    pub fn drain(&mut self, index: usize, worker: &mut Worker, now: std::time::Instant) -> io::Result<()> {
+        let socket = &self.sockets[index];
+        loop {
+            match socket.recv_from(&mut self.read_buf[..MAX_DATAGRAM]) {
+                Ok((len, from)) => {
+                    worker.handle_datagram(now, SocketId(index as u8), from, &mut self.read_buf[..], len);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors from an earlier send surface here (ECONNREFUSED): not fatal.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends every datagram the core queued and gives the buffers back.
+    pub fn flush(&mut self, worker: &mut Worker) {
+        while let Some(t) = worker.poll_transmit() {
+            if let Some(socket) = self.sockets.get(usize::from(t.socket.0)) {
+                match socket.send_to(&t.buf, t.to) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        let _ = socket.send_to(&t.buf, t.to);
+                    }
+                    Err(_) => self.send_drops += 1,
+                }
+            }
+            worker.recycle(t.buf);
+        }
+    }
+}
