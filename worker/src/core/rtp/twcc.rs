@@ -416,7 +416,7 @@ fn write_packet(header: &FeedbackHeader, symbols: &[u8], deltas: &[i16], out: &m
             _ => {}
         }
     }
-    while w.pos % 4 != 0 {
+    while !w.pos.is_multiple_of(4) {
         w.put(&[0])?;
     }
     let len = w.pos;
@@ -683,7 +683,10 @@ mod tests {
 
     fn assert_close(seq: u16, got: Option<i64>, expected_us: i64) {
         let got = got.unwrap_or_else(|| panic!("seq {seq} reported lost"));
-        assert!(got <= expected_us && expected_us - got < TICK_US, "seq {seq}: got {got} µs, expected {expected_us} µs");
+        assert!(
+            got <= expected_us && expected_us - got < TICK_US,
+            "seq {seq}: got {got} µs, expected {expected_us} µs"
+        );
     }
 
     #[test]
