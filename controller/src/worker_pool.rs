@@ -75,7 +75,7 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     pub async fn request(&self, request: Request) -> Result<Response, ChannelError> {
         let created = match &request {
-            Request::Worker(WorkerRequest::CreateRouter { router_id }) => Some(*router_id),
+            Request::Worker(WorkerRequest::CreateRouter { router_id, .. }) => Some(*router_id),
             _ => None,
         };
         let closed = match &request {

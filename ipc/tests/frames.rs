@@ -12,7 +12,7 @@ const C: ConsumerId = ConsumerId(0);
 fn all_controller_messages() -> Vec<ControllerMessage> {
     let requests = vec![
         Request::Worker(WorkerRequest::Dump),
-        Request::Worker(WorkerRequest::CreateRouter { router_id: R }),
+        Request::Worker(WorkerRequest::CreateRouter { router_id: R, media_codecs: Vec::new() }),
         Request::Worker(WorkerRequest::Close),
         Request::Router(R, RouterRequest::Dump),
         Request::Router(R, RouterRequest::Close),

@@ -15,8 +15,9 @@ async fn pool(workers: usize) -> WorkerPool {
 
 async fn create_router(pool: &WorkerPool, index: usize, id: u128) -> RouterId {
     let id = RouterId(id);
-    let resp = pool.request(index, Request::Worker(WorkerRequest::CreateRouter { router_id: id })).await.unwrap();
-    assert_eq!(resp, Response::Ok);
+    let request = Request::Worker(WorkerRequest::CreateRouter { router_id: id, media_codecs: Vec::new() });
+    let resp = pool.request(index, request).await.unwrap();
+    assert!(matches!(resp, Response::RouterCreated { .. }), "{resp:?}");
     id
 }
 

@@ -29,7 +29,7 @@ async fn answers_over_its_channel_and_exits_cleanly_when_it_closes() {
         WorkerMessage::Notification(Notification::Worker(WorkerNotification::Running { pid: child.id().unwrap() }))
     );
     let mut frame = Vec::new();
-    let request = Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(5) });
+    let request = Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(5), media_codecs: Vec::new() });
     encode_frame(&ControllerMessage::Request { id: 41, request }, &mut frame).unwrap();
     stream.write_all(&frame).await.unwrap();
     assert_eq!(
