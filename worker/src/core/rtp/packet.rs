@@ -803,3 +803,578 @@ impl<'a> RtpPacket<'a> {
         Ok(osn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEQ: u16 = 0xfffe;
+    const TS: u32 = 0x0102_0304;
+    const SSRC: u32 = 0xdead_beef;
+
+    /// Encodes extension elements in `form` with `gap` padding bytes after each, padded to 32 bits.
+    fn ext_block(form: ExtensionForm, elems: &[(u8, &[u8])], gap: usize) -> Vec<u8> {
+        let mut data = Vec::new();
+        for &(id, value) in elems {
+            match form {
+                ExtensionForm::OneByte => data.push((id << 4) | (value.len() as u8 - 1)),
+                ExtensionForm::TwoByte => data.extend([id, value.len() as u8]),
+            }
+            data.extend_from_slice(value);
+            data.extend(std::iter::repeat_n(0, gap));
+        }
+        data.resize(data.len().div_ceil(4) * 4, 0);
+        let profile = if form == ExtensionForm::OneByte { ONE_BYTE_PROFILE } else { TWO_BYTE_PROFILE };
+        let mut block = profile.to_be_bytes().to_vec();
+        block.extend(((data.len() / 4) as u16).to_be_bytes());
+        block.extend(data);
+        block
+    }
+
+    /// A packet with payload type 96, marker set, the given CSRCs, extension block (already encoded),
+    /// payload and padding; returns the buffer (with `headroom` spare bytes) and the packet length.
+    fn build(csrcs: &[u32], ext: Option<&[u8]>, payload: &[u8], padding: u8, headroom: usize) -> (Vec<u8>, usize) {
+        let mut b0 = 0x80 | csrcs.len() as u8;
+        if ext.is_some() {
+            b0 |= X_BIT;
+        }
+        if padding > 0 {
+            b0 |= P_BIT;
+        }
+        let mut p = vec![b0, 0x80 | 96];
+        p.extend(SEQ.to_be_bytes());
+        p.extend(TS.to_be_bytes());
+        p.extend(SSRC.to_be_bytes());
+        for c in csrcs {
+            p.extend(c.to_be_bytes());
+        }
+        if let Some(e) = ext {
+            p.extend_from_slice(e);
+        }
+        p.extend_from_slice(payload);
+        if padding > 0 {
+            p.extend(std::iter::repeat_n(0, usize::from(padding) - 1));
+            p.push(padding);
+        }
+        let len = p.len();
+        p.resize(len + headroom, 0xaa);
+        (p, len)
+    }
+
+    fn sorted(mut v: Vec<(u8, Vec<u8>)>) -> Vec<(u8, Vec<u8>)> {
+        v.sort();
+        v
+    }
+
+    fn elems(pkt: &RtpPacket<'_>) -> Vec<(u8, Vec<u8>)> {
+        pkt.extensions().map(|(id, v)| (id, v.to_vec())).collect()
+    }
+
+    #[test]
+    fn reads_fixed_header_csrcs_and_payload() {
+        let (mut buf, len) = build(&[1, 2], None, b"hello", 0, 0);
+        let pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        assert!(pkt.marker());
+        assert_eq!(pkt.payload_type(), 96);
+        assert_eq!(pkt.sequence_number(), SEQ);
+        assert_eq!(pkt.timestamp(), TS);
+        assert_eq!(pkt.ssrc(), SSRC);
+        assert_eq!(pkt.csrc_count(), 2);
+        assert_eq!(pkt.csrcs().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(pkt.header_len(), 20);
+        assert_eq!(pkt.payload(), b"hello");
+        assert_eq!(pkt.len(), 25);
+        assert!(!pkt.has_extension());
+        assert_eq!(pkt.extension(1), None);
+    }
+
+    #[test]
+    fn payload_excludes_padding() {
+        let (mut buf, len) = build(&[], None, b"abc", 5, 0);
+        let pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        assert_eq!(pkt.padding_len(), 5);
+        assert_eq!(pkt.payload(), b"abc");
+        assert_eq!(pkt.len(), 12 + 3 + 5);
+    }
+
+    #[test]
+    fn setters_change_only_their_field() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"m")], 0);
+        let (mut buf, len) = build(&[7], Some(&ext), b"data", 0, 0);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        pkt.set_marker(false);
+        pkt.set_payload_type(0xff);
+        pkt.set_sequence_number(1);
+        pkt.set_timestamp(2);
+        pkt.set_ssrc(3);
+        assert!(!pkt.marker());
+        assert_eq!(pkt.payload_type(), 0x7f);
+        pkt.set_payload_type(100);
+        pkt.set_marker(true);
+        assert_eq!((pkt.marker(), pkt.payload_type()), (true, 100));
+        assert_eq!((pkt.sequence_number(), pkt.timestamp(), pkt.ssrc()), (1, 2, 3));
+        assert_eq!(pkt.csrcs().collect::<Vec<_>>(), [7]);
+        assert_eq!(pkt.mid(1), Some(&b"m"[..]));
+        assert_eq!(pkt.payload(), b"data");
+    }
+
+    #[test]
+    fn rejects_malformed_packets() {
+        assert_eq!(RtpHeader::parse(&[]).unwrap_err(), RtpError::TooShort(0));
+        assert_eq!(RtpHeader::parse(&[0x80; 11]).unwrap_err(), RtpError::TooShort(11));
+        let (buf, len) = build(&[], None, b"", 0, 0);
+        let mut v1 = buf.clone();
+        v1[0] = 0x40;
+        assert_eq!(RtpHeader::parse(&v1[..len]).unwrap_err(), RtpError::BadVersion(1));
+        let mut cc = buf.clone();
+        cc[0] |= 0x01;
+        assert_eq!(RtpHeader::parse(&cc[..len]).unwrap_err(), RtpError::CsrcOverflow(1));
+        let mut x = buf.clone();
+        x[0] |= X_BIT;
+        assert_eq!(RtpHeader::parse(&x[..len]).unwrap_err(), RtpError::ExtensionOverflow);
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"abcd")], 0);
+        let (mut long, len2) = build(&[], Some(&ext), b"", 0, 0);
+        long[15] = 3; // claims 3 words, has 2
+        assert_eq!(RtpHeader::parse(&long[..len2]).unwrap_err(), RtpError::ExtensionOverflow);
+
+        let (mut pad, plen) = build(&[], None, b"ab", 3, 0);
+        pad[plen - 1] = 0;
+        assert_eq!(RtpPacket::parse(&mut pad, plen).unwrap_err(), RtpError::BadPadding(0));
+        pad[plen - 1] = 6; // 2 payload + 3 padding: 6 would eat into the header
+        assert_eq!(RtpPacket::parse(&mut pad, plen).unwrap_err(), RtpError::BadPadding(6));
+        pad[plen - 1] = 5; // padding may swallow the whole payload
+        assert_eq!(RtpPacket::parse(&mut pad, plen).unwrap().payload(), b"");
+        let (mut ok, olen) = build(&[], None, b"", 0, 0);
+        assert_eq!(
+            RtpPacket::parse(&mut ok, olen + 1).unwrap_err(),
+            RtpError::LengthExceedsBuffer { len: olen + 1, capacity: olen }
+        );
+    }
+
+    #[test]
+    fn header_view_tolerates_srtp_trailer_and_checks_padding_on_demand() {
+        // P set, but the last byte is (as in SRTP) part of an auth tag and says 200.
+        let (mut buf, len) = build(&[], None, b"payload", 0, 0);
+        buf[0] |= P_BIT;
+        buf[len - 1] = 200;
+        let h = RtpHeader::parse(&buf[..len]).unwrap();
+        assert_eq!(h.sequence_number(), SEQ);
+        assert_eq!(h.body(), b"payloa\xc8");
+        assert_eq!(h.payload().unwrap_err(), RtpError::BadPadding(200));
+        assert!(RtpPacket::parse(&mut buf, len).is_err());
+        buf[len - 1] = 2;
+        assert_eq!(RtpHeader::parse(&buf[..len]).unwrap().payload().unwrap(), b"paylo");
+    }
+
+    #[test]
+    fn iterates_one_byte_elements_across_padding() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"a"), (3, b"xyz"), (14, &[9; 16])], 2);
+        let (buf, len) = build(&[], Some(&ext), b"p", 0, 0);
+        let h = RtpHeader::parse(&buf[..len]).unwrap();
+        assert_eq!(h.extension_form(), Some(ExtensionForm::OneByte));
+        let got: Vec<_> = h.extensions().collect();
+        assert_eq!(got, [(1, &b"a"[..]), (3, &b"xyz"[..]), (14, &[9u8; 16][..])]);
+        assert_eq!(h.extension(3), Some(&b"xyz"[..]));
+        assert_eq!(h.extension(0), None);
+        assert_eq!(h.extension(2), None);
+    }
+
+    #[test]
+    fn one_byte_id_15_ends_the_block_and_bad_lengths_stop_iteration() {
+        let mut ext = ext_block(ExtensionForm::OneByte, &[(1, b"a"), (2, b"b"), (3, b"c")], 0);
+        ext[6] = 0xf0; // element 2's header becomes id 15
+        let (buf, len) = build(&[], Some(&ext), b"", 0, 0);
+        let h = RtpHeader::parse(&buf[..len]).unwrap();
+        assert_eq!(h.extensions().map(|(id, _)| id).collect::<Vec<_>>(), [1]);
+
+        let mut ext = ext_block(ExtensionForm::OneByte, &[(1, b"a"), (2, b"b")], 0);
+        ext[6] = 0x2f; // element 2 claims 16 bytes in a 4-byte block
+        let (buf, len) = build(&[], Some(&ext), b"", 0, 0);
+        let h = RtpHeader::parse(&buf[..len]).unwrap();
+        assert_eq!(h.extensions().count(), 1);
+    }
+
+    #[test]
+    fn iterates_two_byte_elements_including_empty_ones() {
+        let long = [7u8; 40];
+        let ext = ext_block(ExtensionForm::TwoByte, &[(1, b""), (200, &long), (15, b"q")], 1);
+        let (buf, len) = build(&[], Some(&ext), b"p", 0, 0);
+        let h = RtpHeader::parse(&buf[..len]).unwrap();
+        assert_eq!(h.extension_form(), Some(ExtensionForm::TwoByte));
+        let got: Vec<_> = h.extensions().collect();
+        assert_eq!(got, [(1, &b""[..]), (200, &long[..]), (15, &b"q"[..])]);
+    }
+
+    #[test]
+    fn unknown_profile_has_no_elements_and_is_left_alone() {
+        let mut block = vec![0x12, 0x34, 0, 1];
+        block.extend([0x10, 1, 2, 3]);
+        let (mut buf, len) = build(&[], Some(&block), b"p", 0, 4);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        assert_eq!(pkt.extension_profile(), Some(0x1234));
+        assert_eq!(pkt.extension_form(), None);
+        assert_eq!(pkt.extensions().count(), 0);
+        let before = pkt.as_bytes().to_vec();
+        pkt.rewrite_extension_ids(&[0; 256]).unwrap();
+        assert_eq!(pkt.as_bytes(), before);
+        assert_eq!(pkt.set_extension(1, b"x").unwrap_err(), RtpError::UnsupportedExtensionProfile(0x1234));
+    }
+
+    #[test]
+    fn reads_the_extensions_an_sfu_uses() {
+        let ext = ext_block(
+            ExtensionForm::OneByte,
+            &[
+                (1, b"0"),
+                (2, b"hi"),
+                (3, b"lo"),
+                (4, &[0x12, 0x34, 0x56]),
+                (5, &[0xab, 0xcd]),
+                (6, &[0x80 | 42]),
+                (7, &[0x0d]),
+                (8, &[0xff, 0xff, 0xfe]),
+                (9, &[0x01]),
+            ],
+            0,
+        );
+        let (buf, len) = build(&[], Some(&ext), b"", 0, 0);
+        let h = RtpHeader::parse(&buf[..len]).unwrap();
+        assert_eq!(h.mid(1), Some(&b"0"[..]));
+        assert_eq!(h.rid(2), Some(&b"hi"[..]));
+        assert_eq!(h.repaired_rid(3), Some(&b"lo"[..]));
+        assert_eq!(h.abs_send_time(4), Some(0x12_3456));
+        assert_eq!(h.transport_wide_cc_seq(5), Some(0xabcd));
+        assert_eq!(h.audio_level(6), Some(AudioLevel { voice: true, level: 42 }));
+        assert_eq!(h.video_orientation(7), Some(VideoOrientation { back_camera: true, flipped: true, rotation: 90 }));
+        assert_eq!(h.toffset(8), Some(-2));
+        // Wrong sizes are not misread.
+        assert_eq!(h.abs_send_time(5), None);
+        assert_eq!(h.transport_wide_cc_seq(4), None);
+        assert_eq!(h.toffset(9), None);
+        assert_eq!(h.audio_level(10), None);
+    }
+
+    #[test]
+    fn same_size_values_are_replaced_in_place() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"a"), (3, &[0, 0]), (4, &[0, 0, 0])], 1);
+        let (mut buf, len) = build(&[], Some(&ext), b"payload", 0, 0);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        let header_len = pkt.header_len();
+        pkt.set_extension(1, b"b").unwrap();
+        pkt.set_transport_wide_cc_seq(3, 0x0102).unwrap();
+        pkt.set_abs_send_time(4, 0xff_a1_b2_c3).unwrap();
+        assert_eq!((pkt.len(), pkt.header_len()), (len, header_len));
+        assert_eq!(pkt.mid(1), Some(&b"b"[..]));
+        assert_eq!(pkt.transport_wide_cc_seq(3), Some(0x0102));
+        assert_eq!(pkt.abs_send_time(4), Some(0xa1_b2c3));
+        assert_eq!(pkt.payload(), b"payload");
+    }
+
+    #[test]
+    fn mid_grows_from_one_to_five_bytes_and_shrinks_back() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"0"), (3, &[1, 2])], 0);
+        let (mut buf, len) = build(&[9], Some(&ext), b"payload!", 2, 8);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        // 2 + 3 data bytes → 8.
+        assert_eq!(pkt.header_len(), 16 + 4 + 8);
+        pkt.set_extension(1, b"video").unwrap();
+        assert_eq!(pkt.mid(1), Some(&b"video"[..]));
+        assert_eq!(pkt.transport_wide_cc_seq(3), Some(0x0102));
+        assert_eq!(pkt.extension_form(), Some(ExtensionForm::OneByte));
+        // 3 + 6 = 9 data bytes → 12: the block grew by one word.
+        assert_eq!(pkt.header_len(), 16 + 4 + 12);
+        assert_eq!(pkt.len(), len + 4);
+        assert_eq!(pkt.payload(), b"payload!");
+        assert_eq!(pkt.padding_len(), 2);
+        assert_eq!(pkt.csrcs().collect::<Vec<_>>(), [9]);
+
+        pkt.set_extension(1, b"1").unwrap();
+        assert_eq!(pkt.mid(1), Some(&b"1"[..]));
+        assert_eq!(pkt.transport_wide_cc_seq(3), Some(0x0102));
+        assert_eq!(pkt.len(), len);
+        assert_eq!(pkt.payload(), b"payload!");
+
+        // What we wrote parses back from scratch.
+        let (buf, len) = pkt.into_buffer();
+        let again = RtpPacket::parse(buf, len).unwrap();
+        assert_eq!(again.mid(1), Some(&b"1"[..]));
+        assert_eq!(again.payload(), b"payload!");
+        assert_eq!(again.sequence_number(), SEQ);
+    }
+
+    #[test]
+    fn adds_a_block_to_a_packet_without_one() {
+        let (mut buf, len) = build(&[], None, b"xyz", 0, 8);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        pkt.set_transport_wide_cc_seq(5, 77).unwrap();
+        assert!(pkt.has_extension());
+        assert_eq!(pkt.extension_profile(), Some(ONE_BYTE_PROFILE));
+        assert_eq!(pkt.transport_wide_cc_seq(5), Some(77));
+        assert_eq!((pkt.len(), pkt.payload()), (len + 8, &b"xyz"[..]));
+    }
+
+    #[test]
+    fn switches_to_two_byte_form_and_back() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"0"), (2, b"r0"), (3, &[1, 2])], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"payload", 0, 64);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        let long = [b'm'; 17];
+        pkt.set_extension(1, &long).unwrap();
+        assert_eq!(pkt.extension_form(), Some(ExtensionForm::TwoByte));
+        assert_eq!(sorted(elems(&pkt)), [(1, long.to_vec()), (2, b"r0".to_vec()), (3, vec![1, 2])].to_vec());
+        assert_eq!(pkt.payload(), b"payload");
+
+        // An id above 14 also needs the two-byte form; a zero-length value too.
+        pkt.set_extension(1, b"0").unwrap();
+        assert_eq!(pkt.extension_form(), Some(ExtensionForm::OneByte));
+        pkt.set_extension(20, b"z").unwrap();
+        assert_eq!(pkt.extension_form(), Some(ExtensionForm::TwoByte));
+        assert_eq!(pkt.extension(20), Some(&b"z"[..]));
+        assert_eq!(pkt.extension(2), Some(&b"r0"[..]));
+        pkt.set_extension(7, b"").unwrap();
+        assert_eq!(pkt.extension(7), Some(&b""[..]));
+        assert_eq!(pkt.payload(), b"payload");
+
+        // Dropping what needed it returns to one byte.
+        let mut map = [0u8; 256];
+        map[1] = 1;
+        map[2] = 2;
+        map[3] = 3;
+        let before_len = pkt.len();
+        pkt.rewrite_extension_ids(&map).unwrap(); // in place: 20 and 7 become padding
+        assert_eq!(pkt.len(), before_len);
+        assert_eq!(pkt.extension(20), None);
+        pkt.set_extension(1, b"11").unwrap();
+        assert_eq!(pkt.extension_form(), Some(ExtensionForm::OneByte));
+        assert_eq!(sorted(elems(&pkt)), [(1, b"11".to_vec()), (2, b"r0".to_vec()), (3, vec![1, 2])].to_vec());
+        assert_eq!(pkt.payload(), b"payload");
+    }
+
+    #[test]
+    fn two_byte_application_bits_survive_a_rebuild() {
+        let mut ext = ext_block(ExtensionForm::TwoByte, &[(30, b"abc")], 0);
+        ext[1] = 0x05;
+        let (mut buf, len) = build(&[], Some(&ext), b"p", 0, 16);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        pkt.set_extension(31, b"defg").unwrap();
+        assert_eq!(pkt.extension_profile(), Some(0x1005));
+        assert_eq!(pkt.extension(30), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn growing_without_headroom_fails_and_leaves_the_packet_untouched() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"0"), (3, &[1, 2])], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"payload", 0, 3);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        let before = pkt.as_bytes().to_vec();
+        assert_eq!(
+            pkt.set_extension(1, b"video").unwrap_err(),
+            RtpError::NoHeadroom { needed: len + 4, capacity: len + 3 }
+        );
+        assert_eq!(pkt.as_bytes(), before);
+        assert_eq!(pkt.set_extension(0, b"x").unwrap_err(), RtpError::InvalidExtensionId(0));
+        assert_eq!(pkt.set_extension(1, &[0; 256]).unwrap_err(), RtpError::InvalidExtensionLength(256));
+        // A change that fits in the existing padding still works.
+        pkt.set_extension(1, b"ab").unwrap();
+        assert_eq!(pkt.len(), len);
+    }
+
+    #[test]
+    fn rewrites_ids_in_place_and_drops_unmapped() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"mid"), (2, b"x"), (3, &[1, 2])], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"pay", 0, 0);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        let mut map = [0u8; 256];
+        map[1] = 4;
+        map[3] = 1;
+        pkt.rewrite_extension_ids(&map).unwrap();
+        assert_eq!(pkt.len(), len);
+        assert_eq!(elems(&pkt), [(4, b"mid".to_vec()), (1, vec![1, 2])]);
+        assert_eq!(pkt.payload(), b"pay");
+
+        let ext = ext_block(ExtensionForm::TwoByte, &[(100, b"a"), (7, b"")], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"pay", 0, 0);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        let mut map = [0u8; 256];
+        map[7] = 200;
+        pkt.rewrite_extension_ids(&map).unwrap();
+        assert_eq!(elems(&pkt), [(200, vec![])]);
+    }
+
+    #[test]
+    fn rewrite_to_an_id_above_14_converts_to_two_byte() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"mid"), (2, b"x"), (3, &[1, 2])], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"pay", 1, 8);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        let mut map = [0u8; 256];
+        map[1] = 1;
+        map[3] = 20;
+        pkt.rewrite_extension_ids(&map).unwrap();
+        assert_eq!(pkt.extension_form(), Some(ExtensionForm::TwoByte));
+        assert_eq!(elems(&pkt), [(1, b"mid".to_vec()), (20, vec![1, 2])]);
+        assert_eq!((pkt.payload(), pkt.padding_len()), (&b"pay"[..], 1));
+
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"mid"), (3, &[1, 2])], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"pay", 0, 3);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        // One-byte: 4 + 3 = 7 → 8; two-byte: 5 + 4 = 9 → 12, one word more than the headroom.
+        assert!(matches!(pkt.rewrite_extension_ids(&map), Err(RtpError::NoHeadroom { .. })));
+        assert_eq!(pkt.extension(1), Some(&b"mid"[..]));
+    }
+
+    #[test]
+    fn rtx_wrap_and_unwrap_round_trip() {
+        let ext = ext_block(ExtensionForm::OneByte, &[(1, b"0")], 0);
+        let (mut buf, len) = build(&[], Some(&ext), b"media", 3, 2);
+        let original = buf[..len].to_vec();
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        pkt.rtx_wrap(97, 0x1111, 500).unwrap();
+        assert_eq!((pkt.payload_type(), pkt.ssrc(), pkt.sequence_number()), (97, 0x1111, 500));
+        assert_eq!(pkt.payload(), [&SEQ.to_be_bytes()[..], b"media"].concat());
+        assert_eq!(pkt.len(), len + 2);
+        assert!(pkt.marker());
+
+        let (buf, len2) = pkt.into_buffer();
+        let mut rtx = RtpPacket::parse(buf, len2).unwrap();
+        assert_eq!(rtx.rtx_unwrap(96, SSRC).unwrap(), SEQ);
+        assert_eq!(rtx.as_bytes(), original);
+    }
+
+    #[test]
+    fn rtx_needs_headroom_and_an_osn() {
+        let (mut buf, len) = build(&[], None, b"media", 0, 1);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        assert!(matches!(pkt.rtx_wrap(97, 1, 1), Err(RtpError::NoHeadroom { .. })));
+        assert_eq!(pkt.sequence_number(), SEQ);
+        let (mut buf, len) = build(&[], None, b"m", 4, 0);
+        let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+        assert_eq!(pkt.rtx_unwrap(96, 1).unwrap_err(), RtpError::RtxPayloadTooShort(1));
+    }
+
+    fn element_strategy(two_byte: bool) -> impl Strategy<Value = Vec<(u8, Vec<u8>)>> {
+        let (ids, max_len, min_len) = if two_byte { (1u8..=255, 40usize, 0usize) } else { (1u8..=14, 16, 1) };
+        proptest::collection::btree_map(ids, proptest::collection::vec(any::<u8>(), min_len..=max_len), 0..6)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest! {
+        /// set_extension against a model: the element list with `id` replaced.
+        #[test]
+        fn set_extension_matches_a_model(
+            two_byte in any::<bool>(),
+            elements in element_strategy(false),
+            wide in element_strategy(true),
+            gap in 0usize..3,
+            id in 1u8..=255,
+            value in proptest::collection::vec(any::<u8>(), 0..=40),
+            payload in proptest::collection::vec(any::<u8>(), 0..20),
+            padding in 0u8..4,
+        ) {
+            let elements = if two_byte { wide } else { elements };
+            let form = if two_byte { ExtensionForm::TwoByte } else { ExtensionForm::OneByte };
+            let refs: Vec<(u8, &[u8])> = elements.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+            let ext = ext_block(form, &refs, gap);
+            let (mut buf, len) = build(&[5], (!elements.is_empty()).then_some(&ext[..]), &payload, padding, 300);
+            let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+            pkt.set_extension(id, &value).unwrap();
+            let mut expected: Vec<_> = elements.iter().filter(|(i, _)| *i != id).cloned().collect();
+            expected.push((id, value.clone()));
+            prop_assert_eq!(sorted(elems(&pkt)), sorted(expected));
+            prop_assert_eq!(pkt.payload(), &payload[..]);
+            prop_assert_eq!(pkt.padding_len(), usize::from(padding));
+            prop_assert_eq!((pkt.sequence_number(), pkt.ssrc()), (SEQ, SSRC));
+            let (buf, len) = pkt.into_buffer();
+            let again = RtpPacket::parse(buf, len).unwrap();
+            prop_assert_eq!(again.payload(), &payload[..]);
+        }
+
+        /// rewrite_extension_ids against a model: every element renumbered or gone.
+        #[test]
+        fn rewrite_matches_a_model(
+            elements in element_strategy(false),
+            targets in proptest::collection::vec(0u8..=20, 15),
+            payload in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let refs: Vec<(u8, &[u8])> = elements.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+            let ext = ext_block(ExtensionForm::OneByte, &refs, 0);
+            let (mut buf, len) = build(&[], Some(&ext), &payload, 0, 200);
+            let mut map = [0u8; 256];
+            for (i, &t) in targets.iter().enumerate() {
+                map[i] = t;
+            }
+            let mut pkt = RtpPacket::parse(&mut buf, len).unwrap();
+            pkt.rewrite_extension_ids(&map).unwrap();
+            let expected: Vec<_> = elements.iter().filter_map(|(i, v)| {
+                let t = map[usize::from(*i)];
+                (t != 0).then(|| (t, v.clone()))
+            }).collect();
+            prop_assert_eq!(sorted(elems(&pkt)), sorted(expected));
+            prop_assert_eq!(pkt.payload(), &payload[..]);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..80),
+            headroom in 0usize..24,
+            id in any::<u8>(),
+            value in proptest::collection::vec(any::<u8>(), 0..24),
+            map in proptest::collection::vec(any::<u8>(), 256),
+        ) {
+            exercise(&bytes, headroom, id, &value, &map);
+        }
+
+        #[test]
+        fn mutated_and_truncated_packets_never_panic(
+            elements in element_strategy(false),
+            cut in any::<prop::sample::Index>(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            headroom in 0usize..24,
+            id in any::<u8>(),
+            value in proptest::collection::vec(any::<u8>(), 0..24),
+            map in proptest::collection::vec(any::<u8>(), 256),
+        ) {
+            let refs: Vec<(u8, &[u8])> = elements.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+            let ext = ext_block(ExtensionForm::OneByte, &refs, 1);
+            let (mut bytes, len) = build(&[1], Some(&ext), b"payload", 2, 0);
+            for (at, x) in flips {
+                let i = at.index(len);
+                bytes[i] ^= x;
+            }
+            exercise(&bytes, headroom, id, &value, &map);
+            exercise(&bytes[..cut.index(len + 1)], headroom, id, &value, &map);
+        }
+    }
+
+    /// Every reader and setter on whatever parses.
+    fn exercise(bytes: &[u8], headroom: usize, id: u8, value: &[u8], map: &[u8]) {
+        let mut table = [0u8; 256];
+        table.copy_from_slice(map);
+        if let Ok(h) = RtpHeader::parse(bytes) {
+            let _ = (h.csrcs().count(), h.extensions().count(), h.payload(), h.body().len());
+            let _ = (h.mid(id), h.abs_send_time(id), h.transport_wide_cc_seq(id), h.audio_level(id));
+            let _ = (h.video_orientation(id), h.toffset(id), h.extension_profile());
+        }
+        let mut buf = bytes.to_vec();
+        buf.resize(bytes.len() + headroom, 0);
+        if let Ok(mut pkt) = RtpPacket::parse(&mut buf, bytes.len()) {
+            let _ = (pkt.payload().len(), pkt.extensions().count(), pkt.csrcs().count());
+            pkt.set_sequence_number(1);
+            pkt.set_timestamp(2);
+            pkt.set_ssrc(3);
+            pkt.set_payload_type(id);
+            pkt.set_marker(true);
+            let _ = pkt.set_extension(id, value);
+            let _ = pkt.rewrite_extension_ids(&table);
+            let _ = pkt.set_transport_wide_cc_seq(id, 9);
+            let _ = pkt.set_abs_send_time(id, 9);
+            let _ = pkt.rtx_wrap(id, 4, 5);
+            let _ = pkt.rtx_unwrap(id, 6);
+            let _ = pkt.extensions().count();
+            // Whatever the setters left must parse again with the same length.
+            let (buf, len) = pkt.into_buffer();
+            let again = RtpPacket::parse(buf, len);
+            assert!(again.is_ok(), "{again:?}");
+        }
+    }
+}
