@@ -156,3 +156,155 @@ fn h264_is_keyframe(payload: &[u8]) -> bool {
 fn av1_is_keyframe(payload: &[u8]) -> bool {
     payload.first().is_some_and(|&h| h & 0x08 != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// VP8 keyframe header: frame tag with P=0, then the start code and 4 bytes of dimensions.
+    const VP8_KEY: [u8; 10] = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
+
+    fn vp8(descriptor: &[u8], header: &[u8]) -> Vec<u8> {
+        [descriptor, header].concat()
+    }
+
+    #[test]
+    fn mime_types() {
+        assert_eq!(KeyframeCodec::from_mime_type("video/VP8"), Some(KeyframeCodec::Vp8));
+        assert_eq!(KeyframeCodec::from_mime_type("VIDEO/vp9"), Some(KeyframeCodec::Vp9));
+        assert_eq!(KeyframeCodec::from_mime_type("video/h264"), Some(KeyframeCodec::H264));
+        assert_eq!(KeyframeCodec::from_mime_type("video/Av1"), Some(KeyframeCodec::Av1));
+        for other in ["audio/opus", "video/rtx", "video/VP8X", "VP8", ""] {
+            assert_eq!(KeyframeCodec::from_mime_type(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn vp8_minimal_descriptor() {
+        assert!(is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x10], &VP8_KEY)));
+        // Interframe: P bit set.
+        let mut inter = VP8_KEY;
+        inter[0] |= 0x01;
+        assert!(!is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x10], &inter)));
+        // Not the start of a partition, or not partition 0.
+        assert!(!is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x00], &VP8_KEY)));
+        assert!(!is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x11], &VP8_KEY)));
+        // No start code.
+        let mut no_code = VP8_KEY;
+        no_code[3] = 0;
+        assert!(!is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x10], &no_code)));
+    }
+
+    #[test]
+    fn vp8_extended_descriptor_fields_are_skipped() {
+        // X with I (15-bit picture id, M set), L and T/K.
+        let d = [0x90, 0xf0, 0x80 | 0x12, 0x34, 0x07, 0x20];
+        assert!(is_keyframe(KeyframeCodec::Vp8, &vp8(&d, &VP8_KEY)));
+        // 7-bit picture id only.
+        assert!(is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x90, 0x80, 0x12], &VP8_KEY)));
+        // K only (no T) still takes one byte.
+        assert!(is_keyframe(KeyframeCodec::Vp8, &vp8(&[0x90, 0x10, 0x05], &VP8_KEY)));
+        // Misreading the 15-bit picture id as 7-bit would land on 0x34, not the frame tag.
+        let mut inter = VP8_KEY;
+        inter[0] |= 0x01;
+        assert!(!is_keyframe(KeyframeCodec::Vp8, &vp8(&d, &inter)));
+    }
+
+    #[test]
+    fn vp8_truncated() {
+        let full = vp8(&[0x90, 0xf0, 0x80, 0x34, 0x07, 0x20], &VP8_KEY);
+        for cut in 0..12 {
+            assert!(!is_keyframe(KeyframeCodec::Vp8, &full[..cut]), "{cut}");
+        }
+        assert!(is_keyframe(KeyframeCodec::Vp8, &full[..12]));
+    }
+
+    #[test]
+    fn vp9_flags() {
+        // B=1, P=0, no optional fields.
+        assert!(is_keyframe(KeyframeCodec::Vp9, &[0x08, 0x82]));
+        // P=1.
+        assert!(!is_keyframe(KeyframeCodec::Vp9, &[0x48, 0x82]));
+        // Not the beginning of a frame.
+        assert!(!is_keyframe(KeyframeCodec::Vp9, &[0x04, 0x82]));
+        // I with a 15-bit picture id, L in non-flexible mode (layer byte + TL0PICIDX), SID 0.
+        assert!(is_keyframe(KeyframeCodec::Vp9, &[0xa8, 0x81, 0x23, 0x00, 0x05, 0x82]));
+        // Same but spatial layer 1: not where a keyframe starts.
+        assert!(!is_keyframe(KeyframeCodec::Vp9, &[0xa8, 0x81, 0x23, 0x02, 0x05, 0x82]));
+        // Flexible mode: the layer byte has no TL0PICIDX.
+        assert!(is_keyframe(KeyframeCodec::Vp9, &[0xb8, 0x01, 0x00, 0x82]));
+        // Descriptor with nothing after it.
+        assert!(!is_keyframe(KeyframeCodec::Vp9, &[0xb8, 0x01, 0x00]));
+        assert!(!is_keyframe(KeyframeCodec::Vp9, &[]));
+    }
+
+    #[test]
+    fn vp9_scalability_structure() {
+        // V: N_S = 2 layers, Y (2 × 4 bytes of sizes), G with 2 picture groups: one with R=1, one R=0.
+        let mut p = vec![0x8a, 0x01, 0x30 | 0x08 | 0x20];
+        p.extend([0x01, 0x40, 0x00, 0xf0, 0x02, 0x80, 0x01, 0xe0]);
+        p.extend([2, 0x04, 0x01, 0x00]);
+        p.push(0x82);
+        assert!(is_keyframe(KeyframeCodec::Vp9, &p));
+        for cut in 0..p.len() {
+            assert!(!is_keyframe(KeyframeCodec::Vp9, &p[..cut]), "{cut}");
+        }
+    }
+
+    #[test]
+    fn h264_single_nal_units() {
+        assert!(is_keyframe(KeyframeCodec::H264, &[0x65, 0x88]));
+        assert!(is_keyframe(KeyframeCodec::H264, &[0x67, 0x42]));
+        assert!(!is_keyframe(KeyframeCodec::H264, &[0x68, 0xce])); // PPS
+        assert!(!is_keyframe(KeyframeCodec::H264, &[0x41, 0x9a])); // non-IDR slice
+        assert!(!is_keyframe(KeyframeCodec::H264, &[]));
+    }
+
+    #[test]
+    fn h264_stap_a() {
+        // STAP-A: SPS (3 bytes), PPS (2 bytes).
+        let stap = [0x78, 0x00, 0x03, 0x67, 0x42, 0x00, 0x00, 0x02, 0x68, 0xce];
+        assert!(is_keyframe(KeyframeCodec::H264, &stap));
+        // IDR as the second unit.
+        let stap2 = [0x78, 0x00, 0x02, 0x68, 0xce, 0x00, 0x02, 0x65, 0x88];
+        assert!(is_keyframe(KeyframeCodec::H264, &stap2));
+        // Only non-key units.
+        let stap3 = [0x78, 0x00, 0x02, 0x68, 0xce, 0x00, 0x02, 0x41, 0x9a];
+        assert!(!is_keyframe(KeyframeCodec::H264, &stap3));
+        // A size that runs past the packet hides the unit behind it.
+        let lying = [0x78, 0x00, 0x09, 0x68, 0xce, 0x00, 0x02, 0x65, 0x88];
+        assert!(!is_keyframe(KeyframeCodec::H264, &lying));
+        for cut in 0..stap2.len() - 1 {
+            assert!(!is_keyframe(KeyframeCodec::H264, &stap2[..cut]), "{cut}");
+        }
+    }
+
+    #[test]
+    fn h264_fu_a() {
+        assert!(is_keyframe(KeyframeCodec::H264, &[0x7c, 0x85, 0xb8]));
+        assert!(is_keyframe(KeyframeCodec::H264, &[0x7c, 0x87]));
+        // Middle and end fragments of an IDR are not where to start.
+        assert!(!is_keyframe(KeyframeCodec::H264, &[0x7c, 0x05, 0xb8]));
+        assert!(!is_keyframe(KeyframeCodec::H264, &[0x7c, 0x45, 0xb8]));
+        // Start of a non-IDR slice.
+        assert!(!is_keyframe(KeyframeCodec::H264, &[0x7c, 0x81, 0xb8]));
+        assert!(!is_keyframe(KeyframeCodec::H264, &[0x7c]));
+    }
+
+    #[test]
+    fn av1_new_coded_video_sequence() {
+        assert!(is_keyframe(KeyframeCodec::Av1, &[0x18, 0x0a]));
+        assert!(!is_keyframe(KeyframeCodec::Av1, &[0x10, 0x32]));
+        assert!(!is_keyframe(KeyframeCodec::Av1, &[]));
+    }
+
+    proptest! {
+        #[test]
+        fn random_payloads_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            for codec in [KeyframeCodec::Vp8, KeyframeCodec::Vp9, KeyframeCodec::H264, KeyframeCodec::Av1] {
+                let _ = is_keyframe(codec, &bytes);
+            }
+        }
+    }
+}

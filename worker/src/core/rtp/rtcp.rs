@@ -710,7 +710,8 @@ impl<'a> RtcpCompoundWriter<'a> {
     pub fn push(&mut self, write: impl FnOnce(&mut [u8]) -> Result<usize, RtcpError>) -> Result<usize, RtcpError> {
         let rest = self.buf.get_mut(self.len..).unwrap_or_default();
         let n = write(rest)?;
-        self.len += n;
+        // A writer cannot report more than it was given; clamp in case a custom one does.
+        self.len = (self.len + n).min(self.buf.len());
         Ok(n)
     }
 
@@ -724,5 +725,397 @@ impl<'a> RtcpCompoundWriter<'a> {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn block(i: u32) -> ReportBlock {
+        ReportBlock {
+            ssrc: 0x1000 + i,
+            fraction_lost: 25,
+            cumulative_lost: -3 - i as i32,
+            extended_highest_seq: 0x0001_fffe + i,
+            jitter: 77,
+            last_sr: 0xabcd_0123,
+            delay_since_last_sr: 65536 + i,
+        }
+    }
+
+    fn only(buf: &[u8]) -> RtcpPacket<'_> {
+        let mut it = RtcpCompound::iter(buf);
+        let p = it.next().expect("one packet").expect("valid");
+        assert!(it.next().is_none());
+        p
+    }
+
+    fn nack_round_trip(lost: &[u16]) -> (Vec<(u16, u16)>, Vec<u16>) {
+        let mut buf = [0u8; 256];
+        let n = write_nack(&mut buf, 1, 2, lost).unwrap();
+        let RtcpPacket::Nack(nack) = only(&buf[..n]) else { panic!("not a NACK") };
+        assert_eq!((nack.sender_ssrc, nack.media_ssrc), (1, 2));
+        (nack.items().collect(), nack.lost().collect())
+    }
+
+    #[test]
+    fn sender_report_round_trip() {
+        let info =
+            SenderInfo { ssrc: 9, ntp: 0x0102_0304_0506_0708, rtp_timestamp: 3, packet_count: 4, octet_count: 5 };
+        let blocks = [block(0), block(1)];
+        let mut buf = [0u8; 100];
+        let n = write_sender_report(&mut buf, &info, &blocks).unwrap();
+        assert_eq!(n, 28 + 48);
+        assert_eq!(buf[0], 0x82);
+        let RtcpPacket::SenderReport(sr) = only(&buf[..n]) else { panic!() };
+        assert_eq!(sr.info, info);
+        assert_eq!(sr.report_blocks().collect::<Vec<_>>(), blocks);
+    }
+
+    #[test]
+    fn receiver_report_round_trip_with_signed_cumulative_loss() {
+        let mut blocks = [block(0), block(1), block(2)];
+        blocks[1].cumulative_lost = 0x7f_ffff;
+        blocks[2].cumulative_lost = -0x80_0000;
+        let mut buf = [0u8; 100];
+        let n = write_receiver_report(&mut buf, 7, &blocks).unwrap();
+        let RtcpPacket::ReceiverReport(rr) = only(&buf[..n]) else { panic!() };
+        assert_eq!(rr.ssrc, 7);
+        assert_eq!(rr.report_blocks().collect::<Vec<_>>(), blocks);
+        // Out-of-range values clamp instead of changing sign.
+        let mut big = block(0);
+        big.cumulative_lost = i32::MAX;
+        let n = write_receiver_report(&mut buf, 7, &[big]).unwrap();
+        let RtcpPacket::ReceiverReport(rr) = only(&buf[..n]) else { panic!() };
+        assert_eq!(rr.report_blocks().next().unwrap().cumulative_lost, 0x7f_ffff);
+        // An empty RR is 8 bytes.
+        assert_eq!(write_receiver_report(&mut buf, 7, &[]).unwrap(), 8);
+        assert_eq!(write_receiver_report(&mut buf, 7, &[block(0); 32]).unwrap_err(), RtcpError::TooManyItems(32));
+    }
+
+    #[test]
+    fn sdes_cname_round_trip_at_every_alignment() {
+        for len in 0..10 {
+            let cname: Vec<u8> = (0..len).map(|i| b'a' + i as u8).collect();
+            let mut buf = [0xffu8; 64];
+            let n = write_sdes_cname(&mut buf, 0x55, &cname).unwrap();
+            assert_eq!(n % 4, 0);
+            let RtcpPacket::Sdes(sdes) = only(&buf[..n]) else { panic!() };
+            let chunks: Vec<_> = sdes.chunks().collect();
+            assert_eq!(chunks, [SdesChunk { ssrc: 0x55, cname: Some(&cname[..]) }]);
+        }
+        let mut buf = [0u8; 300];
+        assert_eq!(write_sdes_cname(&mut buf, 1, &[b'x'; 256]).unwrap_err(), RtcpError::ItemTooLong(256));
+    }
+
+    #[test]
+    fn sdes_with_two_chunks_and_other_items() {
+        // Chunk 1: NAME item then CNAME; chunk 2: CNAME only.
+        let mut p = vec![0x82, PT_SDES, 0, 0];
+        p.extend(1u32.to_be_bytes());
+        // Items take bytes 4..11 of the chunk; END at 11 reaches the 32-bit boundary at 12.
+        p.extend([2, 1, b'n', 1, 2, b'c', b'1', 0]);
+        p.extend(2u32.to_be_bytes());
+        p.extend([1, 1, b'z', 0]);
+        let words = (p.len() / 4 - 1) as u16;
+        p[2..4].copy_from_slice(&words.to_be_bytes());
+        let RtcpPacket::Sdes(sdes) = only(&p) else { panic!() };
+        let chunks: Vec<_> = sdes.chunks().collect();
+        assert_eq!(
+            chunks,
+            [SdesChunk { ssrc: 1, cname: Some(&b"c1"[..]) }, SdesChunk { ssrc: 2, cname: Some(&b"z"[..]) }]
+        );
+    }
+
+    #[test]
+    fn bye_round_trip_and_reason() {
+        let mut buf = [0u8; 64];
+        let n = write_bye(&mut buf, &[1, 2, 3]).unwrap();
+        let RtcpPacket::Bye(bye) = only(&buf[..n]) else { panic!() };
+        assert_eq!(bye.ssrcs().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(bye.reason(), None);
+        let p = [0x81, PT_BYE, 0, 2, 0, 0, 0, 9, 3, b'b', b'y', b'e'];
+        let RtcpPacket::Bye(bye) = only(&p) else { panic!() };
+        assert_eq!((bye.ssrcs().collect::<Vec<_>>(), bye.reason()), (vec![9], Some(&b"bye"[..])));
+    }
+
+    #[test]
+    fn nack_single_loss() {
+        assert_eq!(nack_round_trip(&[100]), (vec![(100, 0)], vec![100]));
+    }
+
+    #[test]
+    fn nack_run_fills_one_item() {
+        let lost: Vec<u16> = (100..=116).collect();
+        assert_eq!(nack_round_trip(&lost), (vec![(100, 0xffff)], lost.clone()));
+        let lost: Vec<u16> = (100..=117).collect();
+        assert_eq!(nack_round_trip(&lost), (vec![(100, 0xffff), (117, 0)], lost.clone()));
+    }
+
+    #[test]
+    fn nack_gaps() {
+        let lost = [10, 12, 26, 27, 60, 1000];
+        let (items, back) = nack_round_trip(&lost);
+        assert_eq!(items, [(10, 0b10 | 1 << 15), (27, 0), (60, 0), (1000, 0)]);
+        assert_eq!(back, lost);
+        // Distance exactly 17 needs a new item.
+        assert_eq!(nack_round_trip(&[5, 22]).0, [(5, 0), (22, 0)]);
+    }
+
+    #[test]
+    fn nack_across_the_sequence_wrap_and_with_duplicates() {
+        let lost = [65534, 65535, 0, 3];
+        let (items, back) = nack_round_trip(&lost);
+        assert_eq!(items, [(65534, 0b1_0011)]);
+        assert_eq!(back, lost);
+        assert_eq!(nack_round_trip(&[7, 7, 8]).1, [7, 8]);
+        assert_eq!(nack_round_trip(&[]).0, []);
+        // Unsorted input still covers every number.
+        let (_, mut back) = nack_round_trip(&[50, 3, 51, 4]);
+        back.sort();
+        assert_eq!(back, [3, 4, 50, 51]);
+    }
+
+    #[test]
+    fn pli_fir_remb_round_trip() {
+        let mut buf = [0u8; 64];
+        let n = write_pli(&mut buf, 1, 2).unwrap();
+        assert_eq!(only(&buf[..n]), RtcpPacket::Pli(Pli { sender_ssrc: 1, media_ssrc: 2 }));
+
+        let entries = [FirEntry { ssrc: 5, seq_nr: 1 }, FirEntry { ssrc: 6, seq_nr: 255 }];
+        let n = write_fir(&mut buf, 3, &entries).unwrap();
+        let RtcpPacket::Fir(fir) = only(&buf[..n]) else { panic!() };
+        assert_eq!((fir.sender_ssrc, fir.media_ssrc), (3, 0));
+        assert_eq!(fir.entries().collect::<Vec<_>>(), entries);
+
+        for bitrate in [0u64, 1, 0x3_ffff, 300_000, 2_500_000, 1 << 40] {
+            let n = write_remb(&mut buf, 4, bitrate, &[7, 8]).unwrap();
+            let RtcpPacket::Remb(remb) = only(&buf[..n]) else { panic!() };
+            assert_eq!(remb.sender_ssrc, 4);
+            assert_eq!(remb.ssrcs().collect::<Vec<_>>(), [7, 8]);
+            // 18 significant bits survive; the rest round down.
+            assert!(remb.bitrate <= bitrate && bitrate - remb.bitrate < (bitrate >> 17).max(1), "{bitrate}");
+        }
+        assert_eq!(write_remb(&mut buf, 4, 300_000, &[0; 256]).unwrap_err(), RtcpError::TooManyItems(256));
+    }
+
+    #[test]
+    fn remb_with_an_overflowing_exponent_saturates() {
+        let mut p = vec![0x8f, PT_PSFB, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0];
+        p.extend(b"REMB");
+        p.extend([0, 0xff, 0xff, 0xff]); // exp 63, mantissa 0x3ffff
+        let RtcpPacket::Remb(remb) = only(&p) else { panic!() };
+        assert_eq!(remb.bitrate, u64::MAX);
+        p[16] = 3; // three SSRCs claimed, none present
+        assert_eq!(
+            RtcpCompound::iter(&p).next(),
+            Some(Err(RtcpError::CountExceedsLength { packet_type: PT_PSFB, count: 3 }))
+        );
+    }
+
+    #[test]
+    fn transport_cc_is_passed_through_raw_and_padded() {
+        let mut buf = [0xeeu8; 64];
+        let n = write_transport_cc(&mut buf, 1, 2, &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(n, 20);
+        let RtcpPacket::TransportCc(cc) = only(&buf[..n]) else { panic!() };
+        assert_eq!((cc.sender_ssrc, cc.media_ssrc, cc.fci), (1, 2, &[1, 2, 3, 4, 5, 0, 0, 0][..]));
+    }
+
+    #[test]
+    fn compound_of_every_writer_parses_in_order() {
+        let mut buf = [0u8; 1024];
+        let mut w = RtcpCompoundWriter::new(&mut buf);
+        let info = SenderInfo { ssrc: 1, ..Default::default() };
+        w.push(|b| write_sender_report(b, &info, &[block(0)])).unwrap();
+        w.push(|b| write_sdes_cname(b, 1, b"octo")).unwrap();
+        w.push(|b| write_receiver_report(b, 1, &[])).unwrap();
+        w.push(|b| write_nack(b, 1, 2, &[5, 6])).unwrap();
+        w.push(|b| write_pli(b, 1, 2)).unwrap();
+        w.push(|b| write_fir(b, 1, &[FirEntry { ssrc: 2, seq_nr: 3 }])).unwrap();
+        w.push(|b| write_remb(b, 1, 1_000_000, &[2])).unwrap();
+        w.push(|b| write_transport_cc(b, 1, 2, &[9])).unwrap();
+        w.push(|b| write_bye(b, &[1])).unwrap();
+        let kinds: Vec<_> = RtcpCompound::iter(w.as_bytes())
+            .map(|p| match p.unwrap() {
+                RtcpPacket::SenderReport(_) => "sr",
+                RtcpPacket::ReceiverReport(_) => "rr",
+                RtcpPacket::Sdes(_) => "sdes",
+                RtcpPacket::Bye(_) => "bye",
+                RtcpPacket::Nack(_) => "nack",
+                RtcpPacket::TransportCc(_) => "twcc",
+                RtcpPacket::Pli(_) => "pli",
+                RtcpPacket::Fir(_) => "fir",
+                RtcpPacket::Remb(_) => "remb",
+                RtcpPacket::Unknown { .. } => "unknown",
+            })
+            .collect();
+        assert_eq!(kinds, ["sr", "sdes", "rr", "nack", "pli", "fir", "remb", "twcc", "bye"]);
+    }
+
+    #[test]
+    fn compound_writer_reports_a_full_buffer_and_keeps_what_fit() {
+        let mut buf = [0u8; 20];
+        let mut w = RtcpCompoundWriter::new(&mut buf);
+        assert_eq!(w.push(|b| write_pli(b, 1, 2)), Ok(12));
+        assert_eq!(w.push(|b| write_pli(b, 1, 2)), Err(RtcpError::BufferTooSmall { needed: 12, available: 8 }));
+        assert_eq!(w.len(), 12);
+        let mut tiny = [0u8; 10];
+        assert!(write_sender_report(&mut tiny, &SenderInfo::default(), &[]).is_err());
+        assert!(write_nack(&mut tiny, 1, 2, &[1]).is_err());
+        assert!(write_sdes_cname(&mut tiny, 1, b"abc").is_err());
+        assert!(write_bye(&mut tiny, &[1, 2, 3]).is_err());
+        assert!(write_fir(&mut tiny, 1, &[]).is_err());
+        assert!(write_remb(&mut tiny, 1, 1, &[]).is_err());
+        assert!(write_transport_cc(&mut tiny, 1, 1, &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_types_and_formats_are_reported_and_skipped() {
+        let mut p = Vec::new();
+        p.extend([0x80, PT_APP, 0, 2, 0, 0, 0, 1, b'n', b'a', b'm', b'e']);
+        p.extend([0x80, PT_XR, 0, 1, 0, 0, 0, 1]);
+        p.extend([0x8f, PT_PSFB, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, b'A', b'B', b'C', b'D']);
+        p.extend([0x83, PT_RTPFB, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
+        p.extend([0x81, PT_PSFB, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let got: Vec<_> = RtcpCompound::iter(&p).collect();
+        assert_eq!(
+            got,
+            [
+                Ok(RtcpPacket::Unknown { packet_type: PT_APP, count_or_fmt: 0 }),
+                Ok(RtcpPacket::Unknown { packet_type: PT_XR, count_or_fmt: 0 }),
+                Ok(RtcpPacket::Unknown { packet_type: PT_PSFB, count_or_fmt: 15 }),
+                Ok(RtcpPacket::Unknown { packet_type: PT_RTPFB, count_or_fmt: 3 }),
+                Ok(RtcpPacket::Pli(Pli { sender_ssrc: 1, media_ssrc: 2 })),
+            ]
+        );
+    }
+
+    #[test]
+    fn lying_lengths_and_counts_are_errors() {
+        // Length says 3 words but only 2 are there: the compound ends.
+        let p = [0x80, PT_RR, 0, 2, 0, 0, 0, 1];
+        assert_eq!(
+            RtcpCompound::iter(&p).collect::<Vec<_>>(),
+            [Err(RtcpError::LengthExceedsBuffer { claimed: 12, available: 8 })]
+        );
+        // RR claims one report block but has none; the next packet is still read.
+        let mut p = vec![0x81, PT_RR, 0, 1, 0, 0, 0, 1];
+        p.extend([0x81, PT_PSFB, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let got: Vec<_> = RtcpCompound::iter(&p).collect();
+        assert_eq!(got[0], Err(RtcpError::CountExceedsLength { packet_type: PT_RR, count: 1 }));
+        assert!(matches!(got[1], Ok(RtcpPacket::Pli(_))));
+        // SR too short for its sender info.
+        assert_eq!(RtcpCompound::iter(&[0x80, PT_SR, 0, 1, 0, 0, 0, 1]).next(), Some(Err(RtcpError::TooShort(8))));
+        // Feedback without its two SSRCs.
+        assert_eq!(RtcpCompound::iter(&[0x81, PT_PSFB, 0, 1, 0, 0, 0, 1]).next(), Some(Err(RtcpError::TooShort(8))));
+        // BYE claiming more SSRCs than it has.
+        assert!(matches!(RtcpCompound::iter(&[0x83, PT_BYE, 0, 1, 0, 0, 0, 1]).next(), Some(Err(_))));
+        // Wrong version, and trailing bytes shorter than a header.
+        assert_eq!(RtcpCompound::iter(&[0x40, PT_RR, 0, 1, 0, 0, 0, 1]).next(), Some(Err(RtcpError::BadVersion(1))));
+        let got: Vec<_> = RtcpCompound::iter(&[0x80, PT_RR, 0, 1, 0, 0, 0, 1, 0x80]).collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1], Err(RtcpError::TooShort(1)));
+    }
+
+    #[test]
+    fn padding_is_checked_and_stripped() {
+        // PLI padded by 4 bytes (count 4 in the last byte).
+        let p = [0xa1, PT_PSFB, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 4];
+        assert_eq!(only(&p), RtcpPacket::Pli(Pli { sender_ssrc: 1, media_ssrc: 2 }));
+        let mut bad = p;
+        bad[15] = 0;
+        assert_eq!(RtcpCompound::iter(&bad).next(), Some(Err(RtcpError::BadPadding(0))));
+        bad[15] = 13;
+        assert_eq!(RtcpCompound::iter(&bad).next(), Some(Err(RtcpError::BadPadding(13))));
+        // Padding that eats the SSRCs leaves a packet too short.
+        bad[15] = 12;
+        assert_eq!(RtcpCompound::iter(&bad).next(), Some(Err(RtcpError::TooShort(4))));
+    }
+
+    /// Walks everything a packet offers.
+    fn exercise(buf: &[u8]) {
+        for p in RtcpCompound::iter(buf).take(1000) {
+            match p {
+                Ok(RtcpPacket::SenderReport(sr)) => assert!(sr.report_blocks().count() <= 31),
+                Ok(RtcpPacket::ReceiverReport(rr)) => assert!(rr.report_blocks().count() <= 31),
+                Ok(RtcpPacket::Sdes(s)) => {
+                    let _ = s.chunks().count();
+                }
+                Ok(RtcpPacket::Bye(b)) => {
+                    let _ = (b.ssrcs().count(), b.reason());
+                }
+                Ok(RtcpPacket::Nack(n)) => {
+                    let _ = (n.items().count(), n.lost().count());
+                }
+                Ok(RtcpPacket::Fir(f)) => {
+                    let _ = f.entries().count();
+                }
+                Ok(RtcpPacket::Remb(r)) => {
+                    let _ = r.ssrcs().count();
+                }
+                Ok(RtcpPacket::TransportCc(_) | RtcpPacket::Pli(_) | RtcpPacket::Unknown { .. }) | Err(_) => {}
+            }
+        }
+    }
+
+    fn valid_compound() -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut w = RtcpCompoundWriter::new(&mut buf);
+        let info = SenderInfo { ssrc: 1, ..Default::default() };
+        w.push(|b| write_sender_report(b, &info, &[block(0), block(1)])).unwrap();
+        w.push(|b| write_sdes_cname(b, 1, b"cname")).unwrap();
+        w.push(|b| write_nack(b, 1, 2, &[1, 2, 40])).unwrap();
+        w.push(|b| write_fir(b, 1, &[FirEntry { ssrc: 2, seq_nr: 3 }])).unwrap();
+        w.push(|b| write_remb(b, 1, 5_000_000, &[2, 3])).unwrap();
+        w.push(|b| write_bye(b, &[1])).unwrap();
+        let n = w.len();
+        buf.truncate(n);
+        buf
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            exercise(&bytes);
+        }
+
+        #[test]
+        fn random_bytes_behind_a_valid_header_never_panic(
+            pt in 200u8..=207,
+            count in 0u8..32,
+            body in proptest::collection::vec(any::<u8>(), 0..120),
+        ) {
+            let words = (body.len() / 4) as u16;
+            let mut p = vec![0x80 | count, pt];
+            p.extend(words.to_be_bytes());
+            p.extend(&body[..body.len() / 4 * 4]);
+            exercise(&p);
+        }
+
+        #[test]
+        fn mutated_and_truncated_compounds_never_panic(
+            cut in any::<prop::sample::Index>(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut p = valid_compound();
+            exercise(&p[..cut.index(p.len() + 1)]);
+            for (at, x) in flips {
+                let i = at.index(p.len());
+                p[i] ^= x;
+            }
+            exercise(&p);
+        }
+
+        #[test]
+        fn nack_encoding_round_trips(mut lost in proptest::collection::btree_set(any::<u16>(), 0..60)) {
+            let lost: Vec<u16> = std::mem::take(&mut lost).into_iter().collect();
+            let mut buf = vec![0u8; 12 + 4 * lost.len()];
+            let n = write_nack(&mut buf, 1, 2, &lost).unwrap();
+            let RtcpPacket::Nack(nack) = only(&buf[..n]) else { panic!() };
+            prop_assert_eq!(nack.lost().collect::<Vec<_>>(), lost);
+        }
     }
 }
