@@ -3,6 +3,7 @@
 pub mod ice;
 mod router;
 pub mod rtp;
+pub mod srtp;
 mod worker;
 
 pub use router::Router;
