@@ -50,10 +50,7 @@ pub(crate) struct SessionTransforms {
 impl SessionTransforms {
     /// Derives the six session keys (RFC 3711 §4.3) and builds their key schedules, once.
     pub fn new(master: &MasterKey) -> Self {
-        Self {
-            rtp: Transform::new(master, false),
-            rtcp: Transform::new(master, true),
-        }
+        Self { rtp: Transform::new(master, false), rtcp: Transform::new(master, true) }
     }
 }
 
