@@ -46,6 +46,10 @@ impl SrtpSendContext {
     /// Encrypts the RTP packet `buf[..len]` in place and appends the tag; returns the SRTP length,
     /// `len + profile().rtp_auth_tag_len()`. The ROC is tracked per SSRC from the sequence numbers
     /// (a wrap from 65535 to 0 increments it; a late packet from before the wrap keeps the old one).
+    ///
+    /// Re-sending a packet with the same SSRC and sequence number reuses its keystream, which is safe
+    /// only for the identical packet (a NACK retransmission without RTX); never reuse a sequence number
+    /// for different content.
     pub fn encrypt_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         let pkt = buf.get(..len).ok_or(SrtpError::BufferTooSmall)?;
         let header = packet::rtp_header(pkt)?;
