@@ -74,9 +74,15 @@ pub enum RouterRequest {
     Close,
     /// A WebRTC transport on the worker's shared UDP port(s); answered with
     /// [`Response::WebRtcTransportCreated`].
-    CreateWebRtcTransport { transport_id: TransportId, options: WebRtcTransportOptions },
+    CreateWebRtcTransport {
+        transport_id: TransportId,
+        options: WebRtcTransportOptions,
+    },
     /// Answered with [`Response::CanConsume`].
-    CanConsume { producer_id: ProducerId, rtp_capabilities: RtpCapabilities },
+    CanConsume {
+        producer_id: ProducerId,
+        rtp_capabilities: RtpCapabilities,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,14 +103,26 @@ pub enum TransportRequest {
     Dump,
     Close,
     /// Starts DTLS with the remote parameters; answered with [`Response::TransportConnected`].
-    Connect { dtls_parameters: DtlsParameters },
+    Connect {
+        dtls_parameters: DtlsParameters,
+    },
     /// New local ICE credentials; answered with [`Response::IceParameters`].
     RestartIce,
     /// Answered with [`Response::ProducerCreated`].
-    Produce { producer_id: ProducerId, kind: MediaKind, rtp_parameters: RtpParameters, paused: bool },
+    Produce {
+        producer_id: ProducerId,
+        kind: MediaKind,
+        rtp_parameters: RtpParameters,
+        paused: bool,
+    },
     /// Answered with [`Response::ConsumerCreated`]. Consumers of video start paused by convention
     /// of the caller; `paused` is honoured as given.
-    Consume { consumer_id: ConsumerId, producer_id: ProducerId, rtp_capabilities: RtpCapabilities, paused: bool },
+    Consume {
+        consumer_id: ConsumerId,
+        producer_id: ProducerId,
+        rtp_capabilities: RtpCapabilities,
+        paused: bool,
+    },
     /// Answered with [`Response::TransportStats`].
     GetStats,
 }
@@ -137,13 +155,19 @@ pub enum Response {
     /// The request succeeded and has nothing to report.
     Ok,
     WorkerDump(WorkerDump),
-    RouterCreated { rtp_capabilities: RtpCapabilities },
+    RouterCreated {
+        rtp_capabilities: RtpCapabilities,
+    },
     RouterDump(RouterDump),
     WebRtcTransportCreated(WebRtcTransportData),
     CanConsume(bool),
-    TransportConnected { dtls_local_role: DtlsRole },
+    TransportConnected {
+        dtls_local_role: DtlsRole,
+    },
     IceParameters(IceParameters),
-    ProducerCreated { rtp_type: RtpType },
+    ProducerCreated {
+        rtp_type: RtpType,
+    },
     ConsumerCreated(ConsumerData),
     TransportStats(TransportStats),
     RtpStreamStats(Vec<RtpStreamStats>),
@@ -249,7 +273,9 @@ pub enum ProducerNotification {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ConsumerNotification {
-    Closed { reason: CloseReason },
+    Closed {
+        reason: CloseReason,
+    },
     /// The producer closed; the consumer closed with it.
     ProducerClosed,
     ProducerPaused,

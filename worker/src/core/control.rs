@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use octo_ipc::{
     CloseReason, ConsumerData, ConsumerId, ConsumerNotification, ConsumerRequest, ErrorCode, MediaKind, Notification,
-    ProducerId, ProducerRequest, Request, RequestError, Response, RouterId, RouterRequest,
-    RtpCapabilities, RtpParameters, SctpParameters, Target, TransportId, TransportNotification, TransportRequest,
-    WebRtcTransportData, WebRtcTransportOptions, WorkerDump, WorkerRequest,
+    ProducerId, ProducerRequest, Request, RequestError, Response, RouterId, RouterRequest, RtpCapabilities,
+    RtpParameters, SctpParameters, Target, TransportId, TransportNotification, TransportRequest, WebRtcTransportData,
+    WebRtcTransportOptions, WorkerDump, WorkerRequest,
 };
 
 use super::consumer::Consumer;
@@ -288,7 +288,8 @@ impl Worker {
             return Err(invalid(OrtcError::CannotConsume.to_string()));
         }
         let rng = &mut self.rng;
-        let mut rtp_parameters = ortc::consumer_rtp_parameters(producer.kind, &producer.consumable, caps, || rng.ssrc())?;
+        let mut rtp_parameters =
+            ortc::consumer_rtp_parameters(producer.kind, &producer.consumable, caps, || rng.ssrc())?;
         let transport = self.transports.get_mut(&transport_id).expect("checked by caller");
         rtp_parameters.mid = Some(transport.next_mid());
         let consumer = Consumer::new(
@@ -318,7 +319,12 @@ impl Worker {
         Ok(Response::ConsumerCreated(data))
     }
 
-    fn producer_request(&mut self, now: Instant, id: ProducerId, req: ProducerRequest) -> Result<Response, RequestError> {
+    fn producer_request(
+        &mut self,
+        now: Instant,
+        id: ProducerId,
+        req: ProducerRequest,
+    ) -> Result<Response, RequestError> {
         match req {
             ProducerRequest::Dump => {
                 let p = &self.producers[&id];
@@ -346,7 +352,11 @@ impl Worker {
                     if !pause {
                         self.on_consumer_activated(now, cid);
                     }
-                    let n = if pause { ConsumerNotification::ProducerPaused } else { ConsumerNotification::ProducerResumed };
+                    let n = if pause {
+                        ConsumerNotification::ProducerPaused
+                    } else {
+                        ConsumerNotification::ProducerResumed
+                    };
                     self.notify(Notification::Consumer(cid, n));
                 }
                 Ok(Response::Ok)
@@ -355,7 +365,12 @@ impl Worker {
         }
     }
 
-    fn consumer_request(&mut self, now: Instant, id: ConsumerId, req: ConsumerRequest) -> Result<Response, RequestError> {
+    fn consumer_request(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        req: ConsumerRequest,
+    ) -> Result<Response, RequestError> {
         match req {
             ConsumerRequest::Dump => {
                 let c = &self.consumers[&id];

@@ -99,9 +99,16 @@ pub enum DtlsLocalRole {
 
 #[derive(Debug)]
 pub enum DtlsEvent {
-    StateChanged { state: DtlsState, reason: Option<String> },
+    StateChanged {
+        state: DtlsState,
+        reason: Option<String>,
+    },
     /// The handshake finished: SRTP keys for both directions.
-    SrtpKeys { profile: NegotiatedSrtpProfile, keying_material: Vec<u8>, local_is_client: bool },
+    SrtpKeys {
+        profile: NegotiatedSrtpProfile,
+        keying_material: Vec<u8>,
+        local_is_client: bool,
+    },
     /// Decrypted application data (SCTP packets for DataChannels).
     ApplicationData(BytesMut),
 }
@@ -132,8 +139,7 @@ impl DtlsTransport {
         // into the signaling. Any mismatch aborts the handshake.
         let verify: VerifyPeerCertificateFn = Arc::new(move |certs: &[Vec<u8>], _| {
             let leaf = certs.first().ok_or(rtc_shared::error::Error::ErrNonCertificate)?;
-            let matches =
-                expected.iter().any(|f| fingerprint(f.algorithm, leaf).eq_ignore_ascii_case(f.value.trim()));
+            let matches = expected.iter().any(|f| fingerprint(f.algorithm, leaf).eq_ignore_ascii_case(f.value.trim()));
             if matches { Ok(()) } else { Err(rtc_shared::error::Error::ErrNoMatchingCertificateFingerprint) }
         });
         let config = ConfigBuilder::default()

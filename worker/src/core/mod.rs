@@ -12,6 +12,7 @@ mod producer;
 pub mod rng;
 mod router;
 pub mod rtp;
+pub mod srtp;
 pub mod transmit;
 mod webrtc_server;
 mod webrtc_transport;

@@ -170,7 +170,8 @@ fn codecs_match(
     }
     let mime = a_mime.to_ascii_lowercase();
     if mime == "video/h264" {
-        if param_i64(a_params, "packetization-mode").unwrap_or(0) != param_i64(b_params, "packetization-mode").unwrap_or(0)
+        if param_i64(a_params, "packetization-mode").unwrap_or(0)
+            != param_i64(b_params, "packetization-mode").unwrap_or(0)
         {
             return false;
         }
@@ -178,7 +179,10 @@ fn codecs_match(
             return false;
         }
     }
-    if mime == "video/vp9" && strict && param_i64(a_params, "profile-id").unwrap_or(0) != param_i64(b_params, "profile-id").unwrap_or(0) {
+    if mime == "video/vp9"
+        && strict
+        && param_i64(a_params, "profile-id").unwrap_or(0) != param_i64(b_params, "profile-id").unwrap_or(0)
+    {
         return false;
     }
     true
@@ -212,7 +216,11 @@ pub fn router_rtp_capabilities(media_codecs: &[RtpCodecCapability]) -> Result<Rt
             return Err(OrtcError::UnsupportedCodec(format!("{}: RTX is added by the router", media.mime_type)));
         }
         if kind_of(&media.mime_type) != Some(media.kind) {
-            return Err(OrtcError::InvalidParameters(format!("{} is not of kind {}", media.mime_type, media.kind.as_str())));
+            return Err(OrtcError::InvalidParameters(format!(
+                "{} is not of kind {}",
+                media.mime_type,
+                media.kind.as_str()
+            )));
         }
         let base = supported
             .iter()
@@ -297,7 +305,9 @@ pub fn producer_rtp_mapping(
                         true,
                     )
             })
-            .ok_or_else(|| OrtcError::UnsupportedCodec(format!("{} is not in the router's capabilities", codec.mime_type)))?;
+            .ok_or_else(|| {
+                OrtcError::UnsupportedCodec(format!("{} is not in the router's capabilities", codec.mime_type))
+            })?;
         let router_pt = router.preferred_payload_type.ok_or(OrtcError::NoPayloadTypeLeft)?;
         codecs.push((codec.payload_type, router_pt));
     }
@@ -363,7 +373,12 @@ pub fn consumable_rtp_parameters(
         .header_extensions
         .iter()
         .filter(|e| e.kind == kind && matches!(e.direction, Some(Dir::Sendrecv | Dir::Sendonly) | None))
-        .map(|e| RtpHeaderExtensionParameters { uri: e.uri.clone(), id: e.preferred_id, encrypt: Some(false), parameters: None })
+        .map(|e| RtpHeaderExtensionParameters {
+            uri: e.uri.clone(),
+            id: e.preferred_id,
+            encrypt: Some(false),
+            parameters: None,
+        })
         .collect();
     let encodings = params
         .encodings
@@ -391,7 +406,11 @@ fn same_feedback(a: &RtcpFeedback, b: &RtcpFeedback) -> bool {
     a.kind == b.kind && a.parameter.as_deref().unwrap_or("") == b.parameter.as_deref().unwrap_or("")
 }
 
-fn matching_cap<'a>(codec: &RtpCodecParameters, caps: &'a RtpCapabilities, kind: MediaKind) -> Option<&'a RtpCodecCapability> {
+fn matching_cap<'a>(
+    codec: &RtpCodecParameters,
+    caps: &'a RtpCapabilities,
+    kind: MediaKind,
+) -> Option<&'a RtpCodecCapability> {
     caps.codecs.iter().find(|c| {
         codecs_match(
             (&codec.mime_type, codec.clock_rate, codec.channels, &codec.parameters),
@@ -428,12 +447,8 @@ pub fn consumer_rtp_parameters(
         .cloned()
         .collect();
     let has = |uri: &str| header_extensions.iter().any(|e| e.uri == uri);
-    let mut feedback: Vec<RtcpFeedback> = codec
-        .rtcp_feedback
-        .iter()
-        .filter(|f| cap.rtcp_feedback.iter().any(|c| same_feedback(c, f)))
-        .cloned()
-        .collect();
+    let mut feedback: Vec<RtcpFeedback> =
+        codec.rtcp_feedback.iter().filter(|f| cap.rtcp_feedback.iter().any(|c| same_feedback(c, f))).cloned().collect();
     // Bandwidth feedback: transport-cc when its extension is on, REMB with abs-send-time, else none.
     if has(URI_TRANSPORT_CC) {
         feedback.retain(|f| f.kind != "goog-remb");
@@ -457,13 +472,7 @@ pub fn consumer_rtp_parameters(
         encoding.scalability_mode = first.scalability_mode.clone();
         encoding.max_bitrate = consumable.encodings.iter().filter_map(|e| e.max_bitrate).max();
     }
-    Ok(RtpParameters {
-        mid: None,
-        codecs,
-        header_extensions,
-        encodings: vec![encoding],
-        rtcp: consumable.rtcp.clone(),
-    })
+    Ok(RtpParameters { mid: None, codecs, header_extensions, encodings: vec![encoding], rtcp: consumable.rtcp.clone() })
 }
 
 #[cfg(test)]

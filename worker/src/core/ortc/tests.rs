@@ -99,9 +99,10 @@ fn router_refuses_unknown_and_misdeclared_codecs() {
     let wrong_kind: Vec<RtpCodecCapability> =
         serde_json::from_str(r#"[{"kind":"audio","mimeType":"video/VP8","clockRate":90000}]"#).unwrap();
     assert!(router_rtp_capabilities(&wrong_kind).is_err());
-    let static_pt: Vec<RtpCodecCapability> =
-        serde_json::from_str(r#"[{"kind":"audio","mimeType":"audio/opus","clockRate":48000,"channels":2,"preferredPayloadType":8}]"#)
-            .unwrap();
+    let static_pt: Vec<RtpCodecCapability> = serde_json::from_str(
+        r#"[{"kind":"audio","mimeType":"audio/opus","clockRate":48000,"channels":2,"preferredPayloadType":8}]"#,
+    )
+    .unwrap();
     assert!(router_rtp_capabilities(&static_pt).is_err());
 }
 
@@ -138,8 +139,10 @@ fn producer_parameters_are_validated() {
     assert!(producer_rtp_mapping(MediaKind::Audio, &chrome_vp8_parameters(), &caps, counter()).is_err());
     // A codec the router was not built with.
     let vp9_only = router_rtp_capabilities(
-        &serde_json::from_str::<Vec<RtpCodecCapability>>(r#"[{"kind":"video","mimeType":"video/VP9","clockRate":90000}]"#)
-            .unwrap(),
+        &serde_json::from_str::<Vec<RtpCodecCapability>>(
+            r#"[{"kind":"video","mimeType":"video/VP9","clockRate":90000}]"#,
+        )
+        .unwrap(),
     )
     .unwrap();
     assert!(matches!(
