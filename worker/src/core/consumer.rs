@@ -1,8 +1,16 @@
-//! A consumer: one outgoing copy of a producer's media on another transport.
+//! A consumer: one outgoing copy of a producer's media on another transport (mediasoup's
+//! `SimpleConsumer` with its `RtpStreamSend`).
+
+use std::time::{Duration, Instant};
 
 use octo_ipc::{ConsumerId, MediaKind, ProducerId, RtpParameters, RtpType, TransportId};
 
 use super::ortc;
+use super::rtp::packet::ExtensionIdMap;
+use super::rtp::seq_manager::{SeqManager, TimestampOffset};
+
+/// Outgoing sequence numbers remembered to map a NACK back to the producer's packet.
+const SENT_HISTORY: usize = 1024;
 
 pub struct Consumer {
     pub id: ConsumerId,
@@ -18,8 +26,35 @@ pub struct Consumer {
     pub ssrc: u32,
     pub rtx: Option<(u32, u8)>,
     pub payload_type: u8,
+    pub clock_rate: u32,
+    pub cname: Vec<u8>,
+    /// Router header extension ids this consumer negotiated (others are stripped).
+    pub extension_ids: ExtensionIdMap,
+    pub mid_ext_id: Option<u8>,
+    pub abs_send_time_ext_id: Option<u8>,
+    pub mid: Vec<u8>,
+    pub seq: SeqManager,
+    pub timestamps: TimestampOffset,
+    /// Video waits for a keyframe after (re)starting; the next forwarded packet re-syncs.
+    pub waiting_keyframe: bool,
+    pub needs_sync: bool,
+    pub rtx_seq: u16,
+    /// `sent[out_seq % SENT_HISTORY] = (out_seq, in_seq)` for packets sent.
+    sent: Box<[(u16, u16, bool)]>,
+    pub last_sent: Option<(Instant, u32)>,
+    pub last_sr: Option<(u32, Instant)>,
+    pub next_sr: Option<Instant>,
     pub packets: u64,
     pub bytes: u64,
+    pub nack_count: u64,
+    pub nack_packet_count: u64,
+    pub pli_count: u64,
+    pub fir_count: u64,
+    pub packets_retransmitted: u64,
+    pub rtt: Option<Duration>,
+    pub fraction_lost: u8,
+    pub packets_lost: i64,
+    pub jitter: u32,
 }
 
 impl Consumer {
@@ -33,12 +68,22 @@ impl Consumer {
         rtp_type: RtpType,
         paused: bool,
         producer_paused: bool,
+        initial_seq: u16,
+        initial_timestamp: u32,
     ) -> Self {
         let encoding = rtp_parameters.encodings.first().cloned().unwrap_or_default();
         let media = rtp_parameters.codecs.iter().find(|c| !ortc::is_rtx(&c.mime_type));
         let payload_type = media.map_or(0, |c| c.payload_type);
+        let clock_rate = media.map_or(90_000, |c| c.clock_rate);
         let rtx_pt = rtp_parameters.codecs.iter().find(|c| ortc::is_rtx(&c.mime_type)).map(|c| c.payload_type);
         let rtx = encoding.rtx.zip(rtx_pt).map(|(r, pt)| (r.ssrc, pt));
+        let mut extension_ids = [0u8; 256];
+        for ext in &rtp_parameters.header_extensions {
+            extension_ids[usize::from(ext.id)] = ext.id;
+        }
+        let ext_id = |uri: &str| rtp_parameters.header_extensions.iter().find(|e| e.uri == uri).map(|e| e.id);
+        let mid_ext_id = ext_id(ortc::URI_MID);
+        let abs_send_time_ext_id = ext_id(ortc::URI_ABS_SEND_TIME);
         Self {
             id,
             transport_id,
@@ -47,17 +92,59 @@ impl Consumer {
             ssrc: encoding.ssrc.unwrap_or(0),
             rtx,
             payload_type,
+            clock_rate,
+            cname: rtp_parameters.rtcp.cname.clone().unwrap_or_default().into_bytes(),
+            extension_ids,
+            mid_ext_id,
+            abs_send_time_ext_id,
+            mid: rtp_parameters.mid.clone().unwrap_or_default().into_bytes(),
             rtp_parameters,
             rtp_type,
             paused,
             producer_paused,
+            seq: SeqManager::new(initial_seq),
+            timestamps: TimestampOffset::new(initial_timestamp),
+            waiting_keyframe: kind == MediaKind::Video,
+            needs_sync: true,
+            rtx_seq: initial_seq.wrapping_add(0x4000),
+            sent: vec![(0, 0, false); SENT_HISTORY].into_boxed_slice(),
+            last_sent: None,
+            last_sr: None,
+            next_sr: None,
             packets: 0,
             bytes: 0,
+            nack_count: 0,
+            nack_packet_count: 0,
+            pli_count: 0,
+            fir_count: 0,
+            packets_retransmitted: 0,
+            rtt: None,
+            fraction_lost: 0,
+            packets_lost: 0,
+            jitter: 0,
         }
     }
 
     /// Whether media flows to the remote end now.
     pub fn is_active(&self) -> bool {
         !self.paused && !self.producer_paused
+    }
+
+    /// (Re)starting: video waits for a keyframe, and the outgoing numbering re-syncs on the next
+    /// forwarded packet so the receiver sees no gap.
+    pub fn restart(&mut self) {
+        self.waiting_keyframe = self.kind == MediaKind::Video;
+        self.needs_sync = true;
+    }
+
+    pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16) {
+        let len = self.sent.len();
+        self.sent[usize::from(out_seq) % len] = (out_seq, in_seq, true);
+    }
+
+    /// The producer's sequence number of the packet sent as `out_seq`, if still remembered.
+    pub fn input_seq_of(&self, out_seq: u16) -> Option<u16> {
+        let (out, input, valid) = self.sent[usize::from(out_seq) % self.sent.len()];
+        (valid && out == out_seq).then_some(input)
     }
 }

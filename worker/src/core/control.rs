@@ -137,7 +137,8 @@ impl Worker {
             mis: streams.mis,
             max_message_size: options.max_sctp_message_size,
         });
-        let transport = WebRtcTransport::new(transport_id, IceLite::new(ufrag, password), sctp);
+        let rtcp_ssrc = self.rng.ssrc();
+        let transport = WebRtcTransport::new(transport_id, IceLite::new(ufrag, password), sctp, rtcp_ssrc);
         let data = WebRtcTransportData {
             id: transport_id,
             ice_parameters: transport.ice_parameters(),
@@ -290,6 +291,7 @@ impl Worker {
         let rng = &mut self.rng;
         let mut rtp_parameters =
             ortc::consumer_rtp_parameters(producer.kind, &producer.consumable, caps, || rng.ssrc())?;
+        let (initial_seq, initial_ts) = ((self.rng.next_u32() & 0x7fff) as u16, self.rng.next_u32());
         let transport = self.transports.get_mut(&transport_id).expect("checked by caller");
         rtp_parameters.mid = Some(transport.next_mid());
         let consumer = Consumer::new(
@@ -301,7 +303,13 @@ impl Worker {
             producer.rtp_type,
             paused,
             producer.paused,
+            initial_seq,
+            initial_ts,
         );
+        transport.outgoing.insert(consumer.ssrc, consumer_id);
+        if let Some((rtx_ssrc, _)) = consumer.rtx {
+            transport.outgoing.insert(rtx_ssrc, consumer_id);
+        }
         let data = ConsumerData {
             id: consumer_id,
             producer_id,
@@ -467,6 +475,7 @@ impl Worker {
         let Some(consumer) = self.consumers.remove(&id) else { return };
         if let Some(t) = self.transports.get_mut(&consumer.transport_id) {
             t.consumers.retain(|c| *c != id);
+            t.outgoing.retain(|_, c| *c != id);
         }
         for router in self.routers.values_mut() {
             if let Some(list) = router.fanout.get_mut(&consumer.producer_id) {

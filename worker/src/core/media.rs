@@ -4,9 +4,13 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use octo_ipc::{ConsumerId, Notification, ProducerId, RtpStreamStats, TransportId, TransportNotification};
+use octo_ipc::{
+    ConsumerId, Notification, ProducerId, RtpStreamDirection, RtpStreamStats, TransportId, TransportNotification,
+};
 
-use super::dtls::DtlsEvent;
+use super::dtls::{DtlsEvent, NegotiatedSrtpProfile};
+use super::forward::is_rtcp;
+use super::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use super::ice::{IceEvent, StunMessage, Tuple};
 use super::transmit::{BUFFER_SIZE, SocketId};
 use super::webrtc_transport::{ipc_ice_state, ipc_tuple};
@@ -165,9 +169,10 @@ impl Worker {
             }
         });
         self.flush_transport(now, id);
+        self.rtcp_tick(now, id);
     }
 
-    fn handle_srtp(&mut self, _now: Instant, socket: SocketId, from: SocketAddr, _buf: &mut [u8], len: usize) {
+    fn handle_srtp(&mut self, now: Instant, socket: SocketId, from: SocketAddr, buf: &mut [u8], len: usize) {
         let Some(id) = self.server.transport_for_tuple(socket, from) else {
             self.counters.unknown_source += 1;
             return;
@@ -175,32 +180,106 @@ impl Worker {
         if let Some(transport) = self.transports.get_mut(&id) {
             transport.counters.packets_received += 1;
             transport.counters.bytes_received += len as u64;
-            transport.counters.packets_dropped += 1;
+        }
+        if is_rtcp(&buf[..len]) {
+            self.handle_rtcp(now, id, buf, len);
+        } else {
+            self.handle_rtp(now, id, buf, len);
         }
     }
 
     fn on_srtp_keys(
         &mut self,
         _now: Instant,
-        _id: TransportId,
-        _profile: super::dtls::NegotiatedSrtpProfile,
-        _keying_material: &[u8],
-        _local_is_client: bool,
+        id: TransportId,
+        profile: NegotiatedSrtpProfile,
+        keying_material: &[u8],
+        local_is_client: bool,
     ) {
+        let profile = match profile {
+            NegotiatedSrtpProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+            NegotiatedSrtpProfile::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
+            NegotiatedSrtpProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
+            NegotiatedSrtpProfile::Aes128CmHmacSha1_32 => SrtpProfile::Aes128CmHmacSha1_32,
+        };
+        let Some(transport) = self.transports.get_mut(&id) else { return };
+        match DtlsSrtpKeys::split(profile, keying_material, local_is_client) {
+            Ok(keys) => {
+                transport.srtp_send = Some(SrtpSendContext::new(&keys.local));
+                transport.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
+            }
+            Err(e) => {
+                tracing::warn!(transport = %id, "SRTP keys unusable: {e}");
+            }
+        }
     }
 
     /// A consumer starts (or restarts) sending: it needs a keyframe to start on.
     pub(super) fn on_consumer_activated(&mut self, now: Instant, id: ConsumerId) {
+        if let Some(consumer) = self.consumers.get_mut(&id) {
+            consumer.restart();
+        }
         self.request_key_frame_for(now, id);
     }
 
-    pub(super) fn request_key_frame_for(&mut self, _now: Instant, _id: ConsumerId) {}
-
-    pub(super) fn producer_stats(&self, _id: ProducerId) -> Vec<RtpStreamStats> {
-        Vec::new()
+    pub(super) fn request_key_frame_for(&mut self, now: Instant, id: ConsumerId) {
+        if let Some(producer) = self.consumers.get(&id).map(|c| c.producer_id) {
+            self.request_key_frame(now, producer);
+        }
     }
 
-    pub(super) fn consumer_stats(&self, _id: ConsumerId) -> Vec<RtpStreamStats> {
-        Vec::new()
+    pub(super) fn producer_stats(&self, id: ProducerId) -> Vec<RtpStreamStats> {
+        let Some(p) = self.producers.get(&id) else { return Vec::new() };
+        let now = self.last_now;
+        p.streams
+            .iter()
+            .map(|s| RtpStreamStats {
+                direction: RtpStreamDirection::Inbound,
+                kind: p.kind,
+                ssrc: s.ssrc.unwrap_or(0),
+                rtx_ssrc: s.rtx_ssrc,
+                rid: s.rid.clone(),
+                mime_type: p.primary_mime_type().to_owned(),
+                packet_count: s.recv.packets_received(),
+                byte_count: s.recv.bytes_received(),
+                bitrate: now.map_or(0, |n| s.recv.bitrate(n)),
+                packets_lost: s.recv.packets_lost(),
+                fraction_lost: (s.recv.loss_fraction() * 256.0).clamp(0.0, 255.0) as u8,
+                jitter: s.recv.jitter(),
+                round_trip_time_ms: None,
+                nack_count: s.nack_count,
+                nack_packet_count: s.nack_packet_count,
+                pli_count: s.pli_count,
+                fir_count: s.fir_count,
+                packets_retransmitted: s.nack.as_ref().map_or(0, |n| n.stats().packets_recovered),
+                packets_discarded: s.packets_discarded,
+            })
+            .collect()
+    }
+
+    pub(super) fn consumer_stats(&self, id: ConsumerId) -> Vec<RtpStreamStats> {
+        let Some(c) = self.consumers.get(&id) else { return Vec::new() };
+        let mime_type = c.rtp_parameters.codecs.first().map(|c| c.mime_type.clone()).unwrap_or_default();
+        vec![RtpStreamStats {
+            direction: RtpStreamDirection::Outbound,
+            kind: c.kind,
+            ssrc: c.ssrc,
+            rtx_ssrc: c.rtx.map(|(s, _)| s),
+            rid: None,
+            mime_type,
+            packet_count: c.packets,
+            byte_count: c.bytes,
+            bitrate: 0,
+            packets_lost: c.packets_lost,
+            fraction_lost: c.fraction_lost,
+            jitter: c.jitter,
+            round_trip_time_ms: c.rtt.map(|r| r.as_secs_f64() * 1000.0),
+            nack_count: c.nack_count,
+            nack_packet_count: c.nack_packet_count,
+            pli_count: c.pli_count,
+            fir_count: c.fir_count,
+            packets_retransmitted: c.packets_retransmitted,
+            packets_discarded: 0,
+        }]
     }
 }

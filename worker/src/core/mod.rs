@@ -4,14 +4,17 @@
 mod consumer;
 mod control;
 pub mod dtls;
+mod forward;
 pub mod ice;
 mod id_map;
 mod media;
 pub mod ortc;
 mod producer;
+mod retransmission_buffer;
 pub mod rng;
 mod router;
 pub mod rtp;
+mod rtcp_feedback;
 pub mod srtp;
 pub mod transmit;
 mod webrtc_server;

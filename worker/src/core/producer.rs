@@ -6,6 +6,10 @@ use std::time::Instant;
 use octo_ipc::{MediaKind, ProducerId, RtpParameters, RtpType, TransportId};
 
 use super::ortc::{self, RtpMapping};
+use super::retransmission_buffer::{RETRANSMISSION_SLOTS, RetransmissionBuffer};
+use super::rtp::keyframe::KeyframeCodec;
+use super::rtp::nack_generator::NackGenerator;
+use super::rtp::recv_stats::RecvStats;
 
 /// Translation tables applied in place to every incoming packet, so fan-out works on packets that
 /// already speak the router's payload types and header extension ids.
@@ -35,16 +39,34 @@ impl IngressMap {
     }
 }
 
-/// What the producer knows about one of its encodings.
-#[derive(Debug, Clone)]
+/// What the producer knows about one of its encodings: mediasoup's `RtpStreamRecv`.
 pub struct ProducerStream {
     pub ssrc: Option<u32>,
     pub rtx_ssrc: Option<u32>,
     pub rid: Option<String>,
     /// The SSRC every consumer's packets of this encoding arrive with in the router.
     pub mapped_ssrc: u32,
-    pub packets: u64,
-    pub bytes: u64,
+    pub recv: RecvStats,
+    /// Present when the codec negotiated `nack`.
+    pub nack: Option<NackGenerator>,
+    pub retransmissions: RetransmissionBuffer,
+    pub nack_count: u64,
+    pub nack_packet_count: u64,
+    pub pli_count: u64,
+    pub fir_count: u64,
+    pub packets_discarded: u64,
+}
+
+impl std::fmt::Debug for ProducerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerStream")
+            .field("ssrc", &self.ssrc)
+            .field("rtx_ssrc", &self.rtx_ssrc)
+            .field("rid", &self.rid)
+            .field("mapped_ssrc", &self.mapped_ssrc)
+            .field("packets", &self.recv.packets_received())
+            .finish()
+    }
 }
 
 pub struct Producer {
@@ -59,6 +81,17 @@ pub struct Producer {
     pub streams: Vec<ProducerStream>,
     /// The last keyframe request sent upstream, for throttling.
     pub last_keyframe_request: Option<Instant>,
+    /// Header extension ids in the producer's own numbering, read before ingress rewriting.
+    pub transport_cc_ext_id: Option<u8>,
+    /// RTX payload type (producer numbering) → the media payload type it repairs.
+    pub rtx_apt: [u8; 128],
+    pub clock_rate: u32,
+    pub keyframe_codec: Option<KeyframeCodec>,
+    /// PLI when negotiated, else FIR.
+    pub use_pli: bool,
+    pub fir_seq: u8,
+    /// Router id of ssrc-audio-level after ingress rewriting, for the active speaker.
+    pub audio_level_ext_id: Option<u8>,
 }
 
 impl Producer {
@@ -81,6 +114,13 @@ impl Producer {
         } else {
             RtpType::Simple
         };
+        let media_codec = rtp_parameters.codecs.iter().find(|c| !ortc::is_rtx(&c.mime_type));
+        let has_fb = |kind: &str, param: Option<&str>| {
+            media_codec.is_some_and(|c| {
+                c.rtcp_feedback.iter().any(|f| f.kind == kind && f.parameter.as_deref().unwrap_or("") == param.unwrap_or(""))
+            })
+        };
+        let nack_enabled = kind == MediaKind::Video && has_fb("nack", None);
         let streams = rtp_parameters
             .encodings
             .iter()
@@ -90,11 +130,35 @@ impl Producer {
                 rtx_ssrc: enc.rtx.map(|r| r.ssrc),
                 rid: enc.rid.clone(),
                 mapped_ssrc,
-                packets: 0,
-                bytes: 0,
+                recv: RecvStats::new(),
+                nack: nack_enabled.then(NackGenerator::default),
+                retransmissions: if kind == MediaKind::Video {
+                    RetransmissionBuffer::with_slots(RETRANSMISSION_SLOTS)
+                } else {
+                    RetransmissionBuffer::default()
+                },
+                nack_count: 0,
+                nack_packet_count: 0,
+                pli_count: 0,
+                fir_count: 0,
+                packets_discarded: 0,
             })
             .collect();
         let ingress = IngressMap::new(&rtp_parameters, &consumable, mapping);
+        let ext_id = |uri: &str| rtp_parameters.header_extensions.iter().find(|e| e.uri == uri).map(|e| e.id);
+        let mut rtx_apt = [0xFF; 128];
+        for rtx in rtp_parameters.codecs.iter().filter(|c| ortc::is_rtx(&c.mime_type)) {
+            if let Some(apt) = rtx.parameters.get("apt").and_then(|v| v.as_i64()).and_then(|a| u8::try_from(a).ok())
+                && let Some(slot) = rtx_apt.get_mut(usize::from(rtx.payload_type))
+            {
+                *slot = apt;
+            }
+        }
+        let transport_cc_ext_id = ext_id(ortc::URI_TRANSPORT_CC);
+        let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
+        let keyframe_codec = media_codec.and_then(|c| KeyframeCodec::from_mime_type(&c.mime_type));
+        let use_pli = has_fb("nack", Some("pli")) || !has_fb("ccm", Some("fir"));
+        let audio_level_ext_id = consumable.header_extensions.iter().find(|e| e.uri == ortc::URI_AUDIO_LEVEL).map(|e| e.id);
         Self {
             id,
             transport_id,
@@ -103,15 +167,17 @@ impl Producer {
             consumable,
             rtp_type,
             paused,
+            transport_cc_ext_id,
+            rtx_apt,
+            clock_rate,
+            keyframe_codec,
+            use_pli,
+            fir_seq: 0,
+            audio_level_ext_id,
             ingress,
             streams,
             last_keyframe_request: None,
         }
-    }
-
-    /// The mime type of the router codec with `payload_type`.
-    pub fn mime_type_of(&self, payload_type: u8) -> Option<&str> {
-        self.consumable.codecs.iter().find(|c| c.payload_type == payload_type).map(|c| c.mime_type.as_str())
     }
 
     pub fn primary_mime_type(&self) -> &str {

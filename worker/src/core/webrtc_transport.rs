@@ -12,6 +12,8 @@ use octo_ipc::{
 use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};
 use super::ice::{IceLite, IceState, Tuple};
 use super::id_map::IdMap;
+use super::rtp::twcc::TwccRecorder;
+use super::srtp::{SrtpRecvContext, SrtpSendContext};
 use super::transmit::SocketId;
 
 pub fn ipc_ice_state(state: IceState) -> IpcIceState {
@@ -55,14 +57,29 @@ pub struct WebRtcTransport {
     pub producers: Vec<ProducerId>,
     pub consumers: Vec<octo_ipc::ConsumerId>,
     pub incoming: IdMap<u32, IncomingStream>,
+    /// Outgoing SSRC (media and RTX) → consumer, for RTCP feedback from the receiver.
+    pub outgoing: IdMap<u32, octo_ipc::ConsumerId>,
+    pub srtp_send: Option<SrtpSendContext>,
+    pub srtp_recv: Option<SrtpRecvContext>,
+    /// Transport-wide congestion control feedback for what this transport receives.
+    pub twcc: TwccRecorder,
+    /// The SSRC our own RTCP (receiver reports, NACK, PLI, feedback) is sent from.
+    pub rtcp_ssrc: u32,
+    pub next_receiver_report: Option<Instant>,
     pub sctp_parameters: Option<SctpParameters>,
     pub counters: TransportCounters,
     next_mid: u32,
 }
 
 impl WebRtcTransport {
-    pub fn new(id: TransportId, ice: IceLite, sctp_parameters: Option<SctpParameters>) -> Self {
+    pub fn new(id: TransportId, ice: IceLite, sctp_parameters: Option<SctpParameters>, rtcp_ssrc: u32) -> Self {
         Self {
+            outgoing: IdMap::default(),
+            srtp_send: None,
+            srtp_recv: None,
+            twcc: TwccRecorder::new(rtcp_ssrc),
+            rtcp_ssrc,
+            next_receiver_report: None,
             id,
             ice,
             dtls: None,

@@ -42,6 +42,10 @@ pub struct WorkerConfig {
     /// Source of ICE credentials and SSRCs (from the OS in production, seeded in tests).
     pub rng: Rng,
     pub sockets: Vec<ListenSocket>,
+    /// An instant and the wall-clock time (since the Unix epoch) it corresponds to, for NTP
+    /// timestamps in sender reports.
+    pub epoch: Instant,
+    pub epoch_unix: Duration,
 }
 
 /// Counters of datagrams dropped before they reached a transport.
@@ -64,6 +68,10 @@ pub struct Worker {
     pub(super) transmits: TransmitQueue,
     pub(super) counters: WorkerCounters,
     pub(super) closed: bool,
+    pub(super) epoch: Instant,
+    pub(super) epoch_unix: Duration,
+    /// The latest time the core was told about, for stats that need one.
+    pub(super) last_now: Option<Instant>,
     next_tick: Option<Instant>,
 }
 
@@ -88,11 +96,15 @@ impl Worker {
             transmits: TransmitQueue::default(),
             counters: WorkerCounters::default(),
             closed: false,
+            epoch: config.epoch,
+            epoch_unix: config.epoch_unix,
+            last_now: None,
             next_tick: None,
         })
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.last_now = Some(now);
         match input {
             Input::Controller(ControllerMessage::Request { id, request }) => {
                 let result = self.handle_request(now, request);
@@ -121,6 +133,7 @@ impl Worker {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
         let transport_ids: Vec<TransportId> = self.transports.keys().copied().collect();
         for id in transport_ids {
             self.transport_timeout(now, id);

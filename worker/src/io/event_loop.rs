@@ -55,7 +55,14 @@ pub fn run(stream: StdUnixStream, media: &MediaConfig) -> Result<(), RunError> {
         });
     }
     info!(sockets = ?sockets.iter().map(|s| s.local).collect::<Vec<_>>(), "worker running");
-    let mut worker = Worker::new(WorkerConfig { pid: std::process::id(), rng: Rng::from_os(), sockets })?;
+    let epoch_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut worker = Worker::new(WorkerConfig {
+        pid: std::process::id(),
+        rng: Rng::from_os(),
+        sockets,
+        epoch: Instant::now(),
+        epoch_unix,
+    })?;
 
     loop {
         udp.flush(&mut worker);

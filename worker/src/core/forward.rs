@@ -1,0 +1,253 @@
+//! The forwarding path: SRTP in → decrypt once → producer bookkeeping → for each consumer: copy,
+//! rewrite in place, encrypt, queue. Nothing here allocates once buffers have warmed up.
+
+use std::time::{Duration, Instant};
+
+use octo_ipc::{ConsumerId, ProducerId, TransportId};
+
+use super::consumer::Consumer;
+use super::producer::Producer;
+use super::rtp::keyframe::is_keyframe;
+use super::rtp::packet::RtpPacket;
+use super::rtp::rtcp::{FirEntry, write_fir, write_pli};
+use super::transmit::{BUFFER_SIZE, TransmitQueue};
+use super::webrtc_transport::WebRtcTransport;
+use super::worker::Worker;
+
+/// Keyframe requests upstream are throttled per producer: every consumer that joins or loses a
+/// frame asks, and the encoder should not be flooded.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Offset of the SSRC in an RTP header, readable before decryption.
+fn rtp_ssrc(buf: &[u8]) -> Option<u32> {
+    buf.get(8..12).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// RFC 5761: RTCP packet types 192–223 land in the second byte's low 7 bits as 64–95.
+pub fn is_rtcp(buf: &[u8]) -> bool {
+    buf.get(1).is_some_and(|b| (64..=95).contains(&(b & 0x7f)))
+}
+
+/// abs-send-time: 6.18 fixed-point seconds, 24 bits.
+fn abs_send_time(elapsed: Duration) -> u32 {
+    ((elapsed.as_micros() << 18) / 1_000_000) as u32 & 0x00ff_ffff
+}
+
+impl Worker {
+    pub(super) fn handle_rtp(&mut self, now: Instant, transport_id: TransportId, buf: &mut [u8], len: usize) {
+        let Some(transport) = self.transports.get_mut(&transport_id) else { return };
+        // The SSRC is readable before decrypting: unknown streams are dropped before SRTP creates
+        // any state for them.
+        let (Some(ssrc), Some(srtp)) = (rtp_ssrc(&buf[..len]), transport.srtp_recv.as_mut()) else {
+            transport.counters.packets_dropped += 1;
+            return;
+        };
+        let Some(&incoming) = transport.incoming.get(&ssrc) else {
+            transport.counters.packets_dropped += 1;
+            return;
+        };
+        let Ok(len) = srtp.decrypt_rtp(buf, len) else {
+            transport.counters.packets_dropped += 1;
+            return;
+        };
+        let Some(producer) = self.producers.get_mut(&incoming.producer) else { return };
+        let Ok(mut packet) = RtpPacket::parse(buf, len) else {
+            transport.counters.packets_dropped += 1;
+            return;
+        };
+        if let Some(id) = producer.transport_cc_ext_id
+            && let Some(seq) = packet.header().transport_wide_cc_seq(id)
+        {
+            transport.twcc.record(seq, now);
+        }
+        let Some(stream) = producer.streams.get_mut(incoming.encoding) else { return };
+        if incoming.is_rtx {
+            // RTX carries the original sequence number first in its payload (RFC 4588).
+            let apt = producer.rtx_apt.get(usize::from(packet.payload_type())).copied().unwrap_or(0xFF);
+            let (Some(media_ssrc), true) = (stream.ssrc, apt != 0xFF) else { return };
+            if packet.rtx_unwrap(apt, media_ssrc).is_err() || packet.payload().is_empty() {
+                // Empty RTX packets are bandwidth probes: nothing to forward.
+                return;
+            }
+        }
+        let router_pt = producer.ingress.payload_types.get(usize::from(packet.payload_type())).copied();
+        let Some(router_pt) = router_pt.filter(|&pt| pt != 0xFF) else {
+            stream.packets_discarded += 1;
+            return;
+        };
+        let seq = packet.sequence_number();
+        let keyframe = producer.keyframe_codec.is_some_and(|c| is_keyframe(c, packet.payload()));
+        stream.recv.received(now, seq, packet.timestamp(), producer.clock_rate, len);
+        if let Some(nack) = stream.nack.as_mut() {
+            nack.received(now, seq, keyframe, incoming.is_rtx);
+        }
+        // Ingress normalisation, once for every consumer: router payload type, SSRC and ids.
+        packet.set_payload_type(router_pt);
+        packet.set_ssrc(stream.mapped_ssrc);
+        if packet.rewrite_extension_ids(&producer.ingress.extension_ids).is_err() {
+            stream.packets_discarded += 1;
+            return;
+        }
+        let (buf, len) = packet.into_buffer();
+        stream.retransmissions.store(seq, &buf[..len]);
+        if producer.paused {
+            return;
+        }
+        let producer_id = producer.id;
+        self.fan_out(now, producer_id, &buf[..len], seq, keyframe);
+    }
+
+    /// Sends a normalised packet of `producer_id` to every active consumer.
+    fn fan_out(&mut self, now: Instant, producer_id: ProducerId, packet: &[u8], seq: u16, keyframe: bool) {
+        let Some(router) = self.routers.values_mut().find(|r| r.fanout.contains_key(&producer_id)) else { return };
+        // Taken out and put back so consumers and transports can be borrowed while walking it.
+        let consumers = std::mem::take(router.fanout.get_mut(&producer_id).expect("checked above"));
+        let mut wants_keyframe = false;
+        for &consumer_id in &consumers {
+            let Some(consumer) = self.consumers.get_mut(&consumer_id) else { continue };
+            if !consumer.is_active() {
+                continue;
+            }
+            if consumer.waiting_keyframe {
+                if !keyframe {
+                    wants_keyframe = true;
+                    continue;
+                }
+                consumer.waiting_keyframe = false;
+            }
+            let timestamp = packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            if consumer.needs_sync {
+                consumer.seq.sync(seq);
+                consumer.timestamps.sync(now, timestamp, consumer.clock_rate);
+                consumer.needs_sync = false;
+            }
+            let Some(out_seq) = consumer.seq.input(seq) else { continue };
+            let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { continue };
+            let out_ts = consumer.timestamps.map(now, timestamp);
+            if send_to_consumer(now, self.epoch, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false)
+            {
+                consumer.remember_sent(out_seq, seq);
+                consumer.last_sent = Some((now, out_ts));
+            }
+        }
+        if let Some(list) = self.routers.values_mut().find_map(|r| r.fanout.get_mut(&producer_id)) {
+            *list = consumers;
+        }
+        if wants_keyframe {
+            self.request_key_frame(now, producer_id);
+        }
+    }
+
+    /// Answers a consumer's NACK from its producer's retransmission buffer.
+    pub(super) fn retransmit(&mut self, now: Instant, consumer_id: ConsumerId, lost: u16) {
+        let Some(consumer) = self.consumers.get_mut(&consumer_id) else { return };
+        let Some(in_seq) = consumer.input_seq_of(lost) else { return };
+        let Some(producer) = self.producers.get(&consumer.producer_id) else { return };
+        // A simple consumer follows its producer's first encoding.
+        let Some(stored) = producer.streams.first().and_then(|s| s.retransmissions.get(in_seq)) else { return };
+        let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { return };
+        let timestamp = stored.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let out_ts = timestamp.wrapping_add(consumer.timestamps.offset());
+        if send_to_consumer(now, self.epoch, &mut self.transmits, transport, consumer, stored, lost, out_ts, true) {
+            consumer.packets_retransmitted += 1;
+        }
+    }
+
+    /// Asks the producer's sender for a keyframe, at most every [`KEYFRAME_REQUEST_INTERVAL`].
+    pub(super) fn request_key_frame(&mut self, now: Instant, producer_id: ProducerId) {
+        let Some(producer) = self.producers.get_mut(&producer_id) else { return };
+        if producer.keyframe_codec.is_none()
+            || producer.last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        let Some(transport) = self.transports.get_mut(&producer.transport_id) else { return };
+        producer.last_keyframe_request = Some(now);
+        send_keyframe_request(&mut self.transmits, transport, producer);
+    }
+}
+
+fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut WebRtcTransport, producer: &mut Producer) {
+    let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else { return };
+    for stream in &mut producer.streams {
+        let Some(media_ssrc) = stream.ssrc else { continue };
+        let mut buf = transmits.buffer();
+        buf.resize(BUFFER_SIZE, 0);
+        let written = if producer.use_pli {
+            stream.pli_count += 1;
+            write_pli(&mut buf, transport.rtcp_ssrc, media_ssrc)
+        } else {
+            stream.fir_count += 1;
+            producer.fir_seq = producer.fir_seq.wrapping_add(1);
+            write_fir(&mut buf, transport.rtcp_ssrc, &[FirEntry { ssrc: media_ssrc, seq_nr: producer.fir_seq }])
+        };
+        match written.ok().and_then(|n| srtp.encrypt_rtcp(&mut buf, n).ok()) {
+            Some(n) => {
+                buf.truncate(n);
+                transport.counters.packets_sent += 1;
+                transport.counters.bytes_sent += n as u64;
+                transmits.push(socket, to, buf);
+            }
+            None => transmits.recycle(buf),
+        }
+    }
+}
+
+/// Copies a normalised packet into a send buffer, rewrites it for `consumer`, encrypts and queues
+/// it. Returns whether it was queued.
+#[allow(clippy::too_many_arguments)]
+fn send_to_consumer(
+    now: Instant,
+    epoch: Instant,
+    transmits: &mut TransmitQueue,
+    transport: &mut WebRtcTransport,
+    consumer: &mut Consumer,
+    packet: &[u8],
+    out_seq: u16,
+    out_ts: u32,
+    as_retransmission: bool,
+) -> bool {
+    let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else { return false };
+    if packet.len() > BUFFER_SIZE {
+        return false;
+    }
+    let mut buf = transmits.buffer();
+    buf.resize(BUFFER_SIZE, 0);
+    buf[..packet.len()].copy_from_slice(packet);
+    let Ok(mut out) = RtpPacket::parse(&mut buf, packet.len()) else {
+        transmits.recycle(buf);
+        return false;
+    };
+    out.set_ssrc(consumer.ssrc);
+    out.set_sequence_number(out_seq);
+    out.set_timestamp(out_ts);
+    out.set_payload_type(consumer.payload_type);
+    let mut ok = out.rewrite_extension_ids(&consumer.extension_ids).is_ok();
+    if let Some(id) = consumer.mid_ext_id {
+        ok &= out.set_extension(id, &consumer.mid).is_ok();
+    }
+    if let Some(id) = consumer.abs_send_time_ext_id {
+        ok &= out.set_abs_send_time(id, abs_send_time(now.duration_since(epoch))).is_ok();
+    }
+    if as_retransmission && let Some((rtx_ssrc, rtx_pt)) = consumer.rtx {
+        ok &= out.rtx_wrap(rtx_pt, rtx_ssrc, consumer.rtx_seq).is_ok();
+        consumer.rtx_seq = consumer.rtx_seq.wrapping_add(1);
+    }
+    let plain_len = out.len();
+    let encrypted = if ok { srtp.encrypt_rtp(&mut buf, plain_len).ok() } else { None };
+    match encrypted {
+        Some(n) => {
+            buf.truncate(n);
+            consumer.packets += 1;
+            consumer.bytes += plain_len as u64;
+            transport.counters.packets_sent += 1;
+            transport.counters.bytes_sent += n as u64;
+            transmits.push(socket, to, buf);
+            true
+        }
+        None => {
+            transmits.recycle(buf);
+            false
+        }
+    }
+}
