@@ -32,10 +32,13 @@ async fn answers_over_its_channel_and_exits_cleanly_when_it_closes() {
     let request = Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(5), media_codecs: Vec::new() });
     encode_frame(&ControllerMessage::Request { id: 41, request }, &mut frame).unwrap();
     stream.write_all(&frame).await.unwrap();
-    assert_eq!(
-        read_message(&mut stream, &mut decoder).await,
-        WorkerMessage::Response { id: 41, result: Ok(Response::Ok) }
-    );
+    match read_message(&mut stream, &mut decoder).await {
+        WorkerMessage::Response { id: 41, result: Ok(Response::RouterCreated { rtp_capabilities }) } => {
+            assert!(rtp_capabilities.codecs.is_empty());
+            assert!(!rtp_capabilities.header_extensions.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
     drop(stream);
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));

@@ -19,6 +19,8 @@ pub mod srtp;
 pub mod transmit;
 mod webrtc_server;
 mod webrtc_transport;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 pub use router::Router;

@@ -476,4 +476,4 @@ pub fn consumer_rtp_parameters(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,0 +1,258 @@
+//! Media through the core: fan-out, continuity, retransmission, keyframe requests, feedback.
+
+use std::time::Duration;
+
+use octo_ipc::*;
+
+use super::harness::{Harness, Peer, vp8_payload};
+use crate::core::ice::{StunClass, StunMessage};
+use crate::core::rtp::rtcp::{RtcpCompound, RtcpPacket, write_nack, write_pli};
+
+const VP8_PT: u8 = 96;
+const VIDEO_SSRC: u32 = 1111;
+
+/// A publisher with a VP8 producer and two subscribers consuming it, all connected and resumed.
+struct Call {
+    h: Harness,
+    publisher: Peer,
+    subs: [Peer; 2],
+    consumers: [ConsumerData; 2],
+    producer: ProducerId,
+}
+
+impl Call {
+    fn new() -> Self {
+        let mut h = Harness::new();
+        let mut publisher = Peer::new(50000);
+        let mut subs = [Peer::new(50001), Peer::new(50002)];
+        let t = h.create_transport(1);
+        h.connect(&mut publisher, &t);
+        for (i, sub) in subs.iter_mut().enumerate() {
+            let t = h.create_transport(10 + i as u128);
+            h.connect(sub, &t);
+        }
+        let producer = h.produce(&publisher, 100, MediaKind::Video);
+        let consumers = [h.consume(&subs[0], 200, producer), h.consume(&subs[1], 201, producer)];
+        for c in &consumers {
+            assert_eq!(h.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
+        }
+        let mut call = Self { h, publisher, subs, consumers, producer };
+        call.pump();
+        call
+    }
+
+    fn pump(&mut self) {
+        let [a, b] = &mut self.subs;
+        self.h.pump(&mut [&mut self.publisher, a, b]);
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let [a, b] = &mut self.subs;
+        self.h.advance(by, &mut [&mut self.publisher, a, b]);
+    }
+
+    fn send_video(&mut self, seq: u16, keyframe: bool) {
+        let ts = u32::from(seq) * 3000;
+        self.publisher.send_rtp(VP8_PT, VIDEO_SSRC, seq, ts, &vp8_payload(keyframe, seq as u8));
+        self.pump();
+    }
+
+    fn publisher_feedback(&self, mut want: impl FnMut(&RtcpPacket) -> bool) -> usize {
+        self.publisher
+            .rtcp
+            .iter()
+            .flat_map(|p| RtcpCompound::iter(p).filter_map(Result::ok).collect::<Vec<_>>())
+            .filter(|p| want(p))
+            .count()
+    }
+}
+
+#[test]
+fn media_fans_out_to_every_subscriber_rewritten_for_each() {
+    let mut call = Call::new();
+    // Resuming asked the publisher for a keyframe.
+    assert_eq!(call.publisher_feedback(|p| matches!(p, RtcpPacket::Pli(pli) if pli.media_ssrc == VIDEO_SSRC)), 1);
+    call.send_video(10, false); // no keyframe yet: held back
+    call.send_video(11, true);
+    for seq in 12..=20 {
+        call.send_video(seq, false);
+    }
+    for (sub, consumer) in call.subs.iter().zip(&call.consumers) {
+        let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+        let mid = consumer.rtp_parameters.mid.clone().unwrap();
+        assert_eq!(sub.rtp.len(), 10, "keyframe and the 9 packets after it");
+        assert_eq!(sub.undecryptable, 0);
+        for (i, p) in sub.rtp.iter().enumerate() {
+            assert_eq!(p.ssrc, ssrc);
+            assert_eq!(p.payload_type, 101, "the router's VP8 payload type");
+            assert_eq!(p.mid.as_deref(), Some(mid.as_bytes()));
+            assert_eq!(p.payload, vp8_payload(i == 0, 11 + i as u8), "payload intact");
+            if i > 0 {
+                assert_eq!(p.seq, sub.rtp[i - 1].seq.wrapping_add(1), "continuous sequence");
+                assert_eq!(p.timestamp.wrapping_sub(sub.rtp[i - 1].timestamp), 3000);
+            }
+        }
+    }
+    assert_ne!(call.subs[0].rtp[0].ssrc, call.subs[1].rtp[0].ssrc);
+}
+
+#[test]
+fn sequence_and_timestamps_stay_continuous_across_pause_and_resume() {
+    let mut call = Call::new();
+    call.send_video(1, true);
+    call.send_video(2, false);
+    let c = call.consumers[0].id;
+    assert_eq!(call.h.request(Request::Consumer(c, ConsumerRequest::Pause)), Ok(Response::Ok));
+    for seq in 3..=40 {
+        call.send_video(seq, false);
+    }
+    call.advance(Duration::from_millis(600));
+    assert_eq!(call.h.request(Request::Consumer(c, ConsumerRequest::Resume)), Ok(Response::Ok));
+    call.send_video(41, false); // not a keyframe: the resumed consumer waits
+    call.send_video(42, true);
+    call.send_video(43, false);
+    let got: Vec<u16> = call.subs[0].rtp.iter().map(|p| p.seq).collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    for pair in got.windows(2) {
+        assert_eq!(pair[1], pair[0].wrapping_add(1), "no gap across the pause: {got:?}");
+    }
+    let ts: Vec<u32> = call.subs[0].rtp.iter().map(|p| p.timestamp).collect();
+    assert!(ts[2].wrapping_sub(ts[1]) > 0 && ts[2].wrapping_sub(ts[1]) < 1 << 31, "timestamps move forward: {ts:?}");
+    // The other subscriber saw everything from the first keyframe.
+    assert_eq!(call.subs[1].rtp.len(), 43);
+}
+
+#[test]
+fn a_nack_is_answered_with_rtx_from_the_shared_buffer() {
+    let mut call = Call::new();
+    call.send_video(1, true);
+    for seq in 2..=5 {
+        call.send_video(seq, false);
+    }
+    let original = call.subs[0].rtp[2].clone();
+    let ssrc = call.consumers[0].rtp_parameters.encodings[0].ssrc.unwrap();
+    let rtx_ssrc = call.consumers[0].rtp_parameters.encodings[0].rtx.unwrap().ssrc;
+    call.subs[0].send_rtcp(|b| write_nack(b, 0x5555, ssrc, &[original.seq]).unwrap());
+    call.pump();
+    let rtx = call.subs[0].rtp.last().unwrap().clone();
+    assert_eq!(rtx.ssrc, rtx_ssrc);
+    assert_eq!(rtx.payload_type, 102);
+    assert_eq!(rtx.payload[..2], original.seq.to_be_bytes(), "original sequence number first");
+    assert_eq!(rtx.payload[2..], original.payload[..]);
+    // A NACK for something never sent is ignored.
+    let before = call.subs[0].rtp.len();
+    call.subs[0].send_rtcp(|b| write_nack(b, 0x5555, ssrc, &[original.seq.wrapping_add(1000)]).unwrap());
+    call.pump();
+    assert_eq!(call.subs[0].rtp.len(), before);
+    match call.h.request(Request::Consumer(call.consumers[0].id, ConsumerRequest::GetStats)) {
+        Ok(Response::RtpStreamStats(s)) => {
+            assert_eq!(s[0].nack_count, 2);
+            assert_eq!(s[0].packets_retransmitted, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn keyframe_requests_are_throttled_upstream() {
+    let mut call = Call::new();
+    call.send_video(1, true);
+    let plis = |call: &Call| call.publisher_feedback(|p| matches!(p, RtcpPacket::Pli(_)));
+    call.advance(Duration::from_millis(600));
+    let before = plis(&call);
+    for i in 0..2 {
+        let ssrc = call.consumers[i].rtp_parameters.encodings[0].ssrc.unwrap();
+        call.subs[i].send_rtcp(|b| write_pli(b, 0x6666, ssrc).unwrap());
+    }
+    call.pump();
+    assert_eq!(plis(&call), before + 1, "two PLIs within 500 ms reach the publisher once");
+    call.advance(Duration::from_millis(600));
+    let ssrc = call.consumers[0].rtp_parameters.encodings[0].ssrc.unwrap();
+    call.subs[0].send_rtcp(|b| write_pli(b, 0x6666, ssrc).unwrap());
+    call.pump();
+    assert_eq!(plis(&call), before + 2);
+}
+
+#[test]
+fn gaps_from_the_publisher_are_nacked_and_reported() {
+    let mut call = Call::new();
+    call.send_video(1, true);
+    call.send_video(2, false);
+    call.send_video(4, false);
+    call.advance(Duration::from_millis(40));
+    let lost: Vec<u16> = call
+        .publisher
+        .rtcp
+        .iter()
+        .flat_map(|p| {
+            RtcpCompound::iter(p)
+                .filter_map(Result::ok)
+                .filter_map(|p| match p {
+                    RtcpPacket::Nack(n) => Some(n.lost().collect::<Vec<_>>()),
+                    _ => None,
+                })
+                .flatten()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lost, [3]);
+    call.advance(Duration::from_millis(1100));
+    assert!(call.publisher_feedback(|p| matches!(p, RtcpPacket::ReceiverReport(_))) >= 1);
+    assert!(call.publisher_feedback(|p| matches!(p, RtcpPacket::TransportCc(_))) >= 1, "transport-cc feedback");
+    // Subscribers get sender reports for their streams.
+    let srs = call.subs[0]
+        .rtcp
+        .iter()
+        .flat_map(|p| RtcpCompound::iter(p).filter_map(Result::ok).collect::<Vec<_>>())
+        .filter(|p| matches!(p, RtcpPacket::SenderReport(_)))
+        .count();
+    assert!(srs >= 1);
+    match call.h.request(Request::Producer(call.producer, ProducerRequest::GetStats)) {
+        Ok(Response::RtpStreamStats(s)) => {
+            assert_eq!(s[0].packet_count, 3);
+            // Re-requested about once an RTT (100 ms when unknown) and given up after 10 tries.
+            assert!((2..=10).contains(&s[0].nack_packet_count), "{}", s[0].nack_packet_count);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn consent_expires_after_30_seconds_without_checks() {
+    let mut call = Call::new();
+    call.h.notifications.clear();
+    call.advance(Duration::from_secs(31));
+    let disconnected = Notification::Transport(
+        call.subs[0].transport,
+        TransportNotification::IceStateChange { ice_state: IceState::Disconnected },
+    );
+    assert!(call.h.notifications.contains(&disconnected), "{:?}", call.h.notifications);
+    // A new check brings it back.
+    let password = call.subs[0].remote_password.clone();
+    call.subs[0].send_binding(true, &password);
+    call.pump();
+    let completed =
+        Notification::Transport(call.subs[0].transport, TransportNotification::IceStateChange { ice_state: IceState::Completed });
+    assert!(call.h.notifications.contains(&completed));
+}
+
+#[test]
+fn checks_with_wrong_credentials_get_401_and_select_nothing() {
+    let mut h = Harness::new();
+    let t = h.create_transport(1);
+    let mut peer = Peer::new(50000);
+    peer.remote_ufrag = t.ice_parameters.username_fragment.clone();
+    peer.send_binding(true, "not-the-password-at-all-00000000");
+    h.pump(&mut [&mut peer]);
+    let response = StunMessage::parse(&peer.stun_responses[0]).unwrap();
+    assert_eq!(response.class(), StunClass::ErrorResponse);
+    assert_eq!(response.error_code().unwrap().code, 401);
+    assert!(!h.notifications.iter().any(|n| matches!(n, Notification::Transport(_, TransportNotification::IceSelectedTupleChange { .. }))));
+    // The right password succeeds and answers with the address the check came from.
+    peer.send_binding(true, &t.ice_parameters.password);
+    h.pump(&mut [&mut peer]);
+    let response = StunMessage::parse(&peer.stun_responses[1]).unwrap();
+    assert_eq!(response.class(), StunClass::SuccessResponse);
+    assert_eq!(response.xor_mapped_address(), Some(peer.addr));
+    assert!(response.verify_integrity(t.ice_parameters.password.as_bytes()));
+}

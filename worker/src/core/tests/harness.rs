@@ -1,0 +1,363 @@
+//! An in-memory WebRTC peer (STUN client, DTLS server, SRTP) and a driver that moves datagrams
+//! between peers and the worker in virtual time.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use octo_ipc::*;
+
+use crate::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, NegotiatedSrtpProfile};
+use crate::core::ice::stun::{BindingRequest, write_binding_request};
+use crate::core::ortc::tests::{chrome_opus_parameters, chrome_vp8_parameters, media_codecs};
+use crate::core::rng::Rng;
+use crate::core::rtp::packet::RtpPacket;
+use crate::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
+use crate::core::transmit::{BUFFER_SIZE, SocketId};
+use crate::core::{Input, ListenSocket, Output, Worker, WorkerConfig};
+
+pub const SERVER: &str = "127.0.0.1:40000";
+
+pub struct Harness {
+    pub worker: Worker,
+    pub now: Instant,
+    pub notifications: Vec<Notification>,
+    next_request: u32,
+    pub router: RouterId,
+    pub caps: RtpCapabilities,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        let worker = Worker::new(WorkerConfig {
+            pid: 7,
+            rng: Rng::from_seed([7; 32]),
+            sockets: vec![ListenSocket { id: SocketId(0), local: SERVER.parse().unwrap(), announced_address: None }],
+            epoch: now,
+            epoch_unix: Duration::from_secs(1_700_000_000),
+        })
+        .unwrap();
+        let mut h = Self { worker, now, notifications: Vec::new(), next_request: 1, router: RouterId(1), caps: Default::default() };
+        h.drain_outputs();
+        match h.request(Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(1), media_codecs: media_codecs() })) {
+            Ok(Response::RouterCreated { rtp_capabilities }) => h.caps = rtp_capabilities,
+            other => panic!("{other:?}"),
+        }
+        h
+    }
+
+    pub fn request(&mut self, request: Request) -> Result<Response, RequestError> {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.worker.handle_input(self.now, Input::Controller(ControllerMessage::Request { id, request }));
+        let mut answer = None;
+        while let Some(Output::Controller(msg)) = self.worker.poll_output() {
+            match msg {
+                WorkerMessage::Response { id: got, result } if got == id => answer = Some(result),
+                WorkerMessage::Response { .. } => panic!("response to another request"),
+                WorkerMessage::Notification(n) => self.notifications.push(n),
+            }
+        }
+        answer.expect("no response")
+    }
+
+    fn drain_outputs(&mut self) {
+        while let Some(Output::Controller(msg)) = self.worker.poll_output() {
+            if let WorkerMessage::Notification(n) = msg {
+                self.notifications.push(n);
+            }
+        }
+    }
+
+    pub fn create_transport(&mut self, id: u128) -> WebRtcTransportData {
+        match self.request(Request::Router(
+            self.router,
+            RouterRequest::CreateWebRtcTransport { transport_id: TransportId(id), options: Default::default() },
+        )) {
+            Ok(Response::WebRtcTransportCreated(data)) => data,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Moves datagrams from the worker to the peers (and anything they answer back) until quiet,
+    /// and runs the worker's timers that fall due.
+    pub fn pump(&mut self, peers: &mut [&mut Peer]) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = self.worker.poll_transmit() {
+                moved = true;
+                if let Some(peer) = peers.iter_mut().find(|p| p.addr == t.to) {
+                    peer.receive(self.now, &t.buf);
+                }
+                self.worker.recycle(t.buf);
+            }
+            for peer in peers.iter_mut() {
+                for datagram in peer.take_outgoing() {
+                    moved = true;
+                    self.datagram(peer.addr, &datagram);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.drain_outputs();
+    }
+
+    pub fn datagram(&mut self, from: SocketAddr, data: &[u8]) {
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        let len = data.len().min(1500);
+        buf[..len].copy_from_slice(&data[..len]);
+        self.worker.handle_datagram(self.now, SocketId(0), from, &mut buf, len);
+        self.drain_outputs();
+    }
+
+    /// Advances virtual time in steps, running timers and pumping.
+    pub fn advance(&mut self, by: Duration, peers: &mut [&mut Peer]) {
+        let end = self.now + by;
+        while self.now < end {
+            let step = Duration::from_millis(20).min(end - self.now);
+            self.now += step;
+            if self.worker.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.worker.handle_timeout(self.now);
+            }
+            for p in peers.iter_mut() {
+                p.tick(self.now);
+            }
+            self.pump(peers);
+        }
+    }
+
+    /// Publishes a peer's transport: STUN with USE-CANDIDATE, Connect, DTLS to completion.
+    pub fn connect(&mut self, peer: &mut Peer, data: &WebRtcTransportData) {
+        peer.transport = data.id;
+        peer.remote_ufrag = data.ice_parameters.username_fragment.clone();
+        peer.remote_password = data.ice_parameters.password.clone();
+        let fingerprints = data.dtls_parameters.fingerprints.clone();
+        peer.dtls = Some(DtlsTransport::new(&peer.identity, DtlsLocalRole::Server, &fingerprints).unwrap());
+        peer.send_binding(true, &peer.remote_password.clone());
+        self.pump(&mut [peer]);
+        let resp = self.request(Request::Transport(
+            data.id,
+            TransportRequest::Connect {
+                dtls_parameters: DtlsParameters {
+                    role: Some(DtlsRole::Server),
+                    fingerprints: peer.identity.fingerprints().to_vec(),
+                },
+            },
+        ));
+        assert_eq!(resp, Ok(Response::TransportConnected { dtls_local_role: DtlsRole::Client }));
+        self.pump(&mut [peer]);
+        assert!(peer.srtp_send.is_some(), "peer DTLS did not complete");
+    }
+
+    pub fn produce(&mut self, peer: &Peer, id: u128, kind: MediaKind) -> ProducerId {
+        let params = if kind == MediaKind::Video { chrome_vp8_parameters() } else { chrome_opus_parameters() };
+        let resp = self.request(Request::Transport(
+            peer.transport,
+            TransportRequest::Produce { producer_id: ProducerId(id), kind, rtp_parameters: params, paused: false },
+        ));
+        assert!(matches!(resp, Ok(Response::ProducerCreated { .. })), "{resp:?}");
+        ProducerId(id)
+    }
+
+    pub fn consume(&mut self, peer: &Peer, id: u128, producer: ProducerId) -> ConsumerData {
+        let caps = crate::core::ortc::tests::device_capabilities(&self.caps);
+        match self.request(Request::Transport(
+            peer.transport,
+            TransportRequest::Consume { consumer_id: ConsumerId(id), producer_id: producer, rtp_capabilities: caps, paused: true },
+        )) {
+            Ok(Response::ConsumerCreated(data)) => data,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A received, decrypted RTP packet.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub ssrc: u32,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub payload_type: u8,
+    pub payload: Vec<u8>,
+    pub mid: Option<Vec<u8>>,
+}
+
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub identity: DtlsIdentity,
+    pub dtls: Option<DtlsTransport>,
+    pub transport: TransportId,
+    pub remote_ufrag: String,
+    pub remote_password: String,
+    pub srtp_send: Option<SrtpSendContext>,
+    pub srtp_recv: Option<SrtpRecvContext>,
+    outgoing: Vec<Vec<u8>>,
+    pub stun_responses: Vec<Vec<u8>>,
+    pub rtp: Vec<Received>,
+    pub rtcp: Vec<Vec<u8>>,
+    pub undecryptable: usize,
+    seq: u16,
+}
+
+impl Peer {
+    pub fn new(port: u16) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            identity: DtlsIdentity::generate().unwrap(),
+            dtls: None,
+            transport: TransportId(0),
+            remote_ufrag: String::new(),
+            remote_password: String::new(),
+            srtp_send: None,
+            srtp_recv: None,
+            outgoing: Vec::new(),
+            stun_responses: Vec::new(),
+            rtp: Vec::new(),
+            rtcp: Vec::new(),
+            undecryptable: 0,
+            seq: 0,
+        }
+    }
+
+    pub fn send_binding(&mut self, use_candidate: bool, password: &str) {
+        self.seq = self.seq.wrapping_add(1);
+        let mut tid = [0u8; 12];
+        tid[..2].copy_from_slice(&self.seq.to_be_bytes());
+        tid[2..4].copy_from_slice(&self.addr.port().to_be_bytes());
+        let username = format!("{}:peer", self.remote_ufrag);
+        let mut buf = vec![0u8; 512];
+        let n = write_binding_request(
+            &mut buf,
+            &BindingRequest {
+                transaction_id: tid,
+                username: username.as_bytes(),
+                password: password.as_bytes(),
+                priority: 1_853_824_767,
+                use_candidate,
+                ice_controlling: Some(42),
+                ice_controlled: None,
+            },
+        )
+        .unwrap();
+        buf.truncate(n);
+        self.outgoing.push(buf);
+    }
+
+    pub fn take_outgoing(&mut self) -> Vec<Vec<u8>> {
+        if let Some(dtls) = self.dtls.as_mut() {
+            while let Some(d) = dtls.poll_transmit() {
+                self.outgoing.push(d.to_vec());
+            }
+        }
+        std::mem::take(&mut self.outgoing)
+    }
+
+    pub fn tick(&mut self, now: Instant) {
+        if let Some(dtls) = self.dtls.as_mut()
+            && dtls.poll_timeout().is_some_and(|t| t <= now)
+        {
+            dtls.handle_timeout(now);
+        }
+    }
+
+    fn receive(&mut self, now: Instant, data: &[u8]) {
+        match data.first() {
+            Some(0..=3) => self.stun_responses.push(data.to_vec()),
+            Some(20..=63) => {
+                let Some(dtls) = self.dtls.as_mut() else { return };
+                let _ = dtls.handle_datagram(now, data);
+                while let Some(event) = dtls.poll_event() {
+                    if let DtlsEvent::SrtpKeys { profile, keying_material, local_is_client } = event {
+                        let profile = match profile {
+                            NegotiatedSrtpProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+                            NegotiatedSrtpProfile::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
+                            NegotiatedSrtpProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
+                            NegotiatedSrtpProfile::Aes128CmHmacSha1_32 => SrtpProfile::Aes128CmHmacSha1_32,
+                        };
+                        let keys = DtlsSrtpKeys::split(profile, &keying_material, local_is_client).unwrap();
+                        self.srtp_send = Some(SrtpSendContext::new(&keys.local));
+                        self.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
+                    }
+                }
+            }
+            Some(128..=191) => {
+                let Some(srtp) = self.srtp_recv.as_mut() else { return };
+                let mut buf = data.to_vec();
+                buf.resize(BUFFER_SIZE, 0);
+                if crate::core::forward::is_rtcp(data) {
+                    match srtp.decrypt_rtcp(&mut buf, data.len()) {
+                        Ok(n) => self.rtcp.push(buf[..n].to_vec()),
+                        Err(_) => self.undecryptable += 1,
+                    }
+                    return;
+                }
+                match srtp.decrypt_rtp(&mut buf, data.len()) {
+                    Ok(n) => {
+                        let p = RtpPacket::parse(&mut buf, n).unwrap();
+                        let h = p.header();
+                        self.rtp.push(Received {
+                            ssrc: h.ssrc(),
+                            seq: h.sequence_number(),
+                            timestamp: h.timestamp(),
+                            payload_type: h.payload_type(),
+                            payload: p.payload().to_vec(),
+                            mid: h.mid(1).map(<[u8]>::to_vec),
+                        });
+                    }
+                    Err(_) => self.undecryptable += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Encrypts and queues an RTP packet built from the given fields (with a mid and a
+    /// transport-cc extension in the ids the chrome_* parameters use).
+    pub fn send_rtp(&mut self, pt: u8, ssrc: u32, seq: u16, ts: u32, payload: &[u8]) {
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        buf[0] = 0x90; // V=2, X=1
+        buf[1] = pt;
+        buf[2..4].copy_from_slice(&seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        // One-byte extensions: mid (id 4) = "0", transport-cc (id 3) = seq.
+        buf[12..16].copy_from_slice(&[0xBE, 0xDE, 0, 2]);
+        buf[16..20].copy_from_slice(&[0x40, b'0', 0x31, (seq >> 8) as u8]);
+        buf[20..24].copy_from_slice(&[seq as u8, 0, 0, 0]);
+        let len = 24 + payload.len();
+        buf[24..len].copy_from_slice(payload);
+        self.send_plain_rtp(buf, len);
+    }
+
+    pub fn send_plain_rtp(&mut self, mut buf: Vec<u8>, len: usize) {
+        let n = self.srtp_send.as_mut().unwrap().encrypt_rtp(&mut buf, len).unwrap();
+        buf.truncate(n);
+        self.outgoing.push(buf);
+    }
+
+    pub fn send_rtcp(&mut self, write: impl FnOnce(&mut [u8]) -> usize) {
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        let len = write(&mut buf);
+        let n = self.srtp_send.as_mut().unwrap().encrypt_rtcp(&mut buf, len).unwrap();
+        buf.truncate(n);
+        self.outgoing.push(buf);
+    }
+
+    pub fn push_raw(&mut self, data: Vec<u8>) {
+        self.outgoing.push(data);
+    }
+}
+
+/// A VP8 payload: descriptor (S=1, PID=0) then a frame tag; keyframes carry the start code.
+pub fn vp8_payload(keyframe: bool, marker_byte: u8) -> Vec<u8> {
+    let mut p = vec![0x10];
+    if keyframe {
+        p.extend_from_slice(&[0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+    } else {
+        p.extend_from_slice(&[0x01, 0x00, 0x00]);
+    }
+    p.extend_from_slice(&[marker_byte; 100]);
+    p
+}
