@@ -178,10 +178,11 @@ impl Worker {
             TransportRequest::Dump => {
                 let t = &self.transports[&id];
                 Ok(Response::ObjectDump(format!(
-                    "transport {id}: ice {:?} selected {:?}, dtls {:?}, producers {:?}, consumers {:?}",
+                    "transport {id}: ice {:?} selected {:?}, dtls {:?}, sctp {:?}, producers {:?}, consumers {:?}",
                     t.ice.state(),
                     t.ice.selected_tuple(),
                     t.dtls_state(),
+                    t.sctp_parameters,
                     t.producers,
                     t.consumers
                 )))
@@ -337,8 +338,8 @@ impl Worker {
             ProducerRequest::Dump => {
                 let p = &self.producers[&id];
                 Ok(Response::ObjectDump(format!(
-                    "producer {id}: kind {:?}, type {:?}, paused {}, streams {:?}",
-                    p.kind, p.rtp_type, p.paused, p.streams
+                    "producer {id}: kind {:?}, type {:?}, paused {}, mid {:?}, streams {:?}",
+                    p.kind, p.rtp_type, p.paused, p.rtp_parameters.mid, p.streams
                 )))
             }
             ProducerRequest::Close => {
@@ -383,8 +384,8 @@ impl Worker {
             ConsumerRequest::Dump => {
                 let c = &self.consumers[&id];
                 Ok(Response::ObjectDump(format!(
-                    "consumer {id}: producer {}, kind {:?}, paused {}, producer paused {}, ssrc {}",
-                    c.producer_id, c.kind, c.paused, c.producer_paused, c.ssrc
+                    "consumer {}: producer {}, kind {:?}, type {:?}, paused {}, producer paused {}, ssrc {}",
+                    c.id, c.producer_id, c.kind, c.rtp_type, c.paused, c.producer_paused, c.ssrc
                 )))
             }
             ConsumerRequest::Close => {

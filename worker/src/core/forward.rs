@@ -124,8 +124,17 @@ impl Worker {
             let Some(out_seq) = consumer.seq.input(seq) else { continue };
             let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { continue };
             let out_ts = consumer.timestamps.map(now, timestamp);
-            if send_to_consumer(now, self.epoch, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false)
-            {
+            if send_to_consumer(
+                now,
+                self.epoch,
+                &mut self.transmits,
+                transport,
+                consumer,
+                packet,
+                out_seq,
+                out_ts,
+                false,
+            ) {
                 consumer.remember_sent(out_seq, seq);
                 consumer.last_sent = Some((now, out_ts));
             }

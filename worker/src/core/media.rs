@@ -10,8 +10,8 @@ use octo_ipc::{
 
 use super::dtls::{DtlsEvent, NegotiatedSrtpProfile};
 use super::forward::is_rtcp;
-use super::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use super::ice::{IceEvent, StunMessage, Tuple};
+use super::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use super::transmit::{BUFFER_SIZE, SocketId};
 use super::webrtc_transport::{ipc_ice_state, ipc_tuple};
 use super::worker::Worker;

@@ -13,14 +13,14 @@ mod producer;
 mod retransmission_buffer;
 pub mod rng;
 mod router;
-pub mod rtp;
 mod rtcp_feedback;
+pub mod rtp;
 pub mod srtp;
+#[cfg(test)]
+mod tests;
 pub mod transmit;
 mod webrtc_server;
 mod webrtc_transport;
-#[cfg(test)]
-mod tests;
 mod worker;
 
 pub use router::Router;

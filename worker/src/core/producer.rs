@@ -90,8 +90,6 @@ pub struct Producer {
     /// PLI when negotiated, else FIR.
     pub use_pli: bool,
     pub fir_seq: u8,
-    /// Router id of ssrc-audio-level after ingress rewriting, for the active speaker.
-    pub audio_level_ext_id: Option<u8>,
 }
 
 impl Producer {
@@ -117,7 +115,9 @@ impl Producer {
         let media_codec = rtp_parameters.codecs.iter().find(|c| !ortc::is_rtx(&c.mime_type));
         let has_fb = |kind: &str, param: Option<&str>| {
             media_codec.is_some_and(|c| {
-                c.rtcp_feedback.iter().any(|f| f.kind == kind && f.parameter.as_deref().unwrap_or("") == param.unwrap_or(""))
+                c.rtcp_feedback
+                    .iter()
+                    .any(|f| f.kind == kind && f.parameter.as_deref().unwrap_or("") == param.unwrap_or(""))
             })
         };
         let nack_enabled = kind == MediaKind::Video && has_fb("nack", None);
@@ -158,7 +158,6 @@ impl Producer {
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         let keyframe_codec = media_codec.and_then(|c| KeyframeCodec::from_mime_type(&c.mime_type));
         let use_pli = has_fb("nack", Some("pli")) || !has_fb("ccm", Some("fir"));
-        let audio_level_ext_id = consumable.header_extensions.iter().find(|e| e.uri == ortc::URI_AUDIO_LEVEL).map(|e| e.id);
         Self {
             id,
             transport_id,
@@ -173,7 +172,6 @@ impl Producer {
             keyframe_codec,
             use_pli,
             fir_seq: 0,
-            audio_level_ext_id,
             ingress,
             streams,
             last_keyframe_request: None,

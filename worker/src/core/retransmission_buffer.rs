@@ -23,10 +23,6 @@ impl RetransmissionBuffer {
         Self { slots: (0..n).map(|_| Slot::default()).collect() }
     }
 
-    pub fn is_enabled(&self) -> bool {
-        !self.slots.is_empty()
-    }
-
     /// Keeps a copy of the packet with sequence number `seq`, replacing the one `n` packets older.
     pub fn store(&mut self, seq: u16, packet: &[u8]) {
         if self.slots.is_empty() || packet.len() > BUFFER_SIZE {

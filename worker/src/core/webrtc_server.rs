@@ -94,12 +94,6 @@ impl WebRtcServer {
         self.by_tuple.insert((socket, remote), transport);
     }
 
-    pub fn unregister_tuple(&mut self, socket: SocketId, remote: SocketAddr, transport: TransportId) {
-        if self.by_tuple.get(&(socket, remote)) == Some(&transport) {
-            self.by_tuple.remove(&(socket, remote));
-        }
-    }
-
     pub fn transport_for_tuple(&self, socket: SocketId, remote: SocketAddr) -> Option<TransportId> {
         self.by_tuple.get(&(socket, remote)).copied()
     }

@@ -129,10 +129,6 @@ impl WebRtcTransport {
         })
     }
 
-    pub fn is_connected(&self) -> bool {
-        self.dtls_state() == DtlsState::Connected
-    }
-
     /// The `mid` for the next consumer on this transport: "0", "1", … as mediasoup assigns them.
     pub fn next_mid(&mut self) -> String {
         let mid = self.next_mid.to_string();

@@ -45,6 +45,9 @@ pub fn run(stream: StdUnixStream, media: &MediaConfig) -> Result<(), RunError> {
     poll.registry().register(channel.source(), CHANNEL, interest)?;
 
     let mut udp = UdpSockets::bind(&media.listen)?;
+    if udp.is_empty() {
+        tracing::warn!("no UDP socket to listen on: transports cannot be created");
+    }
     let mut sockets = Vec::with_capacity(udp.len());
     for i in 0..udp.len() {
         poll.registry().register(udp.socket_mut(i), Token(FIRST_UDP + i), Interest::READABLE)?;

@@ -52,14 +52,22 @@ fn producers_and_consumers_follow_pause_resume_and_close() {
     assert_eq!(again.unwrap_err().code, ErrorCode::InvalidRequest);
 
     assert_eq!(
-        h.request(Request::Router(h.router, RouterRequest::CanConsume { producer_id: producer, rtp_capabilities: caps.clone() })),
+        h.request(Request::Router(
+            h.router,
+            RouterRequest::CanConsume { producer_id: producer, rtp_capabilities: caps.clone() }
+        )),
         Ok(Response::CanConsume(true))
     );
     let mut mids = Vec::new();
     for id in [200, 201] {
         match h.request(Request::Transport(
             recv.id,
-            TransportRequest::Consume { consumer_id: ConsumerId(id), producer_id: producer, rtp_capabilities: caps.clone(), paused: true },
+            TransportRequest::Consume {
+                consumer_id: ConsumerId(id),
+                producer_id: producer,
+                rtp_capabilities: caps.clone(),
+                paused: true,
+            },
         )) {
             Ok(Response::ConsumerCreated(c)) => {
                 assert!(c.paused && !c.producer_paused);
@@ -80,7 +88,9 @@ fn producers_and_consumers_follow_pause_resume_and_close() {
     h.notifications.clear();
     assert_eq!(h.request(Request::Producer(producer, ProducerRequest::Close)), Ok(Response::Ok));
     for id in [200, 201] {
-        assert!(h.notifications.contains(&Notification::Consumer(ConsumerId(id), ConsumerNotification::ProducerClosed)));
+        assert!(
+            h.notifications.contains(&Notification::Consumer(ConsumerId(id), ConsumerNotification::ProducerClosed))
+        );
         let err = h.request(Request::Consumer(ConsumerId(id), ConsumerRequest::Dump)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NotFound);
     }
@@ -111,16 +121,27 @@ fn closing_a_transport_closes_what_it_carries_and_tells_other_consumers() {
     .unwrap();
     h.request(Request::Transport(
         recv.id,
-        TransportRequest::Consume { consumer_id: ConsumerId(6), producer_id: ProducerId(5), rtp_capabilities: caps, paused: false },
+        TransportRequest::Consume {
+            consumer_id: ConsumerId(6),
+            producer_id: ProducerId(5),
+            rtp_capabilities: caps,
+            paused: false,
+        },
     ))
     .unwrap();
     h.notifications.clear();
     assert_eq!(h.request(Request::Transport(send.id, TransportRequest::Close)), Ok(Response::Ok));
     assert_eq!(h.notifications, [Notification::Consumer(ConsumerId(6), ConsumerNotification::ProducerClosed)]);
-    assert_eq!(h.request(Request::Producer(ProducerId(5), ProducerRequest::Dump)).unwrap_err().code, ErrorCode::NotFound);
+    assert_eq!(
+        h.request(Request::Producer(ProducerId(5), ProducerRequest::Dump)).unwrap_err().code,
+        ErrorCode::NotFound
+    );
     // Closing the router closes the remaining transport.
     assert_eq!(h.request(Request::Router(h.router, RouterRequest::Close)), Ok(Response::Ok));
-    assert_eq!(h.request(Request::Transport(recv.id, TransportRequest::GetStats)).unwrap_err().code, ErrorCode::NotFound);
+    assert_eq!(
+        h.request(Request::Transport(recv.id, TransportRequest::GetStats)).unwrap_err().code,
+        ErrorCode::NotFound
+    );
 }
 
 #[test]
@@ -142,7 +163,12 @@ fn consume_with_capabilities_that_cannot_decode_is_refused() {
     let err = h
         .request(Request::Transport(
             send.id,
-            TransportRequest::Consume { consumer_id: ConsumerId(6), producer_id: ProducerId(5), rtp_capabilities: caps, paused: false },
+            TransportRequest::Consume {
+                consumer_id: ConsumerId(6),
+                producer_id: ProducerId(5),
+                rtp_capabilities: caps,
+                paused: false,
+            },
         ))
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidRequest);

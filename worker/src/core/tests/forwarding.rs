@@ -231,8 +231,10 @@ fn consent_expires_after_30_seconds_without_checks() {
     let password = call.subs[0].remote_password.clone();
     call.subs[0].send_binding(true, &password);
     call.pump();
-    let completed =
-        Notification::Transport(call.subs[0].transport, TransportNotification::IceStateChange { ice_state: IceState::Completed });
+    let completed = Notification::Transport(
+        call.subs[0].transport,
+        TransportNotification::IceStateChange { ice_state: IceState::Completed },
+    );
     assert!(call.h.notifications.contains(&completed));
 }
 
@@ -247,7 +249,11 @@ fn checks_with_wrong_credentials_get_401_and_select_nothing() {
     let response = StunMessage::parse(&peer.stun_responses[0]).unwrap();
     assert_eq!(response.class(), StunClass::ErrorResponse);
     assert_eq!(response.error_code().unwrap().code, 401);
-    assert!(!h.notifications.iter().any(|n| matches!(n, Notification::Transport(_, TransportNotification::IceSelectedTupleChange { .. }))));
+    assert!(
+        !h.notifications
+            .iter()
+            .any(|n| matches!(n, Notification::Transport(_, TransportNotification::IceSelectedTupleChange { .. })))
+    );
     // The right password succeeds and answers with the address the check came from.
     peer.send_binding(true, &t.ice_parameters.password);
     h.pump(&mut [&mut peer]);

@@ -37,9 +37,19 @@ impl Harness {
             epoch_unix: Duration::from_secs(1_700_000_000),
         })
         .unwrap();
-        let mut h = Self { worker, now, notifications: Vec::new(), next_request: 1, router: RouterId(1), caps: Default::default() };
+        let mut h = Self {
+            worker,
+            now,
+            notifications: Vec::new(),
+            next_request: 1,
+            router: RouterId(1),
+            caps: Default::default(),
+        };
         h.drain_outputs();
-        match h.request(Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(1), media_codecs: media_codecs() })) {
+        match h.request(Request::Worker(WorkerRequest::CreateRouter {
+            router_id: RouterId(1),
+            media_codecs: media_codecs(),
+        })) {
             Ok(Response::RouterCreated { rtp_capabilities }) => h.caps = rtp_capabilities,
             other => panic!("{other:?}"),
         }
@@ -165,7 +175,12 @@ impl Harness {
         let caps = crate::core::ortc::tests::device_capabilities(&self.caps);
         match self.request(Request::Transport(
             peer.transport,
-            TransportRequest::Consume { consumer_id: ConsumerId(id), producer_id: producer, rtp_capabilities: caps, paused: true },
+            TransportRequest::Consume {
+                consumer_id: ConsumerId(id),
+                producer_id: producer,
+                rtp_capabilities: caps,
+                paused: true,
+            },
         )) {
             Ok(Response::ConsumerCreated(data)) => data,
             other => panic!("{other:?}"),
@@ -343,10 +358,6 @@ impl Peer {
         let n = self.srtp_send.as_mut().unwrap().encrypt_rtcp(&mut buf, len).unwrap();
         buf.truncate(n);
         self.outgoing.push(buf);
-    }
-
-    pub fn push_raw(&mut self, data: Vec<u8>) {
-        self.outgoing.push(data);
     }
 }
 
