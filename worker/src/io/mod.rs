@@ -2,6 +2,7 @@
 
 mod channel;
 mod event_loop;
+mod send_batch;
 mod udp;
 
 pub use channel::ControllerChannel;

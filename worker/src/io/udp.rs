@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use mio::net::UdpSocket;
 
-use crate::core::{SocketId, Worker};
+use super::send_batch::SendBatch;
+use crate::core::{SocketId, Transmit, Worker};
 
 /// Largest datagram read; the rest of the read buffer is headroom for in-place rewrites.
 pub const MAX_DATAGRAM: usize = 1500;
@@ -14,6 +15,9 @@ const READ_BUFFER: usize = 1600;
 pub struct UdpSockets {
     sockets: Vec<UdpSocket>,
     read_buf: Box<[u8; READ_BUFFER]>,
+    /// Transmits of one loop turn, grouped per socket before sending; reused every turn.
+    pending: Vec<Transmit>,
+    batch: SendBatch,
     /// Datagrams the kernel refused (buffer full): dropped, as a router would.
     pub send_drops: u64,
 }
@@ -28,7 +32,13 @@ impl UdpSockets {
             std.set_nonblocking(true)?;
             sockets.push(UdpSocket::from_std(std));
         }
-        Ok(Self { sockets, read_buf: Box::new([0; READ_BUFFER]), send_drops: 0 })
+        Ok(Self {
+            sockets,
+            read_buf: Box::new([0; READ_BUFFER]),
+            pending: Vec::with_capacity(1024),
+            batch: SendBatch::default(),
+            send_drops: 0,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -64,18 +74,27 @@ impl UdpSockets {
         }
     }
 
-    /// Sends every datagram the core queued and gives the buffers back.
+    /// Sends every datagram the core queued, batched per socket, and gives the buffers back.
     pub fn flush(&mut self, worker: &mut Worker) {
         while let Some(t) = worker.poll_transmit() {
-            if let Some(socket) = self.sockets.get(usize::from(t.socket.0)) {
-                match socket.send_to(&t.buf, t.to) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                        let _ = socket.send_to(&t.buf, t.to);
-                    }
-                    Err(_) => self.send_drops += 1,
-                }
+            self.pending.push(t);
+        }
+        if self.pending.is_empty() {
+            return;
+        }
+        // Stable: datagrams to one destination keep their order.
+        self.pending.sort_by_key(|t| t.socket);
+        let mut start = 0;
+        while start < self.pending.len() {
+            let socket = self.pending[start].socket;
+            let end = start + self.pending[start..].iter().take_while(|t| t.socket == socket).count();
+            match self.sockets.get(usize::from(socket.0)) {
+                Some(udp) => self.send_drops += self.batch.send(udp, &self.pending[start..end]),
+                None => self.send_drops += (end - start) as u64,
             }
+            start = end;
+        }
+        for t in self.pending.drain(..) {
             worker.recycle(t.buf);
         }
     }
