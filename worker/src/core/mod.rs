@@ -18,6 +18,8 @@ pub mod rtp;
 pub mod srtp;
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod transmit;
 mod webrtc_server;
 mod webrtc_transport;

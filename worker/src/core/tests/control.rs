@@ -2,7 +2,7 @@
 
 use octo_ipc::*;
 
-use super::harness::Harness;
+use crate::core::testing::Harness;
 
 #[test]
 fn transports_offer_ice_dtls_and_candidates_from_the_shared_port() {
@@ -27,14 +27,14 @@ fn producers_and_consumers_follow_pause_resume_and_close() {
     let mut h = Harness::new();
     let send = h.create_transport(1);
     let recv = h.create_transport(2);
-    let caps = crate::core::ortc::tests::device_capabilities(&h.caps);
+    let caps = crate::core::testing::device_capabilities(&h.caps);
     let producer = ProducerId(100);
     let resp = h.request(Request::Transport(
         send.id,
         TransportRequest::Produce {
             producer_id: producer,
             kind: MediaKind::Video,
-            rtp_parameters: crate::core::ortc::tests::chrome_vp8_parameters(),
+            rtp_parameters: crate::core::testing::chrome_vp8_parameters(),
             paused: false,
         },
     ));
@@ -45,7 +45,7 @@ fn producers_and_consumers_follow_pause_resume_and_close() {
         TransportRequest::Produce {
             producer_id: ProducerId(101),
             kind: MediaKind::Video,
-            rtp_parameters: crate::core::ortc::tests::chrome_vp8_parameters(),
+            rtp_parameters: crate::core::testing::chrome_vp8_parameters(),
             paused: false,
         },
     ));
@@ -108,13 +108,13 @@ fn closing_a_transport_closes_what_it_carries_and_tells_other_consumers() {
     let mut h = Harness::new();
     let send = h.create_transport(1);
     let recv = h.create_transport(2);
-    let caps = crate::core::ortc::tests::device_capabilities(&h.caps);
+    let caps = crate::core::testing::device_capabilities(&h.caps);
     h.request(Request::Transport(
         send.id,
         TransportRequest::Produce {
             producer_id: ProducerId(5),
             kind: MediaKind::Audio,
-            rtp_parameters: crate::core::ortc::tests::chrome_opus_parameters(),
+            rtp_parameters: crate::core::testing::chrome_opus_parameters(),
             paused: false,
         },
     ))
@@ -153,12 +153,12 @@ fn consume_with_capabilities_that_cannot_decode_is_refused() {
         TransportRequest::Produce {
             producer_id: ProducerId(5),
             kind: MediaKind::Video,
-            rtp_parameters: crate::core::ortc::tests::chrome_vp8_parameters(),
+            rtp_parameters: crate::core::testing::chrome_vp8_parameters(),
             paused: false,
         },
     ))
     .unwrap();
-    let mut caps = crate::core::ortc::tests::device_capabilities(&h.caps);
+    let mut caps = crate::core::testing::device_capabilities(&h.caps);
     caps.codecs.retain(|c| c.kind == MediaKind::Audio);
     let err = h
         .request(Request::Transport(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use octo_ipc::*;
 
-use super::harness::{Harness, Peer, vp8_payload};
+use crate::core::testing::{Harness, Peer, vp8_payload};
 use crate::core::ice::{StunClass, StunMessage};
 use crate::core::rtp::rtcp::{RtcpCompound, RtcpPacket, write_nack, write_pli};
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use octo_ipc::*;
 
-use super::harness::{Harness, Peer, vp8_payload};
+use crate::core::testing::{Harness, Peer, vp8_payload};
 use crate::core::rng::Rng;
 
 #[test]

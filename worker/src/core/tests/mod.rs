@@ -3,5 +3,4 @@
 
 mod control;
 mod forwarding;
-mod harness;
 mod hostile;

@@ -8,11 +8,16 @@ use octo_ipc::*;
 
 use crate::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, NegotiatedSrtpProfile};
 use crate::core::ice::stun::{BindingRequest, write_binding_request};
-use crate::core::ortc::tests::{chrome_opus_parameters, chrome_vp8_parameters, media_codecs};
+use super::fixtures::{chrome_opus_parameters, chrome_vp8_parameters, device_capabilities, media_codecs};
 use crate::core::rng::Rng;
 use crate::core::rtp::packet::RtpPacket;
 use crate::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use crate::core::transmit::{BUFFER_SIZE, SocketId};
+
+/// RFC 5761 demultiplexing of RTCP from RTP.
+fn is_rtcp(buf: &[u8]) -> bool {
+    buf.get(1).is_some_and(|b| (64..=95).contains(&(b & 0x7f)))
+}
 use crate::core::{Input, ListenSocket, Output, Worker, WorkerConfig};
 
 pub const SERVER: &str = "127.0.0.1:40000";
@@ -172,7 +177,7 @@ impl Harness {
     }
 
     pub fn consume(&mut self, peer: &Peer, id: u128, producer: ProducerId) -> ConsumerData {
-        let caps = crate::core::ortc::tests::device_capabilities(&self.caps);
+        let caps = device_capabilities(&self.caps);
         match self.request(Request::Transport(
             peer.transport,
             TransportRequest::Consume {
@@ -301,7 +306,7 @@ impl Peer {
                 let Some(srtp) = self.srtp_recv.as_mut() else { return };
                 let mut buf = data.to_vec();
                 buf.resize(BUFFER_SIZE, 0);
-                if crate::core::forward::is_rtcp(data) {
+                if is_rtcp(data) {
                     match srtp.decrypt_rtcp(&mut buf, data.len()) {
                         Ok(n) => self.rtcp.push(buf[..n].to_vec()),
                         Err(_) => self.undecryptable += 1,
