@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use octo_controller::http;
-use octo_controller::worker_pool::{PoolConfig, WorkerPool};
+use octo_controller::worker_pool::{MediaListen, PoolConfig, WorkerPool};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -31,6 +31,16 @@ struct Args {
     /// Path of the octo-worker binary [default: next to this binary].
     #[arg(long, env = "OCTO_WORKER_BIN")]
     worker_bin: Option<PathBuf>,
+    /// IP addresses workers receive WebRTC media on (repeat the flag for several; IPv6 ones are
+    /// skipped where the host has no IPv6).
+    #[arg(long = "rtc-listen-ip", env = "OCTO_RTC_LISTEN_IPS", value_delimiter = ',', default_values = ["127.0.0.1", "::1"])]
+    rtc_listen_ips: Vec<std::net::IpAddr>,
+    /// First UDP port for media: worker i uses this + i. 0 picks free ports.
+    #[arg(long, env = "OCTO_RTC_PORT", default_value_t = 0)]
+    rtc_port: u16,
+    /// Address announced in ICE candidates instead of the listen IP (the public IP behind NAT).
+    #[arg(long, env = "OCTO_RTC_ANNOUNCED_ADDRESS")]
+    rtc_announced_address: Option<String>,
     /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
     #[arg(long, env = "OCTO_LOG", default_value = "info")]
     log: String,
@@ -59,6 +69,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut config = PoolConfig::new(workers, worker_bin);
     config.pin_workers = args.pin_workers;
+    config.media = MediaListen {
+        ips: args.rtc_listen_ips,
+        port_base: args.rtc_port,
+        announced_address: args.rtc_announced_address,
+    };
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;

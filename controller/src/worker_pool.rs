@@ -30,6 +30,40 @@ pub struct PoolConfig {
     pub startup_timeout: Duration,
     pub respawn_backoff_min: Duration,
     pub respawn_backoff_max: Duration,
+    pub media: MediaListen,
+}
+
+/// Where workers receive WebRTC media: one UDP port per worker and address family.
+#[derive(Debug, Clone)]
+pub struct MediaListen {
+    pub ips: Vec<std::net::IpAddr>,
+    /// Worker i listens on `port_base + i`; 0 lets each worker pick a free port.
+    pub port_base: u16,
+    /// Announced in ICE candidates instead of the listen IP (public address behind NAT).
+    pub announced_address: Option<String>,
+}
+
+impl Default for MediaListen {
+    fn default() -> Self {
+        Self { ips: vec![[127, 0, 0, 1].into()], port_base: 0, announced_address: None }
+    }
+}
+
+impl MediaListen {
+    /// The command-line arguments of worker `index`.
+    pub fn worker_args(&self, index: usize) -> Vec<String> {
+        let port = if self.port_base == 0 { 0 } else { self.port_base.saturating_add(index as u16) };
+        let mut args = Vec::new();
+        for ip in &self.ips {
+            args.push("--rtc-listen".to_owned());
+            args.push(std::net::SocketAddr::new(*ip, port).to_string());
+        }
+        if let Some(a) = &self.announced_address {
+            args.push("--rtc-announced-address".to_owned());
+            args.push(a.clone());
+        }
+        args
+    }
 }
 
 impl PoolConfig {
@@ -42,6 +76,7 @@ impl PoolConfig {
             startup_timeout: Duration::from_secs(10),
             respawn_backoff_min: Duration::from_millis(100),
             respawn_backoff_max: Duration::from_secs(10),
+            media: MediaListen::default(),
         }
     }
 }
@@ -282,7 +317,7 @@ async fn run_once(
     let config = &shared.config;
     let cpu =
         if config.pin_workers && !shared.cpus.is_empty() { Some(shared.cpus[index % shared.cpus.len()]) } else { None };
-    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu)?;
+    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &config.media.worker_args(index))?;
     let pid = child.id().unwrap_or(0);
     let dispatch_to = shared.clone();
     let (channel, mut channel_end) =

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 const CHILD_CHANNEL_FD: i32 = 3;
 
 /// Spawns the worker binary; returns the process and the controller's end of its channel.
-pub fn spawn(bin: &Path, index: usize, pin_to_cpu: Option<usize>) -> io::Result<(Child, UnixStream)> {
+pub fn spawn(bin: &Path, index: usize, pin_to_cpu: Option<usize>, args: &[String]) -> io::Result<(Child, UnixStream)> {
     let (ours, theirs): (OwnedFd, OwnedFd) =
         socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).map_err(io::Error::from)?;
     let their_fd = theirs.as_raw_fd();
@@ -32,6 +32,7 @@ pub fn spawn(bin: &Path, index: usize, pin_to_cpu: Option<usize>) -> io::Result<
     let mut cmd = Command::new(bin);
     cmd.arg("--channel-fd")
         .arg(CHILD_CHANNEL_FD.to_string())
+        .args(args)
         .env("OCTO_WORKER_INDEX", index.to_string())
         .stdin(Stdio::null())
         .kill_on_drop(true);

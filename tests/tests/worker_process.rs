@@ -21,7 +21,7 @@ async fn read_message(stream: &mut tokio::net::UnixStream, decoder: &mut FrameDe
 
 #[tokio::test]
 async fn answers_over_its_channel_and_exits_cleanly_when_it_closes() {
-    let (mut child, mut stream) = worker_process::spawn(&bin("octo-worker"), 0, None).unwrap();
+    let (mut child, mut stream) = worker_process::spawn(&bin("octo-worker"), 0, None, &[]).unwrap();
     let mut decoder = FrameDecoder::new();
     let hello = read_message(&mut stream, &mut decoder).await;
     assert_eq!(
@@ -53,7 +53,7 @@ async fn garbage_from_the_controller_is_an_error_exit_not_a_panic() {
         b"\x00\x00\x00\x00",                 // empty frame
     ];
     for bytes in cases {
-        let (mut child, mut stream) = worker_process::spawn(&bin("octo-worker"), 0, None).unwrap();
+        let (mut child, mut stream) = worker_process::spawn(&bin("octo-worker"), 0, None, &[]).unwrap();
         stream.write_all(bytes).await.unwrap();
         let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.unwrap().unwrap();
         // 1 is the worker's own error exit; a panic would be 101, a crash a signal.
@@ -63,7 +63,7 @@ async fn garbage_from_the_controller_is_an_error_exit_not_a_panic() {
 
 #[tokio::test]
 async fn a_channel_cut_mid_frame_is_an_error_exit() {
-    let (mut child, mut stream) = worker_process::spawn(&bin("octo-worker"), 0, None).unwrap();
+    let (mut child, mut stream) = worker_process::spawn(&bin("octo-worker"), 0, None, &[]).unwrap();
     stream.write_all(b"\x00\x00\x01\x00\xc7partial").await.unwrap();
     drop(stream);
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.unwrap().unwrap();

@@ -219,7 +219,7 @@ impl Worker {
             TransportRequest::Consume { consumer_id, producer_id, rtp_capabilities, paused } => {
                 self.consume(id, consumer_id, producer_id, &rtp_capabilities, paused)
             }
-            TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats())),
+            TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats(self.last_now))),
         }
     }
 

@@ -251,6 +251,7 @@ fn send_to_consumer(
             consumer.bytes += plain_len as u64;
             transport.counters.packets_sent += 1;
             transport.counters.bytes_sent += n as u64;
+            transport.counters.send_rate.add(now, n);
             transmits.push(socket, to, buf);
             true
         }

@@ -20,6 +20,7 @@ impl Worker {
     /// A datagram that arrived on `socket` from `from`; it occupies `buf[..len]`, and the rest of
     /// `buf` is headroom the forwarding path may use.
     pub fn handle_datagram(&mut self, now: Instant, socket: SocketId, from: SocketAddr, buf: &mut [u8], len: usize) {
+        self.last_now = Some(now);
         let Some(data) = buf.get(..len) else {
             self.counters.malformed += 1;
             return;
@@ -180,6 +181,7 @@ impl Worker {
         if let Some(transport) = self.transports.get_mut(&id) {
             transport.counters.packets_received += 1;
             transport.counters.bytes_received += len as u64;
+            transport.counters.recv_rate.add(now, len);
         }
         if is_rtcp(&buf[..len]) {
             self.handle_rtcp(now, id, buf, len);

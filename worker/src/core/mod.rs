@@ -16,10 +16,10 @@ mod router;
 mod rtcp_feedback;
 pub mod rtp;
 pub mod srtp;
-#[cfg(test)]
-mod tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(test)]
+mod tests;
 pub mod transmit;
 mod webrtc_server;
 mod webrtc_transport;

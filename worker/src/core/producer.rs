@@ -89,6 +89,8 @@ pub struct Producer {
     pub keyframe_codec: Option<KeyframeCodec>,
     /// PLI when negotiated, else FIR.
     pub use_pli: bool,
+    /// REMB is the bandwidth feedback when transport-cc is not negotiated but goog-remb is.
+    pub wants_remb: bool,
     pub fir_seq: u8,
 }
 
@@ -155,6 +157,7 @@ impl Producer {
             }
         }
         let transport_cc_ext_id = ext_id(ortc::URI_TRANSPORT_CC);
+        let wants_remb = transport_cc_ext_id.is_none() && has_fb("goog-remb", None);
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         let keyframe_codec = media_codec.and_then(|c| KeyframeCodec::from_mime_type(&c.mime_type));
         let use_pli = has_fb("nack", Some("pli")) || !has_fb("ccm", Some("fir"));
@@ -171,6 +174,7 @@ impl Producer {
             clock_rate,
             keyframe_codec,
             use_pli,
+            wants_remb,
             fir_seq: 0,
             ingress,
             streams,

@@ -8,7 +8,7 @@ use octo_ipc::{ConsumerId, ProducerId, TransportId};
 use super::rtp::recv_stats;
 use super::rtp::rtcp::{
     ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_receiver_report,
-    write_sdes_cname, write_sender_report,
+    write_remb, write_sdes_cname, write_sender_report,
 };
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
 use super::webrtc_transport::WebRtcTransport;
@@ -206,6 +206,32 @@ impl Worker {
         }
         if report_due {
             transport.next_receiver_report = Some(now + REPORT_INTERVAL);
+            // REMB for senders without transport-cc: an estimate above what arrives, so the
+            // sender may climb until its own congestion control or encoder stops it.
+            let mut remb_ssrcs = [0u32; 16];
+            let mut remb_count = 0;
+            let mut incoming_bitrate = 0u64;
+            for producer_id in &transport.producers {
+                let Some(producer) = self.producers.get(producer_id).filter(|p| p.wants_remb) else { continue };
+                for stream in &producer.streams {
+                    incoming_bitrate += stream.recv.bitrate(now);
+                    if let (Some(ssrc), Some(slot)) = (stream.ssrc, remb_ssrcs.get_mut(remb_count)) {
+                        *slot = ssrc;
+                        remb_count += 1;
+                    }
+                }
+            }
+            if remb_count > 0 {
+                let estimate = (incoming_bitrate * 3 / 2 + 200_000).clamp(300_000, 20_000_000);
+                let mut buf = self.transmits.buffer();
+                buf.resize(BUFFER_SIZE, 0);
+                match write_remb(&mut buf, transport.rtcp_ssrc, estimate, &remb_ssrcs[..remb_count]) {
+                    Ok(len) => {
+                        send_rtcp(&mut self.transmits, transport, buf, len);
+                    }
+                    Err(_) => self.transmits.recycle(buf),
+                }
+            }
             if block_count > 0 {
                 let mut buf = self.transmits.buffer();
                 buf.resize(BUFFER_SIZE, 0);

@@ -12,6 +12,7 @@ use octo_ipc::{
 use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};
 use super::ice::{IceLite, IceState, Tuple};
 use super::id_map::IdMap;
+use super::rtp::recv_stats::BitrateWindow;
 use super::rtp::twcc::TwccRecorder;
 use super::srtp::{SrtpRecvContext, SrtpSendContext};
 use super::transmit::SocketId;
@@ -39,13 +40,16 @@ pub struct IncomingStream {
     pub is_rtx: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct TransportCounters {
     pub bytes_received: u64,
     pub bytes_sent: u64,
     pub packets_received: u64,
     pub packets_sent: u64,
     pub packets_dropped: u64,
+    /// Media bytes over the last second, each way.
+    pub recv_rate: BitrateWindow,
+    pub send_rate: BitrateWindow,
 }
 
 pub struct WebRtcTransport {
@@ -136,7 +140,7 @@ impl WebRtcTransport {
         mid
     }
 
-    pub fn stats(&self) -> TransportStats {
+    pub fn stats(&self, now: Option<Instant>) -> TransportStats {
         TransportStats {
             transport_id: self.id,
             ice_state: ipc_ice_state(self.ice.state()),
@@ -146,8 +150,8 @@ impl WebRtcTransport {
             bytes_sent: self.counters.bytes_sent,
             packets_received: self.counters.packets_received,
             packets_sent: self.counters.packets_sent,
-            recv_bitrate: 0,
-            send_bitrate: 0,
+            recv_bitrate: now.map_or(0, |n| self.counters.recv_rate.bitrate(n)),
+            send_bitrate: now.map_or(0, |n| self.counters.send_rate.bitrate(n)),
             packets_dropped: self.counters.packets_dropped,
         }
     }

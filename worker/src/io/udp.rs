@@ -23,12 +23,19 @@ pub struct UdpSockets {
 }
 
 impl UdpSockets {
-    /// Binds every address; an address of port 0 gets an ephemeral port.
+    /// Binds every address; an address of port 0 gets an ephemeral port. An IPv6 address that
+    /// cannot be bound (IPv6 disabled on the host) is skipped with a warning; an IPv4 one is an error.
     pub fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
         let mut sockets = Vec::with_capacity(addrs.len());
         for addr in addrs {
-            let std = std::net::UdpSocket::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("binding UDP {addr}: {e}")))?;
+            let std = match std::net::UdpSocket::bind(addr) {
+                Ok(s) => s,
+                Err(e) if addr.is_ipv6() => {
+                    tracing::warn!("not listening on UDP {addr}: {e}");
+                    continue;
+                }
+                Err(e) => return Err(io::Error::new(e.kind(), format!("binding UDP {addr}: {e}"))),
+            };
             std.set_nonblocking(true)?;
             sockets.push(UdpSocket::from_std(std));
         }

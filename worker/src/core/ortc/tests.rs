@@ -1,4 +1,4 @@
-use octo_ipc::{MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters};
+use octo_ipc::{MediaKind, RtpCapabilities, RtpCodecCapability};
 
 use super::*;
 use crate::core::testing::{chrome_opus_parameters, chrome_vp8_parameters, device_capabilities, media_codecs};

@@ -60,4 +60,3 @@ pub fn device_capabilities(router: &RtpCapabilities) -> RtpCapabilities {
     }
     caps
 }
-

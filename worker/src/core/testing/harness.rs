@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use octo_ipc::*;
 
+use super::fixtures::{chrome_opus_parameters, chrome_vp8_parameters, device_capabilities, media_codecs};
 use crate::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, NegotiatedSrtpProfile};
 use crate::core::ice::stun::{BindingRequest, write_binding_request};
-use super::fixtures::{chrome_opus_parameters, chrome_vp8_parameters, device_capabilities, media_codecs};
 use crate::core::rng::Rng;
 use crate::core::rtp::packet::RtpPacket;
 use crate::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
@@ -29,6 +29,12 @@ pub struct Harness {
     next_request: u32,
     pub router: RouterId,
     pub caps: RtpCapabilities,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Harness {

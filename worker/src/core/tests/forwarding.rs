@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use octo_ipc::*;
 
-use crate::core::testing::{Harness, Peer, vp8_payload};
 use crate::core::ice::{StunClass, StunMessage};
 use crate::core::rtp::rtcp::{RtcpCompound, RtcpPacket, write_nack, write_pli};
+use crate::core::testing::{Harness, Peer, vp8_payload};
 
 const VP8_PT: u8 = 96;
 const VIDEO_SSRC: u32 = 1111;
@@ -261,4 +261,42 @@ fn checks_with_wrong_credentials_get_401_and_select_nothing() {
     assert_eq!(response.class(), StunClass::SuccessResponse);
     assert_eq!(response.xor_mapped_address(), Some(peer.addr));
     assert!(response.verify_integrity(t.ice_parameters.password.as_bytes()));
+}
+
+#[test]
+fn remb_is_the_feedback_when_transport_cc_is_not_negotiated() {
+    let mut h = Harness::new();
+    let mut publisher = Peer::new(50000);
+    let t = h.create_transport(1);
+    h.connect(&mut publisher, &t);
+    let mut params = crate::core::testing::chrome_vp8_parameters();
+    params.header_extensions.retain(|e| !e.uri.contains("transport-wide-cc"));
+    h.request(Request::Transport(
+        t.id,
+        TransportRequest::Produce { producer_id: ProducerId(1), kind: MediaKind::Video, rtp_parameters: params, paused: false },
+    ))
+    .unwrap();
+    for seq in 0..50u16 {
+        publisher.send_rtp(VP8_PT, VIDEO_SSRC, seq, u32::from(seq) * 3000, &vp8_payload(seq == 0, 1));
+        h.pump(&mut [&mut publisher]);
+    }
+    h.advance(Duration::from_millis(1100), &mut [&mut publisher]);
+    let rembs: Vec<u64> = publisher
+        .rtcp
+        .iter()
+        .flat_map(|p| RtcpCompound::iter(p).filter_map(Result::ok).collect::<Vec<_>>())
+        .filter_map(|p| match p {
+            RtcpPacket::Remb(r) => Some(r.bitrate),
+            _ => None,
+        })
+        .collect();
+    assert!(!rembs.is_empty());
+    assert!(rembs.iter().all(|&b| b >= 300_000), "{rembs:?}");
+    let twcc = publisher
+        .rtcp
+        .iter()
+        .flat_map(|p| RtcpCompound::iter(p).filter_map(Result::ok).collect::<Vec<_>>())
+        .filter(|p| matches!(p, RtcpPacket::TransportCc(_)))
+        .count();
+    assert_eq!(twcc, 0, "no transport-cc feedback without the extension");
 }

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use octo_ipc::*;
 
-use crate::core::testing::{Harness, Peer, vp8_payload};
 use crate::core::rng::Rng;
+use crate::core::testing::{Harness, Peer, vp8_payload};
 
 #[test]
 fn garbage_of_every_kind_is_dropped_and_media_keeps_flowing() {
