@@ -159,7 +159,12 @@ impl Worker {
             dtls.handle_timeout(now);
         }
         self.drain_ice_events(now, id);
-        // Tuples whose consent expired no longer route anything.
+        self.flush_transport(now, id);
+        self.rtcp_tick(now, id);
+    }
+
+    /// Tuples whose consent expired no longer route anything. Once per tick for all transports.
+    pub(super) fn forget_expired_tuples(&mut self) {
         let transports = &self.transports;
         let sockets = self.server.sockets().to_vec();
         self.server.retain_tuples(|socket, remote, t| {
@@ -169,8 +174,6 @@ impl Worker {
                 _ => false,
             }
         });
-        self.flush_transport(now, id);
-        self.rtcp_tick(now, id);
     }
 
     fn handle_srtp(&mut self, now: Instant, socket: SocketId, from: SocketAddr, buf: &mut [u8], len: usize) {

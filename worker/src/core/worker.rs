@@ -138,6 +138,7 @@ impl Worker {
         for id in transport_ids {
             self.transport_timeout(now, id);
         }
+        self.forget_expired_tuples();
         self.next_tick = if self.transports.is_empty() { None } else { Some(now + TICK) };
     }
 
