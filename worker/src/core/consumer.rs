@@ -12,6 +12,14 @@ use super::rtp::seq_manager::{SeqManager, TimestampOffset};
 /// Outgoing sequence numbers remembered to map a NACK back to the producer's packet.
 const SENT_HISTORY: usize = 1024;
 
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SentPacket {
+    pub out_seq: u16,
+    pub in_seq: u16,
+    pub out_ts: u32,
+    pub valid: bool,
+}
+
 pub struct Consumer {
     pub id: ConsumerId,
     pub transport_id: TransportId,
@@ -31,7 +39,6 @@ pub struct Consumer {
     /// Router header extension ids this consumer negotiated (others are stripped).
     pub extension_ids: ExtensionIdMap,
     pub mid_ext_id: Option<u8>,
-    pub abs_send_time_ext_id: Option<u8>,
     pub mid: Vec<u8>,
     pub seq: SeqManager,
     pub timestamps: TimestampOffset,
@@ -39,8 +46,8 @@ pub struct Consumer {
     pub waiting_keyframe: bool,
     pub needs_sync: bool,
     pub rtx_seq: u16,
-    /// `sent[out_seq % SENT_HISTORY] = (out_seq, in_seq)` for packets sent.
-    sent: Box<[(u16, u16, bool)]>,
+    /// What was sent as each recent outgoing sequence number, to answer NACKs.
+    sent: Box<[SentPacket]>,
     pub last_sent: Option<(Instant, u32)>,
     pub last_sr: Option<(u32, Instant)>,
     pub next_sr: Option<Instant>,
@@ -83,7 +90,6 @@ impl Consumer {
         }
         let ext_id = |uri: &str| rtp_parameters.header_extensions.iter().find(|e| e.uri == uri).map(|e| e.id);
         let mid_ext_id = ext_id(ortc::URI_MID);
-        let abs_send_time_ext_id = ext_id(ortc::URI_ABS_SEND_TIME);
         Self {
             id,
             transport_id,
@@ -96,7 +102,6 @@ impl Consumer {
             cname: rtp_parameters.rtcp.cname.clone().unwrap_or_default().into_bytes(),
             extension_ids,
             mid_ext_id,
-            abs_send_time_ext_id,
             mid: rtp_parameters.mid.clone().unwrap_or_default().into_bytes(),
             rtp_parameters,
             rtp_type,
@@ -107,7 +112,7 @@ impl Consumer {
             waiting_keyframe: kind == MediaKind::Video,
             needs_sync: true,
             rtx_seq: initial_seq.wrapping_add(0x4000),
-            sent: vec![(0, 0, false); SENT_HISTORY].into_boxed_slice(),
+            sent: vec![SentPacket::default(); SENT_HISTORY].into_boxed_slice(),
             last_sent: None,
             last_sr: None,
             next_sr: None,
@@ -137,14 +142,14 @@ impl Consumer {
         self.needs_sync = true;
     }
 
-    pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16) {
+    pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16, out_ts: u32) {
         let len = self.sent.len();
-        self.sent[usize::from(out_seq) % len] = (out_seq, in_seq, true);
+        self.sent[usize::from(out_seq) % len] = SentPacket { out_seq, in_seq, out_ts, valid: true };
     }
 
-    /// The producer's sequence number of the packet sent as `out_seq`, if still remembered.
-    pub fn input_seq_of(&self, out_seq: u16) -> Option<u16> {
-        let (out, input, valid) = self.sent[usize::from(out_seq) % self.sent.len()];
-        (valid && out == out_seq).then_some(input)
+    /// What was sent as `out_seq`, if still remembered.
+    pub fn sent(&self, out_seq: u16) -> Option<SentPacket> {
+        let p = self.sent[usize::from(out_seq) % self.sent.len()];
+        (p.valid && p.out_seq == out_seq).then_some(p)
     }
 }

@@ -28,11 +28,6 @@ pub fn is_rtcp(buf: &[u8]) -> bool {
     buf.get(1).is_some_and(|b| (64..=95).contains(&(b & 0x7f)))
 }
 
-/// abs-send-time: 6.18 fixed-point seconds, 24 bits.
-fn abs_send_time(elapsed: Duration) -> u32 {
-    ((elapsed.as_micros() << 18) / 1_000_000) as u32 & 0x00ff_ffff
-}
-
 impl Worker {
     pub(super) fn handle_rtp(&mut self, now: Instant, transport_id: TransportId, buf: &mut [u8], len: usize) {
         let Some(transport) = self.transports.get_mut(&transport_id) else { return };
@@ -124,18 +119,8 @@ impl Worker {
             let Some(out_seq) = consumer.seq.input(seq) else { continue };
             let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { continue };
             let out_ts = consumer.timestamps.map(now, timestamp);
-            if send_to_consumer(
-                now,
-                self.epoch,
-                &mut self.transmits,
-                transport,
-                consumer,
-                packet,
-                out_seq,
-                out_ts,
-                false,
-            ) {
-                consumer.remember_sent(out_seq, seq);
+            if send_to_consumer(now, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false) {
+                consumer.remember_sent(out_seq, seq, out_ts);
                 consumer.last_sent = Some((now, out_ts));
             }
         }
@@ -150,14 +135,14 @@ impl Worker {
     /// Answers a consumer's NACK from its producer's retransmission buffer.
     pub(super) fn retransmit(&mut self, now: Instant, consumer_id: ConsumerId, lost: u16) {
         let Some(consumer) = self.consumers.get_mut(&consumer_id) else { return };
-        let Some(in_seq) = consumer.input_seq_of(lost) else { return };
+        let Some(sent) = consumer.sent(lost) else { return };
         let Some(producer) = self.producers.get(&consumer.producer_id) else { return };
         // A simple consumer follows its producer's first encoding.
-        let Some(stored) = producer.streams.first().and_then(|s| s.retransmissions.get(in_seq)) else { return };
+        let Some(stored) = producer.streams.first().and_then(|s| s.retransmissions.get(sent.in_seq)) else { return };
         let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { return };
-        let timestamp = stored.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-        let out_ts = timestamp.wrapping_add(consumer.timestamps.offset());
-        if send_to_consumer(now, self.epoch, &mut self.transmits, transport, consumer, stored, lost, out_ts, true) {
+        // The very same header as the first time: without RTX the packet is re-encrypted under the
+        // same SRTP index, which is only safe for identical bytes.
+        if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, lost, sent.out_ts, true) {
             consumer.packets_retransmitted += 1;
         }
     }
@@ -204,10 +189,12 @@ fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut WebRtcTr
 
 /// Copies a normalised packet into a send buffer, rewrites it for `consumer`, encrypts and queues
 /// it. Returns whether it was queued.
+///
+/// abs-send-time passes through as the producer stamped it: rewriting it per send would make a
+/// plain (non-RTX) retransmission differ from the original under the same SRTP index.
 #[allow(clippy::too_many_arguments)]
 fn send_to_consumer(
     now: Instant,
-    epoch: Instant,
     transmits: &mut TransmitQueue,
     transport: &mut WebRtcTransport,
     consumer: &mut Consumer,
@@ -234,9 +221,6 @@ fn send_to_consumer(
     let mut ok = out.rewrite_extension_ids(&consumer.extension_ids).is_ok();
     if let Some(id) = consumer.mid_ext_id {
         ok &= out.set_extension(id, &consumer.mid).is_ok();
-    }
-    if let Some(id) = consumer.abs_send_time_ext_id {
-        ok &= out.set_abs_send_time(id, abs_send_time(now.duration_since(epoch))).is_ok();
     }
     if as_retransmission && let Some((rtx_ssrc, rtx_pt)) = consumer.rtx {
         ok &= out.rtx_wrap(rtx_pt, rtx_ssrc, consumer.rtx_seq).is_ok();
