@@ -358,6 +358,35 @@ fn tampering_is_refused_without_changing_state() {
 }
 
 #[test]
+fn gcm_failure_restores_ciphertext_at_any_size() {
+    // ring decrypts while it authenticates and zeroes its output on a bad tag; the transform must put
+    // the ciphertext back, also for packets past the backup's initial 2048 bytes (which it then grows).
+    for profile in [SrtpProfile::AeadAes128Gcm, SrtpProfile::AeadAes256Gcm] {
+        let (mut tx, mut rx) = contexts(profile);
+        for (seq, payload_len) in [(1u16, 1), (2, 1000), (3, 5000), (4, 300)] {
+            let wire = seal_rtp(&mut tx, &rtp(seq, 7, payload_len));
+            for at in [2, 12, wire.len() / 2, wire.len() - 1] {
+                let mut bad = wire.clone();
+                bad[at] ^= 0x40;
+                let mut buf = bad.clone();
+                assert_eq!(rx.decrypt_rtp(&mut buf, bad.len()), Err(SrtpError::AuthFailed), "{profile:?} {at}");
+                assert_eq!(buf, bad, "{profile:?} {payload_len}-byte payload, byte {at}");
+            }
+            assert_eq!(open_rtp(&mut rx, &wire).unwrap(), rtp(seq, 7, payload_len));
+        }
+        let wire = seal_rtcp(&mut tx, &rtcp(9));
+        for at in [9, 20, wire.len() - 5, wire.len() - 1] {
+            let mut bad = wire.clone();
+            bad[at] ^= 0x40;
+            let mut buf = bad.clone();
+            assert_eq!(rx.decrypt_rtcp(&mut buf, bad.len()), Err(SrtpError::AuthFailed), "{profile:?} {at}");
+            assert_eq!(buf, bad, "{profile:?} rtcp byte {at}");
+        }
+        assert_eq!(open_rtcp(&mut rx, &wire).unwrap(), rtcp(9));
+    }
+}
+
+#[test]
 fn sequence_wrap_advances_the_roc() {
     for profile in SrtpProfile::ALL {
         let (mut tx, mut rx) = contexts(profile);

@@ -2,14 +2,17 @@
 //! (RFC 3711 §4.1.1, §4.2) and AEAD AES-GCM (RFC 7714). They work in place on the caller's buffer and
 //! know nothing about SSRC state: the context decides the packet index and the transform applies it.
 //!
-//! Every `unprotect_*` verifies before it decrypts, so a packet that fails authentication leaves the
-//! buffer exactly as it was.
+//! A packet that fails authentication leaves the buffer exactly as it was: AES-CM + HMAC verifies
+//! before it decrypts; AES-GCM (ring's interleaved CTR + GHASH, which decrypts while it authenticates
+//! and zeroes the output on a bad tag) restores the ciphertext from a copy taken before the pass.
+
+use std::cell::Cell;
 
 use aes::Aes128;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce, Tag};
+use aes::cipher::KeyInit;
 use ctr::cipher::{InnerIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
+use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha1::Sha1;
 
 use super::kdf::{self, Label};
@@ -21,6 +24,9 @@ pub(crate) const SRTCP_TRAILER_LEN: usize = 4;
 pub(crate) const RTCP_HEADER_LEN: usize = 8;
 const E_FLAG: u32 = 0x8000_0000;
 const GCM_TAG_LEN: usize = 16;
+/// Capacity the GCM ciphertext backup starts with: any single-MTU datagram fits, so it grows only if
+/// a caller hands in a larger packet.
+const MIN_GCM_BACKUP: usize = 2048;
 
 pub(crate) struct CmHmac {
     aes: Aes128,
@@ -29,16 +35,23 @@ pub(crate) struct CmHmac {
     tag_len: usize,
 }
 
-pub(crate) struct Gcm<A> {
-    aead: A,
+pub(crate) struct Gcm {
+    key: LessSafeKey,
     salt: [u8; 12],
+    /// The ciphertext of the packet being opened, copied before ring decrypts it in place so a bad tag
+    /// can put it back. Allocated on the first open (send transforms never open) and reused after; a
+    /// `Cell` because opening is `&self` and this is its only mutable state.
+    backup: Cell<Vec<u8>>,
 }
 
 /// One direction's keyed transform for either RTP or RTCP.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "four per transport, built once; boxing would cost a pointer hop per packet to save ~300 bytes"
+)]
 pub(crate) enum Transform {
     CmHmac(CmHmac),
-    Gcm128(Gcm<Aes128Gcm>),
-    Gcm256(Box<Gcm<Aes256Gcm>>),
+    Gcm(Gcm),
 }
 
 /// The two transforms one master key yields.
@@ -84,11 +97,7 @@ impl Transform {
             SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => {
                 let mut salt = [0u8; 12];
                 derive(salt_label, &mut salt);
-                if profile == SrtpProfile::AeadAes256Gcm {
-                    Transform::Gcm256(Box::new(Gcm { aead: Aes256Gcm::new(key.as_ref().into()), salt }))
-                } else {
-                    Transform::Gcm128(Gcm { aead: Aes128Gcm::new(key.as_ref().into()), salt })
-                }
+                Transform::Gcm(Gcm::new(key, salt))
             }
         }
     }
@@ -97,7 +106,7 @@ impl Transform {
     pub fn tag_len(&self) -> usize {
         match self {
             Transform::CmHmac(t) => t.tag_len,
-            Transform::Gcm128(_) | Transform::Gcm256(_) => GCM_TAG_LEN,
+            Transform::Gcm(_) => GCM_TAG_LEN,
         }
     }
 
@@ -112,8 +121,7 @@ impl Transform {
                 buf[len..len + t.tag_len].copy_from_slice(&tag[..t.tag_len]);
                 len + t.tag_len
             }
-            Transform::Gcm128(g) => g.seal(buf, header_len, len, &rtp_nonce(&g.salt, ssrc, index), None),
-            Transform::Gcm256(g) => g.seal(buf, header_len, len, &rtp_nonce(&g.salt, ssrc, index), None),
+            Transform::Gcm(g) => g.seal(buf, header_len, len, rtp_nonce(&g.salt, ssrc, index), None),
         }
     }
 
@@ -137,8 +145,7 @@ impl Transform {
                 mac.verify_truncated_left(&buf[body_end..len]).map_err(|_| SrtpError::AuthFailed)?;
                 t.keystream(ssrc, index, &mut buf[header_len..body_end]);
             }
-            Transform::Gcm128(g) => g.open(buf, header_len, len, &rtp_nonce(&g.salt, ssrc, index), None)?,
-            Transform::Gcm256(g) => g.open(buf, header_len, len, &rtp_nonce(&g.salt, ssrc, index), None)?,
+            Transform::Gcm(g) => g.open(buf, header_len, len, rtp_nonce(&g.salt, ssrc, index), None)?,
         }
         Ok(body_end)
     }
@@ -159,8 +166,7 @@ impl Transform {
                 buf[end..end + t.tag_len].copy_from_slice(&tag[..t.tag_len]);
                 end + t.tag_len
             }
-            Transform::Gcm128(g) => g.seal_rtcp(buf, len, ssrc, index, trailer),
-            Transform::Gcm256(g) => g.seal_rtcp(buf, len, ssrc, index, trailer),
+            Transform::Gcm(g) => g.seal_rtcp(buf, len, ssrc, index, trailer),
         }
     }
 
@@ -169,7 +175,7 @@ impl Transform {
     pub fn rtcp_trailer(&self, buf: &[u8], len: usize) -> (bool, u32) {
         let at = match self {
             Transform::CmHmac(t) => len - t.tag_len - SRTCP_TRAILER_LEN,
-            Transform::Gcm128(_) | Transform::Gcm256(_) => len - SRTCP_TRAILER_LEN,
+            Transform::Gcm(_) => len - SRTCP_TRAILER_LEN,
         };
         let word = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
         (word & E_FLAG != 0, word & !E_FLAG)
@@ -196,8 +202,7 @@ impl Transform {
                     t.keystream(ssrc, u64::from(index), &mut buf[RTCP_HEADER_LEN..body_end]);
                 }
             }
-            Transform::Gcm128(g) => g.open_rtcp(buf, len, ssrc, index, encrypted)?,
-            Transform::Gcm256(g) => g.open_rtcp(buf, len, ssrc, index, encrypted)?,
+            Transform::Gcm(g) => g.open_rtcp(buf, len, ssrc, index, encrypted)?,
         }
         Ok(body_end)
     }
@@ -255,44 +260,77 @@ fn rtcp_nonce(salt: &[u8; 12], ssrc: u32, index: u32) -> [u8; 12] {
     iv
 }
 
-impl<A: AeadInPlace<TagSize = aes_gcm::aead::consts::U16>> Gcm<A> {
-    /// Encrypts `buf[aad_len..len]` with `buf[..aad_len]` (plus `extra_aad`, if any, which must then
-    /// be empty in `buf`) as associated data, and writes the tag at `buf[len..len + 16]`.
-    fn seal(&self, buf: &mut [u8], aad_len: usize, len: usize, nonce: &[u8; 12], extra_aad: Option<&[u8]>) -> usize {
+impl Gcm {
+    /// Keys AES-128-GCM or AES-256-GCM by the session key's length (16 or 32 bytes).
+    fn new(key: &[u8], salt: [u8; 12]) -> Self {
+        let algorithm = if key.len() == 32 { &AES_256_GCM } else { &AES_128_GCM };
+        // The profiles only yield 16- and 32-byte keys, the lengths these algorithms take.
+        let key = UnboundKey::new(algorithm, key).unwrap_or_else(|_| unreachable!("GCM session key length"));
+        Self { key: LessSafeKey::new(key), salt, backup: Cell::new(Vec::new()) }
+    }
+
+    /// Encrypts `buf[aad_len..len]` with `buf[..aad_len]` (or `extra_aad`, if given) as associated
+    /// data, and writes the tag at `buf[len..len + 16]`.
+    fn seal(&self, buf: &mut [u8], aad_len: usize, len: usize, nonce: [u8; 12], extra_aad: Option<&[u8]>) -> usize {
         let (aad, rest) = buf.split_at_mut(aad_len);
         let (payload, tail) = rest.split_at_mut(len - aad_len);
         let aad = extra_aad.unwrap_or(aad);
-        // Only fails past 2^36 bytes of plaintext, which no slice from a datagram reaches.
-        let tag = self.aead.encrypt_in_place_detached(Nonce::from_slice(nonce), aad, payload).unwrap_or_default();
-        tail[..GCM_TAG_LEN].copy_from_slice(&tag);
+        let tag = &mut tail[..GCM_TAG_LEN];
+        match self.key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), payload) {
+            Ok(t) => tag.copy_from_slice(t.as_ref()),
+            // ring refuses only plaintexts of 2^36 bytes or more, which no datagram reaches; a zero
+            // tag would then make the peer drop the packet.
+            Err(_) => tag.fill(0),
+        }
         len + GCM_TAG_LEN
     }
 
-    /// Verifies the tag at `buf[len - 16..len]` over `buf[..aad_len]` (or `extra_aad`) and the
-    /// ciphertext between them, then decrypts in place.
+    /// Authenticates and decrypts `buf[aad_len..len - 16]` in place against the tag at
+    /// `buf[len - 16..len]`, with `buf[..aad_len]` (or `extra_aad`) as associated data. On a bad tag
+    /// the ciphertext is put back, so `buf` is unchanged.
     fn open(
         &self,
         buf: &mut [u8],
         aad_len: usize,
         len: usize,
-        nonce: &[u8; 12],
+        nonce: [u8; 12],
         extra_aad: Option<&[u8]>,
     ) -> Result<(), SrtpError> {
         let body_end = len - GCM_TAG_LEN;
         let (aad, rest) = buf.split_at_mut(aad_len);
-        let (payload, tail) = rest.split_at_mut(body_end - aad_len);
-        let tag = Tag::clone_from_slice(&tail[..GCM_TAG_LEN]);
+        let (ciphertext, tail) = rest.split_at_mut(body_end - aad_len);
+        let mut tag = [0u8; GCM_TAG_LEN];
+        tag.copy_from_slice(&tail[..GCM_TAG_LEN]);
         let aad = extra_aad.unwrap_or(aad);
-        self.aead
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, payload, &tag)
-            .map_err(|_| SrtpError::AuthFailed)
+
+        let mut backup = self.backup.take();
+        backup.clear();
+        if backup.capacity() < ciphertext.len() {
+            backup.reserve_exact(ciphertext.len().max(MIN_GCM_BACKUP));
+        }
+        backup.extend_from_slice(ciphertext);
+        let opened = self
+            .key
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                Tag::from(tag),
+                ciphertext,
+                0..,
+            )
+            .is_ok();
+        if !opened {
+            ciphertext.copy_from_slice(&backup);
+        }
+        self.backup.set(backup);
+        if opened { Ok(()) } else { Err(SrtpError::AuthFailed) }
     }
 
     /// RFC 7714 §9: AAD is the 8-byte header followed by `E || index`; layout
     /// `header | ciphertext | tag | E || index`.
     fn seal_rtcp(&self, buf: &mut [u8], len: usize, ssrc: u32, index: u32, trailer: [u8; 4]) -> usize {
         let aad = rtcp_aad(buf, trailer);
-        let end = self.seal(buf, RTCP_HEADER_LEN, len, &rtcp_nonce(&self.salt, ssrc, index), Some(&aad));
+        let end = self.seal(buf, RTCP_HEADER_LEN, len, rtcp_nonce(&self.salt, ssrc, index), Some(&aad));
         buf[end..end + SRTCP_TRAILER_LEN].copy_from_slice(&trailer);
         end + SRTCP_TRAILER_LEN
     }
@@ -304,23 +342,26 @@ impl<A: AeadInPlace<TagSize = aes_gcm::aead::consts::U16>> Gcm<A> {
         trailer.copy_from_slice(&buf[tag_end..len]);
         if encrypted {
             let aad = rtcp_aad(buf, trailer);
-            return self.open(buf, RTCP_HEADER_LEN, tag_end, &nonce, Some(&aad));
+            return self.open(buf, RTCP_HEADER_LEN, tag_end, nonce, Some(&aad));
         }
         // E = 0 (RFC 7714 §9.2): the whole packet and the trailer are AAD, the plaintext is empty.
-        // AES-GCM wants contiguous AAD, and the tag sits between packet and trailer, so slide the
-        // trailer over the tag's first bytes for the check and put everything back afterwards.
+        // The AAD must be contiguous and the tag sits between packet and trailer, so slide the
+        // trailer over the tag's first bytes for the check and put the tag back afterwards. Nothing
+        // is decrypted, so there is nothing for a bad tag to clobber.
         let body_end = tag_end - GCM_TAG_LEN;
         let mut tag = [0u8; GCM_TAG_LEN];
         tag.copy_from_slice(&buf[body_end..tag_end]);
         buf[body_end..body_end + SRTCP_TRAILER_LEN].copy_from_slice(&trailer);
         let result = self
-            .aead
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&nonce),
-                &buf[..body_end + SRTCP_TRAILER_LEN],
+            .key
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&buf[..body_end + SRTCP_TRAILER_LEN]),
+                Tag::from(tag),
                 &mut [],
-                Tag::from_slice(&tag),
+                0..,
             )
+            .map(|_| ())
             .map_err(|_| SrtpError::AuthFailed);
         buf[body_end..tag_end].copy_from_slice(&tag);
         result
@@ -338,11 +379,7 @@ fn rtcp_aad(buf: &[u8], trailer: [u8; 4]) -> [u8; RTCP_HEADER_LEN + SRTCP_TRAILE
 /// not master, keys).
 #[cfg(test)]
 pub(crate) fn gcm_from_session_key(key: &[u8], salt: [u8; 12]) -> Transform {
-    if key.len() == 32 {
-        Transform::Gcm256(Box::new(Gcm { aead: Aes256Gcm::new(key.into()), salt }))
-    } else {
-        Transform::Gcm128(Gcm { aead: Aes128Gcm::new(key.into()), salt })
-    }
+    Transform::Gcm(Gcm::new(key, salt))
 }
 
 #[cfg(test)]
