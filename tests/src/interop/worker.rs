@@ -46,7 +46,7 @@ impl WorkerUnderTest {
         // tokio's process and net types register with the runtime they are created in.
         let (child, stream) = {
             let _guard = runtime.enter();
-            let (child, stream) = worker_process::spawn(&bin, 0, None).context("spawning octo-worker")?;
+            let (child, stream) = worker_process::spawn(&bin, 0, None, &[]).context("spawning octo-worker")?;
             (child, stream.into_std().context("ipc stream into std")?)
         };
         stream.set_nonblocking(false)?;
