@@ -71,19 +71,34 @@ pub fn rtp_id(datagram: &[u8]) -> Option<RtpId> {
     Some(RtpId { ssrc, seq, payload_type: second & 0x7f })
 }
 
-/// Drops the `nth` (0-based) RTP datagram of `ssrc`, once.
+/// Which RTP datagram of an SSRC [`DropOneRtp`] drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The `n`th (0-based) seen.
+    Nth(u32),
+    /// The first with this sequence number.
+    Seq(u16),
+}
+
+/// Drops one chosen RTP datagram of `ssrc`, once.
 #[derive(Debug, Clone)]
 pub struct DropOneRtp {
     pub ssrc: u32,
-    pub nth: u32,
+    pub which: Which,
     seen: u32,
     /// The sequence number of the dropped packet, once it happened.
     pub dropped: Option<u16>,
 }
 
 impl DropOneRtp {
+    /// Drops the `nth` (0-based) RTP datagram of `ssrc`.
     pub fn new(ssrc: u32, nth: u32) -> Self {
-        Self { ssrc, nth, seen: 0, dropped: None }
+        Self { ssrc, which: Which::Nth(nth), seen: 0, dropped: None }
+    }
+
+    /// Drops the RTP datagram of `ssrc` with sequence number `seq`.
+    pub fn seq(ssrc: u32, seq: u16) -> Self {
+        Self { ssrc, which: Which::Seq(seq), seen: 0, dropped: None }
     }
 
     fn should_drop(&mut self, datagram: &[u8]) -> bool {
@@ -92,7 +107,10 @@ impl DropOneRtp {
         }
         match rtp_id(datagram) {
             Some(id) if id.ssrc == self.ssrc => {
-                let hit = self.seen == self.nth;
+                let hit = match self.which {
+                    Which::Nth(n) => self.seen == n,
+                    Which::Seq(seq) => id.seq == seq,
+                };
                 self.seen = self.seen.saturating_add(1);
                 if hit {
                     self.dropped = Some(id.seq);
@@ -113,11 +131,21 @@ pub struct Impairment {
     pub outbound: LossFilter,
     /// One chosen RTP packet lost on the way to the peer.
     pub drop_inbound_rtp: Option<DropOneRtp>,
+    /// One chosen RTP packet lost on the way to the worker.
+    pub drop_outbound_rtp: Option<DropOneRtp>,
+    /// Every RTP packet lost on purpose (either way), for diagnosing what a receiver misses.
+    pub dropped_rtp: Vec<RtpId>,
 }
 
 impl Default for Impairment {
     fn default() -> Self {
-        Self { inbound: LossFilter::none(), outbound: LossFilter::none(), drop_inbound_rtp: None }
+        Self {
+            inbound: LossFilter::none(),
+            outbound: LossFilter::none(),
+            drop_inbound_rtp: None,
+            drop_outbound_rtp: None,
+            dropped_rtp: Vec::new(),
+        }
     }
 }
 
@@ -128,17 +156,28 @@ impl Impairment {
             inbound: LossFilter::new(seed, ratio),
             outbound: LossFilter::new(seed.wrapping_mul(31).wrapping_add(7), ratio),
             drop_inbound_rtp: None,
+            drop_outbound_rtp: None,
+            dropped_rtp: Vec::new(),
         }
     }
 
     pub fn drop_inbound(&mut self, datagram: &[u8]) -> bool {
         let targeted = self.drop_inbound_rtp.as_mut().is_some_and(|d| d.should_drop(datagram));
         // The random filter draws for every datagram so its sequence does not depend on the target.
-        self.inbound.should_drop() || targeted
+        let dropped = self.inbound.should_drop() || targeted;
+        if dropped {
+            self.dropped_rtp.extend(rtp_id(datagram));
+        }
+        dropped
     }
 
-    pub fn drop_outbound(&mut self) -> bool {
-        self.outbound.should_drop()
+    pub fn drop_outbound(&mut self, datagram: &[u8]) -> bool {
+        let targeted = self.drop_outbound_rtp.as_mut().is_some_and(|d| d.should_drop(datagram));
+        let dropped = self.outbound.should_drop() || targeted;
+        if dropped {
+            self.dropped_rtp.extend(rtp_id(datagram));
+        }
+        dropped
     }
 }
 
@@ -180,5 +219,10 @@ mod tests {
         assert!(drop.should_drop(&rtp));
         assert!(!drop.should_drop(&rtp));
         assert_eq!(drop.dropped, Some(4660));
+        let mut by_seq = DropOneRtp::seq(0xdead_beef, 4661);
+        assert!(!by_seq.should_drop(&rtp));
+        rtp[2..4].copy_from_slice(&4661u16.to_be_bytes());
+        assert!(by_seq.should_drop(&rtp));
+        assert!(!by_seq.should_drop(&rtp));
     }
 }

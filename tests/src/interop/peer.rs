@@ -210,7 +210,7 @@ impl Str0mPeer {
             match self.rtc.poll_output().with_context(|| format!("{}: poll_output", self.name))? {
                 Output::Timeout(_) => return Ok(()),
                 Output::Transmit(t) => {
-                    if self.impairment.drop_outbound() {
+                    if self.impairment.drop_outbound(&t.contents) {
                         continue;
                     }
                     match self.socket.send_to(&t.contents, t.destination) {
