@@ -273,7 +273,12 @@ fn remb_is_the_feedback_when_transport_cc_is_not_negotiated() {
     params.header_extensions.retain(|e| !e.uri.contains("transport-wide-cc"));
     h.request(Request::Transport(
         t.id,
-        TransportRequest::Produce { producer_id: ProducerId(1), kind: MediaKind::Video, rtp_parameters: params, paused: false },
+        TransportRequest::Produce {
+            producer_id: ProducerId(1),
+            kind: MediaKind::Video,
+            rtp_parameters: params,
+            paused: false,
+        },
     ))
     .unwrap();
     for seq in 0..50u16 {
