@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use octo_ipc::{ConsumerData, IceParameters, WebRtcTransportData};
+use octo_ipc::{ConsumerData, IceParameters, TransportId, TransportStats, WebRtcTransportData};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -54,6 +54,15 @@ pub fn transport_json(data: &WebRtcTransportData) -> Map<String, Value> {
         map.insert("sctpParameters".into(), to_json(sctp));
     }
     map
+}
+
+/// Transport statistics; the id is a u128, which JSON numbers cannot carry, so it is written as a UUID.
+pub fn transport_stats_json(stats: &TransportStats) -> Value {
+    let mut copy = stats.clone();
+    copy.transport_id = TransportId(0);
+    let mut v = to_json(&copy);
+    v["transportId"] = json!(stats.transport_id.to_string());
+    v
 }
 
 pub fn ice_parameters_json(p: &IceParameters) -> Value {

@@ -26,7 +26,7 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::debug;
 
 pub use error::{Code, SignalError};
 pub use limits::{Auth, Limits, RoomClaims, TokenBucket};
@@ -69,7 +69,8 @@ pub struct Signaling {
 struct Session {
     jobs: mpsc::Sender<Job>,
     bucket: Mutex<TokenBucket>,
-    disconnected: AtomicBool,
+    /// Shared with the session task, which must not hold `jobs`: its end is the task's signal.
+    disconnected: Arc<AtomicBool>,
 }
 
 struct Job {
@@ -139,10 +140,11 @@ impl Signaling {
         let session = Arc::new(Session {
             jobs,
             bucket: Mutex::new(TokenBucket::new(limits.requests_per_second, limits.request_burst, Instant::now())),
-            disconnected: AtomicBool::new(false),
+            disconnected: Arc::new(AtomicBool::new(false)),
         });
-        self.lock_sessions().insert(socket.id, session.clone());
-        tokio::spawn(run_session(self.clone(), socket.clone(), queue, session));
+        let disconnected = session.disconnected.clone();
+        self.lock_sessions().insert(socket.id, session);
+        tokio::spawn(run_session(self.clone(), socket.clone(), queue, disconnected));
 
         // Handlers are plain closures, not async: socketioxide calls them in arrival order, so the
         // queue keeps that order (an async handler would be spawned and could be overtaken).
@@ -246,10 +248,15 @@ fn reply_error(event: &str, payload: &Value, ack: AckSender, e: &SignalError) {
     let _ = ack.send(&value);
 }
 
-async fn run_session(sig: Arc<Signaling>, socket: SocketRef, mut queue: mpsc::Receiver<Job>, session: Arc<Session>) {
+async fn run_session(
+    sig: Arc<Signaling>,
+    socket: SocketRef,
+    mut queue: mpsc::Receiver<Job>,
+    disconnected: Arc<AtomicBool>,
+) {
     let mut state = SessionState::default();
     while let Some(job) = queue.recv().await {
-        if session.disconnected.load(Ordering::Relaxed) {
+        if disconnected.load(Ordering::Relaxed) {
             continue;
         }
         let joined = state.joined.as_ref().map(|j| j.dialect);
@@ -275,7 +282,5 @@ async fn run_session(sig: Arc<Signaling>, socket: SocketRef, mut queue: mpsc::Re
     if let Some(j) = state.joined.take() {
         j.room.leave(&j.peer_id).await;
     }
-    if !session.disconnected.load(Ordering::Relaxed) {
-        warn!(sid = %socket.id, "session queue closed before disconnect");
-    }
+    debug!(sid = %socket.id, "session ended");
 }

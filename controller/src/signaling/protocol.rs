@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::error::{Code, SignalError};
-use super::json::{consumer_json, ice_parameters_json, parse, parse_id, to_json, transport_json};
+use super::json::{consumer_json, ice_parameters_json, parse, parse_id, to_json, transport_json, transport_stats_json};
 use super::limits::{check_display_name, check_room_id};
 use super::{Dialect, Joined, SessionState, Signaling};
 use crate::rooms::{Direction, EventSink, JoinSnapshot, Peer, RoomEvent, StatsTarget};
@@ -190,7 +190,7 @@ pub(super) async fn handle(
             let id: TransportId = parse_id(&req.id, "id")?;
             let j = state.joined()?;
             Ok(match j.room.get_stats(&j.peer_id, id.0).await? {
-                StatsTarget::Transport(s) => json!([to_json(&s)]),
+                StatsTarget::Transport(s) => json!([transport_stats_json(&s)]),
                 StatsTarget::Producer(s) | StatsTarget::Consumer(s) => to_json(&s),
             })
         }
