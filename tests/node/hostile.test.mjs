@@ -133,3 +133,13 @@ test('a flood is rate_limited while other sockets are served', { timeout: 20000 
   await sleep(300);
   assert.equal(await errorCode(flood, 'getStats', { id: NOBODY }), 'not_joined');
 });
+
+test('a payload beyond the transport limit ends only that connection', { timeout: 20000 }, async () => {
+  for (const transports of [['websocket'], ['polling']]) {
+    const s = await connect({ transports });
+    const gone = new Promise((resolve) => s.once('disconnect', resolve));
+    s.emit('joinRoom', { roomId: 'r', displayName: 'z'.repeat(2_000_000) });
+    await gone;
+    await ok(await connect(), 'joinRoom', { roomId: `after-big-${transports[0]}-${Date.now()}` });
+  }
+});

@@ -19,7 +19,6 @@ const HOLD_MS = Number(process.env.OCTO_SEED_HOLD_MS ?? 100);
 async function seedClient(roomId, name) {
   const socket = await connect();
   const device = new Device({ handlerFactory: FakeHandler.createFactory(fakeParameters) });
-  const askedAt = performance.now();
   const res = await fetch(`${URL}/getRtpCapabilities?roomId=${encodeURIComponent(roomId)}`);
   const answeredAt = performance.now();
   assert.equal(res.status, 200);
@@ -38,7 +37,7 @@ async function seedClient(roomId, name) {
   assert.deepEqual(await joinAck, { success: true, peerId: socket.id });
   await both;
   await loading;
-  const client = { socket, device, roomId, askedAt, answeredAt, created };
+  const client = { socket, device, roomId, answeredAt, created };
   for (const { info } of created) {
     assert.ok(info.id && info.iceParameters && info.iceCandidates && info.dtlsParameters);
     const transport = info.direction === 'send' ? device.createSendTransport(info) : device.createRecvTransport(info);
@@ -63,12 +62,10 @@ test('the seed client flow: join, transports after the hold, produce, existing p
   const roomId = `seed-${Date.now()}`;
   const a = await seedClient(roomId, 'Ann');
   for (const { at } of a.created) {
-    // The server counts from the moment it answered, which lies between the two client times:
-    // strictly after the request was sent, and a transit time before the answer arrived.
-    const sinceAsked = at - a.askedAt;
-    assert.ok(sinceAsked >= HOLD_MS, `transport-created came ${sinceAsked.toFixed(1)} ms after asking (hold ${HOLD_MS})`);
+    // The hold counts from the later of the server's answer and the arrival of `join`, which the
+    // client sends after it got the answer: so at least the hold after the client had it.
     const held = at - a.answeredAt;
-    assert.ok(held >= HOLD_MS - 15, `transport-created came ${held.toFixed(1)} ms after the capabilities (hold ${HOLD_MS})`);
+    assert.ok(held >= HOLD_MS, `transport-created came ${held.toFixed(1)} ms after the capabilities (hold ${HOLD_MS})`);
     assert.ok(held < HOLD_MS + 1500, `transport-created held too long: ${held.toFixed(1)} ms`);
   }
   assert.deepEqual(a.created.map((c) => c.info.direction).sort(), ['recv', 'send']);
@@ -123,17 +120,15 @@ test('the seed client flow: join, transports after the hold, produce, existing p
   assert.deepEqual(await cLeft, { peerId: cId });
 });
 
-test('a transport asked for long after the capabilities is not held', { timeout: 10000 }, async () => {
-  const roomId = `seed-late-${Date.now()}`;
+test('a seed-dialect client that never fetched the capabilities is not held', { timeout: 10000 }, async () => {
+  const roomId = `seed-nofetch-${Date.now()}`;
   const socket = await connect();
-  await fetch(`${URL}/getRtpCapabilities?roomId=${roomId}`).then((r) => r.json());
-  await new Promise((r) => setTimeout(r, HOLD_MS + 50));
-  await request(socket, 'join', { roomId, peerName: 'late' });
+  await request(socket, 'join', { roomId, peerName: 'direct' });
   const t0 = performance.now();
   const created = waitEvent(socket, 'transport-created');
   socket.emit('create-transport', { roomId, direction: 'recv' });
   await created;
-  assert.ok(performance.now() - t0 < HOLD_MS, 'held although the hold had passed');
+  assert.ok(performance.now() - t0 < HOLD_MS, 'held without a capabilities fetch');
 });
 
 test('create-transport before join fails with the seed error event', { timeout: 10000 }, async () => {
@@ -158,7 +153,6 @@ test('seed and main dialect peers share a room', { timeout: 10000 }, async () =>
 });
 
 test('getRtpCapabilities without a room id is a 400', async () => {
-  const askedAt = performance.now();
   const res = await fetch(`${URL}/getRtpCapabilities`);
   assert.equal(res.status, 400);
   assert.equal((await res.json()).code, 'bad_request');

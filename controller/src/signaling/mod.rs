@@ -50,6 +50,9 @@ impl Default for SignalingConfig {
     }
 }
 
+/// How long a `/getRtpCapabilities` answer marks its client as a seed-app client for the hold.
+const SEED_FETCH_MEMORY: Duration = Duration::from_secs(60);
+
 /// Which protocol a peer speaks; events to it are shaped accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -77,6 +80,8 @@ struct Job {
     event: String,
     payload: Value,
     ack: AckSender,
+    /// When the event reached the server (the seed dialect's hold counts from its `join`).
+    arrived: Instant,
 }
 
 /// A session's place in a room.
@@ -90,6 +95,8 @@ pub(crate) struct Joined {
 #[derive(Default)]
 pub(crate) struct SessionState {
     pub joined: Option<Joined>,
+    /// When this socket's seed-dialect `join` arrived.
+    pub seed_joined_at: Option<Instant>,
 }
 
 impl SessionState {
@@ -180,7 +187,8 @@ impl Signaling {
             reply_error(&event, &Value::Null, ack, &e);
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(job)) = session.jobs.try_send(Job { event, payload, ack }) {
+        let job = Job { event, payload, ack, arrived: Instant::now() };
+        if let Err(mpsc::error::TrySendError::Full(job)) = session.jobs.try_send(job) {
             let e = SignalError::new(Code::RateLimited, "too many requests waiting for an answer");
             reply_error(&job.event, &job.payload, job.ack, &e);
         }
@@ -203,18 +211,32 @@ impl Signaling {
         let now = Instant::now();
         let mut fetches = self.seed_fetches.lock().unwrap_or_else(|p| p.into_inner());
         // Entries matter for well under a second; forget old ones so the map stays small.
-        fetches.retain(|_, at| now.saturating_duration_since(*at) < Duration::from_secs(60));
+        fetches.retain(|_, at| now.saturating_duration_since(*at) < SEED_FETCH_MEMORY);
         if fetches.len() >= 10_000 {
             fetches.clear();
         }
         fetches.insert((ip, room.to_owned()), now);
     }
 
-    /// When the seed client at `ip` may get its `transport-created` for `room`.
-    pub(crate) fn seed_release_time(&self, ip: Option<IpAddr>, room: &str) -> Option<Instant> {
+    /// When the seed client at `ip`, whose `join` arrived at `joined_at`, may get its
+    /// `transport-created` for `room`: `hold` after the later of its `/getRtpCapabilities` answer and
+    /// its `join`. The client sends `join` only once it has the capabilities, so this is at least
+    /// `hold` after the client got them, whatever the transit time. No fetch by that address in the
+    /// last minute: no hold (not the seed app's client).
+    pub(crate) fn seed_release_time(
+        &self,
+        ip: Option<IpAddr>,
+        room: &str,
+        joined_at: Option<Instant>,
+    ) -> Option<Instant> {
         let ip = ip?;
         let fetches = self.seed_fetches.lock().unwrap_or_else(|p| p.into_inner());
-        fetches.get(&(ip, room.to_owned())).map(|at| *at + self.config.seed_transport_hold)
+        let fetched = *fetches.get(&(ip, room.to_owned()))?;
+        if fetched.elapsed() > SEED_FETCH_MEMORY {
+            return None;
+        }
+        let from = joined_at.map_or(fetched, |j| j.max(fetched));
+        Some(from + self.config.seed_transport_hold)
     }
 }
 
@@ -272,7 +294,9 @@ async fn run_session(
                 };
                 let _ = job.ack.send(&value);
             }
-            Some(Dialect::Seed) => seed::handle(&sig, &socket, &mut state, &job.event, job.payload, job.ack).await,
+            Some(Dialect::Seed) => {
+                seed::handle(&sig, &socket, &mut state, &job.event, job.payload, job.ack, job.arrived).await
+            }
             None => {
                 let e = SignalError::new(Code::UnknownEvent, format!("unknown event {:?}", job.event));
                 let _ = job.ack.send(&e.to_ack());

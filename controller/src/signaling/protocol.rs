@@ -12,7 +12,7 @@ use super::error::{Code, SignalError};
 use super::json::{consumer_json, ice_parameters_json, parse, parse_id, to_json, transport_json, transport_stats_json};
 use super::limits::{check_display_name, check_room_id};
 use super::{Dialect, Joined, SessionState, Signaling};
-use crate::rooms::{Direction, EventSink, JoinSnapshot, Peer, RoomEvent, StatsTarget};
+use crate::rooms::{Direction, EventSink, JoinSnapshot, Peer, RoomError, RoomEvent, StatsTarget};
 
 /// Client → server events of this dialect.
 pub const EVENTS: &[&str] = &[
@@ -228,11 +228,21 @@ pub(super) async fn join(
         }
     }
     let peer_id = socket.id.to_string();
-    let room = sig.rooms.get_or_create(room_id).await?;
-    let peer = Peer::new(peer_id.clone(), display_name, sink(socket.clone(), dialect));
-    let snapshot = room.join(peer, sig.rooms.config().max_peers_per_room)?;
-    state.joined = Some(Joined { room, peer_id: peer_id.clone(), dialect });
-    Ok((peer_id, snapshot))
+    // An empty room may close (grace period over) between lookup and join: then look up again,
+    // which creates it anew.
+    let mut attempts = 0;
+    loop {
+        let room = sig.rooms.get_or_create(room_id).await?;
+        let peer = Peer::new(peer_id.clone(), display_name.clone(), sink(socket.clone(), dialect));
+        match room.join(peer, sig.rooms.config().max_peers_per_room) {
+            Ok(snapshot) => {
+                state.joined = Some(Joined { room, peer_id: peer_id.clone(), dialect });
+                return Ok((peer_id, snapshot));
+            }
+            Err(RoomError::RoomClosed) if attempts < 2 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// How room events reach this socket, shaped for its dialect.
@@ -279,4 +289,66 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
         }
         RoomEvent::RoomClosed { code, message } => ("roomError", json!({ "code": code, "message": message })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signaling::{Dialect, dialect_of};
+
+    #[test]
+    fn shared_event_names_follow_the_joined_dialect_or_the_payload() {
+        let seedish = json!({"roomId": "r"});
+        let mainish = json!({"transportId": "t"});
+        assert_eq!(dialect_of("produce", &seedish, None), Some(Dialect::Seed));
+        assert_eq!(dialect_of("produce", &mainish, None), Some(Dialect::Main));
+        assert_eq!(dialect_of("consume", &seedish, Some(Dialect::Main)), Some(Dialect::Main));
+        assert_eq!(dialect_of("consume", &mainish, Some(Dialect::Seed)), Some(Dialect::Seed));
+        assert_eq!(dialect_of("joinRoom", &seedish, Some(Dialect::Seed)), Some(Dialect::Main));
+        assert_eq!(dialect_of("leave-room", &Value::Null, None), Some(Dialect::Seed));
+        assert_eq!(dialect_of("nope", &Value::Null, None), None);
+    }
+
+    #[test]
+    fn every_room_event_has_a_main_dialect_name() {
+        let p = octo_ipc::ProducerId(1);
+        let c = octo_ipc::ConsumerId(2);
+        let events = [
+            RoomEvent::PeerJoined { peer_id: "a".into(), display_name: "A".into() },
+            RoomEvent::PeerLeft { peer_id: "a".into() },
+            RoomEvent::NewProducer {
+                producer_id: p,
+                peer_id: "a".into(),
+                display_name: "A".into(),
+                kind: MediaKind::Audio,
+                app_data: json!({"k": null}),
+            },
+            RoomEvent::ProducerClosed { producer_id: p, peer_id: "a".into() },
+            RoomEvent::ProducerPaused { producer_id: p, peer_id: "a".into() },
+            RoomEvent::ProducerResumed { producer_id: p, peer_id: "a".into() },
+            RoomEvent::ConsumerClosed { consumer_id: c, producer_id: p },
+            RoomEvent::ConsumerPaused { consumer_id: c, producer_id: p },
+            RoomEvent::ConsumerResumed { consumer_id: c, producer_id: p },
+            RoomEvent::RoomClosed { code: "worker_died", message: "m".into() },
+        ];
+        let names: Vec<_> = events.iter().map(|e| main_event(e).expect("named").0).collect();
+        assert_eq!(
+            names,
+            [
+                "peerJoined",
+                "peerLeft",
+                "newProducer",
+                "producerClosed",
+                "producerPaused",
+                "producerResumed",
+                "consumerClosed",
+                "consumerPaused",
+                "consumerResumed",
+                "roomError"
+            ]
+        );
+        // appData passes through with its nulls.
+        assert_eq!(main_event(&events[2]).unwrap().1["appData"], json!({"k": null}));
+        assert_eq!(main_event(&events[3]).unwrap().1["producerId"], "00000000-0000-0000-0000-000000000001");
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -110,9 +111,10 @@ pub(super) async fn handle(
     event: &str,
     payload: Value,
     ack: AckSender,
+    arrived: Instant,
 ) {
     let result = match event {
-        "join" => on_join(sig, socket, state, payload).await,
+        "join" => on_join(sig, socket, state, payload, arrived).await,
         "create-transport" => on_create_transport(sig, socket, state, payload).await,
         "connect-transport" => on_connect_transport(state, payload).await,
         "produce" => on_produce(state, payload).await,
@@ -145,16 +147,19 @@ async fn on_join(
     socket: &SocketRef,
     state: &mut SessionState,
     payload: Value,
+    arrived: Instant,
 ) -> Result<Value, SignalError> {
     let req: Join = parse(payload)?;
     let name = req.peer_name.unwrap_or_default();
     let (peer_id, _) = join(sig, socket, state, &req.room_id, name, req.token.as_deref(), Dialect::Seed).await?;
+    state.seed_joined_at = Some(arrived);
     Ok(json!({ "success": true, "peerId": peer_id }))
 }
 
 /// Creates the transport now, but emits `transport-created` no earlier than the hold after this
-/// client's `/getRtpCapabilities` answer: the seed client calls `device.load()` without awaiting
-/// it, and a transport that arrives before the load finishes makes it throw.
+/// client got its `/getRtpCapabilities` answer (see `Signaling::seed_release_time`): the seed client
+/// calls `device.load()` without awaiting it, and a transport that arrives before the load finishes
+/// makes it throw.
 async fn on_create_transport(
     sig: &Arc<Signaling>,
     socket: &SocketRef,
@@ -166,7 +171,7 @@ async fn on_create_transport(
     let data = j.room.create_webrtc_transport(&j.peer_id, req.direction).await?;
     let mut info = transport_json(&data);
     info.insert("direction".into(), json!(if req.direction == Direction::Send { "send" } else { "recv" }));
-    let release = sig.seed_release_time(client_ip(socket.req_parts()), &req.room_id);
+    let release = sig.seed_release_time(client_ip(socket.req_parts()), &req.room_id, state.seed_joined_at);
     let socket = socket.clone();
     tokio::spawn(async move {
         if let Some(at) = release {
