@@ -1,5 +1,7 @@
-//! The controller's HTTP face: health and worker status for operators and tests.
+//! The controller's HTTP face: Socket.IO signaling, the seed app's capabilities endpoint, health and
+//! worker status for operators and tests, and optionally a static front-end.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -8,11 +10,22 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::services::ServeDir;
 
+use crate::signaling::{self, Signaling};
 use crate::worker_pool::WorkerPool;
 
-pub fn router(pool: Arc<WorkerPool>) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/workers", get(workers)).with_state(pool)
+/// Every route. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the seed
+/// dialect keys its `transport-created` hold by client address.
+pub fn router(pool: Arc<WorkerPool>, signaling: Arc<Signaling>, web_root: Option<PathBuf>) -> Router {
+    let ops = Router::new().route("/healthz", get(healthz)).route("/workers", get(workers)).with_state(pool);
+    let seed =
+        Router::new().route("/getRtpCapabilities", get(signaling::get_rtp_capabilities)).with_state(signaling.clone());
+    let mut app = ops.merge(seed);
+    if let Some(dir) = web_root {
+        app = app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
+    }
+    app.layer(signaling.layer())
 }
 
 /// 200 with the live worker count while at least one worker answers; 503 otherwise.

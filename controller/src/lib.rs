@@ -1,7 +1,10 @@
-//! Octo's controller: the worker pool, the ipc channels to it, and the HTTP face.
+//! Octo's controller: the worker pool, the ipc channels to it, rooms, Socket.IO
+//! signaling and the HTTP face.
 
 pub mod channel;
 pub mod dispatcher;
 pub mod http;
+pub mod rooms;
+pub mod signaling;
 pub mod worker_pool;
 pub mod worker_process;

@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use octo_controller::http;
+use octo_controller::rooms::{Rooms, RoomsConfig};
+use octo_controller::signaling::{Limits, Signaling, SignalingConfig};
 use octo_controller::worker_pool::{MediaListen, PoolConfig, WorkerPool};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
@@ -41,6 +44,32 @@ struct Args {
     /// Address announced in ICE candidates instead of the listen IP (the public IP behind NAT).
     #[arg(long, env = "OCTO_RTC_ANNOUNCED_ADDRESS")]
     rtc_announced_address: Option<String>,
+    /// Serve static files from this directory at `/` (any front-end, same-origin with signaling).
+    #[arg(long, env = "OCTO_WEB_ROOT")]
+    web_root: Option<PathBuf>,
+    /// HS256 secret: with it, joining a room needs a JWT naming the room (claims `room`, optional
+    /// `name`, `exp`); without it rooms are open.
+    #[arg(long, env = "OCTO_AUTH_SECRET", hide_env_values = true)]
+    auth_secret: Option<String>,
+    /// Most peers in one room.
+    #[arg(long, env = "OCTO_MAX_PEERS_PER_ROOM", default_value_t = 50)]
+    max_peers_per_room: usize,
+    /// Largest signaling payload accepted, in bytes.
+    #[arg(long, env = "OCTO_MAX_PAYLOAD", default_value_t = 65_536)]
+    max_payload: usize,
+    /// Sustained signaling requests per second per socket.
+    #[arg(long, env = "OCTO_REQUESTS_PER_SECOND", default_value_t = 50.0)]
+    requests_per_second: f64,
+    /// Requests a socket may send in a burst before the rate applies.
+    #[arg(long, env = "OCTO_REQUEST_BURST", default_value_t = 100.0)]
+    request_burst: f64,
+    /// Milliseconds an empty room keeps its router before closing it.
+    #[arg(long, env = "OCTO_EMPTY_ROOM_GRACE_MS", default_value_t = 10_000)]
+    empty_room_grace_ms: u64,
+    /// Seed-app dialect: milliseconds between a client's /getRtpCapabilities answer and its first
+    /// `transport-created` at the earliest.
+    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
+    seed_transport_hold_ms: u64,
     /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
     #[arg(long, env = "OCTO_LOG", default_value = "info")]
     log: String,
@@ -77,7 +106,27 @@ async fn main() -> anyhow::Result<()> {
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    if !(args.requests_per_second > 0.0 && args.request_burst >= 1.0) {
+        anyhow::bail!("--requests-per-second must be positive and --request-burst at least 1");
+    }
+    let rooms_config = RoomsConfig {
+        max_peers_per_room: args.max_peers_per_room,
+        empty_room_grace: Duration::from_millis(args.empty_room_grace_ms),
+        ..RoomsConfig::default()
+    };
+    let signaling_config = SignalingConfig {
+        limits: Limits {
+            max_payload_bytes: args.max_payload,
+            requests_per_second: args.requests_per_second,
+            request_burst: args.request_burst,
+            ..Limits::default()
+        },
+        auth_secret: args.auth_secret.filter(|s| !s.is_empty()),
+        seed_transport_hold: Duration::from_millis(args.seed_transport_hold_ms),
+    };
     let pool = Arc::new(WorkerPool::start(config).await?);
+    let rooms = Rooms::new(pool.clone(), rooms_config);
+    let signaling = Signaling::new(rooms, signaling_config);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     info!(workers, "listening on http://{}", listener.local_addr()?);
@@ -88,7 +137,8 @@ async fn main() -> anyhow::Result<()> {
             _ = sigint.recv() => info!("SIGINT: shutting down"),
         }
     };
-    axum::serve(listener, http::router(pool.clone())).with_graceful_shutdown(stop).await?;
+    let app = http::router(pool.clone(), signaling, args.web_root);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stop).await?;
     pool.close().await;
     info!("stopped");
     Ok(())

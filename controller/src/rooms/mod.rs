@@ -1,0 +1,275 @@
+//! Rooms and peers: the one set of room operations that every signaling dialect calls.
+//!
+//! A [`Room`] is one router on one worker (placed on the live worker hosting the fewest routers). A
+//! [`Peer`] owns the transports, producers and consumers it created; every operation names the
+//! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
+//! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
+
+mod peer;
+mod room;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use octo_ipc::{
+    ErrorCode, MediaKind, Notification, Request, RequestError, Response, RouterId, RouterNotification,
+    RtpCodecCapability, Target, WorkerRequest,
+};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+use tracing::{info, warn};
+
+use crate::channel::ChannelError;
+use crate::worker_pool::{PoolError, WorkerPool};
+
+pub use peer::Peer;
+pub use room::{JoinSnapshot, PeerSummary, ProducerSummary, Room, StatsTarget};
+
+/// A peer's id: its Socket.IO session id, which the seed app's client compares against `socket.id`.
+pub type PeerId = String;
+
+/// Which way media flows on a transport, from the client's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Send,
+    Recv,
+}
+
+/// Something a room tells one of its peers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomEvent {
+    PeerJoined {
+        peer_id: PeerId,
+        display_name: String,
+    },
+    PeerLeft {
+        peer_id: PeerId,
+    },
+    NewProducer {
+        producer_id: octo_ipc::ProducerId,
+        peer_id: PeerId,
+        display_name: String,
+        kind: MediaKind,
+        app_data: serde_json::Value,
+    },
+    ProducerClosed {
+        producer_id: octo_ipc::ProducerId,
+        peer_id: PeerId,
+    },
+    ProducerPaused {
+        producer_id: octo_ipc::ProducerId,
+        peer_id: PeerId,
+    },
+    ProducerResumed {
+        producer_id: octo_ipc::ProducerId,
+        peer_id: PeerId,
+    },
+    /// The consumer closed because its producer did.
+    ConsumerClosed {
+        consumer_id: octo_ipc::ConsumerId,
+        producer_id: octo_ipc::ProducerId,
+    },
+    /// The consumer's producer paused.
+    ConsumerPaused {
+        consumer_id: octo_ipc::ConsumerId,
+        producer_id: octo_ipc::ProducerId,
+    },
+    ConsumerResumed {
+        consumer_id: octo_ipc::ConsumerId,
+        producer_id: octo_ipc::ProducerId,
+    },
+    /// The room is gone (its worker died); the peer is no longer in it and may join again.
+    RoomClosed {
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// How a room reaches one peer. Called without any room lock held; must not block.
+pub type EventSink = Arc<dyn Fn(RoomEvent) + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct RoomsConfig {
+    pub max_peers_per_room: usize,
+    /// How long a room with no peers keeps its router before closing it.
+    pub empty_room_grace: Duration,
+    /// The codecs every room's router offers.
+    pub media_codecs: Vec<RtpCodecCapability>,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self { max_peers_per_room: 50, empty_room_grace: Duration::from_secs(10), media_codecs: default_media_codecs() }
+    }
+}
+
+/// Opus, VP8, VP9 and H.264 constrained baseline: what every browser can send or receive.
+pub fn default_media_codecs() -> Vec<RtpCodecCapability> {
+    serde_json::from_value(serde_json::json!([
+        {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
+        {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000},
+        {"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "parameters": {"profile-id": 0}},
+        {"kind": "video", "mimeType": "video/H264", "clockRate": 90000,
+         "parameters": {"packetization-mode": 1, "profile-level-id": "42e01f", "level-asymmetry-allowed": 1}}
+    ]))
+    .expect("built-in codec list is valid")
+}
+
+/// Why a room operation failed. Signaling maps each variant to a stable error code.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} belongs to another peer")]
+    Forbidden(String),
+    #[error("{0}")]
+    WrongDirection(String),
+    #[error("the consumer's rtpCapabilities cannot receive producer {0}")]
+    CannotConsume(octo_ipc::ProducerId),
+    #[error("room is full ({0} peers)")]
+    RoomFull(usize),
+    #[error("the peer is not in this room")]
+    NotInRoom,
+    #[error("the peer is already in the room")]
+    AlreadyInRoom,
+    #[error("the room was closed (its worker died); join again")]
+    RoomClosed,
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("no worker is available: {0}")]
+    Unavailable(String),
+    #[error("worker refused: {0}")]
+    Worker(RequestError),
+    #[error("worker answered with an unexpected response")]
+    UnexpectedResponse,
+}
+
+impl From<PoolError> for RoomError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Channel { source: ChannelError::Request(r), .. } => match r.code {
+                ErrorCode::NotFound => RoomError::NotFound(r.message),
+                ErrorCode::InvalidRequest | ErrorCode::InvalidState => RoomError::Worker(r),
+                ErrorCode::AlreadyExists | ErrorCode::Internal => RoomError::Worker(r),
+            },
+            other => RoomError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Every room of this controller, by the room id clients chose.
+pub struct Rooms {
+    pool: Arc<WorkerPool>,
+    config: RoomsConfig,
+    /// A cell per room id so that concurrent first joins create one router, not several.
+    rooms: Mutex<HashMap<String, Arc<OnceCell<Arc<Room>>>>>,
+    me: Weak<Rooms>,
+}
+
+impl Rooms {
+    pub fn new(pool: Arc<WorkerPool>, config: RoomsConfig) -> Arc<Rooms> {
+        Arc::new_cyclic(|me| Rooms { pool, config, rooms: Mutex::default(), me: me.clone() })
+    }
+
+    pub fn config(&self) -> &RoomsConfig {
+        &self.config
+    }
+
+    /// The open rooms' ids.
+    pub fn room_ids(&self) -> Vec<String> {
+        self.lock().iter().filter(|(_, c)| c.get().is_some_and(|r| !r.is_closed())).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The room `room_id`, creating it (and its router) if it does not exist. A room created here
+    /// that nobody joins closes after the grace period.
+    pub async fn get_or_create(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {
+        // A room that closed between lookup and use is replaced; more than a few rounds means the
+        // workers keep dying under us.
+        for _ in 0..3 {
+            let cell = self.lock().entry(room_id.to_owned()).or_default().clone();
+            let result = cell.get_or_try_init(|| self.create_room(room_id)).await.cloned();
+            match result {
+                Ok(room) if !room.is_closed() => return Ok(room),
+                Ok(_) => self.forget_cell(room_id, &cell),
+                Err(e) => {
+                    self.forget_cell(room_id, &cell);
+                    return Err(e);
+                }
+            }
+        }
+        Err(RoomError::Unavailable("the room's worker keeps failing".into()))
+    }
+
+    fn forget_cell(&self, room_id: &str, cell: &Arc<OnceCell<Arc<Room>>>) {
+        let mut rooms = self.lock();
+        if rooms.get(room_id).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            rooms.remove(room_id);
+        }
+    }
+
+    /// Drops `room` from the map if it is still the current room of its id.
+    pub(crate) fn forget(&self, room: &Arc<Room>) {
+        let mut rooms = self.lock();
+        if rooms.get(room.id()).and_then(|c| c.get()).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(room.id());
+        }
+    }
+
+    async fn create_room(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {
+        let worker = self
+            .pool
+            .status()
+            .into_iter()
+            .filter(|s| s.alive)
+            .min_by_key(|s| (s.routers, s.index))
+            .map(|s| s.index)
+            .ok_or_else(|| RoomError::Unavailable("every worker is down".into()))?;
+        let router_id = RouterId(rand::random());
+        // Subscribe first: the pool reports a dead worker's routers as soon as it sees the death.
+        let notifications = self.pool.subscribe(Target::Router(router_id));
+        let request =
+            Request::Worker(WorkerRequest::CreateRouter { router_id, media_codecs: self.config.media_codecs.clone() });
+        let rtp_capabilities = match self.pool.request(worker, request).await {
+            Ok(Response::RouterCreated { rtp_capabilities }) => rtp_capabilities,
+            Ok(_) => {
+                self.pool.unsubscribe(Target::Router(router_id));
+                return Err(RoomError::UnexpectedResponse);
+            }
+            Err(e) => {
+                self.pool.unsubscribe(Target::Router(router_id));
+                return Err(e.into());
+            }
+        };
+        info!(room = room_id, %router_id, worker, "room created");
+        let room =
+            Room::new(room_id.to_owned(), router_id, worker, rtp_capabilities, self.pool.clone(), self.me.clone());
+        tokio::spawn(watch_router(Arc::downgrade(&room), notifications));
+        room.schedule_close_if_empty();
+        Ok(room)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<Arc<Room>>>>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Turns the router's `Closed` notification (the pool sends it when the worker dies) into the
+/// room's end.
+async fn watch_router(room: Weak<Room>, mut notifications: tokio::sync::mpsc::UnboundedReceiver<Notification>) {
+    while let Some(n) = notifications.recv().await {
+        if let Notification::Router(_, RouterNotification::Closed { reason }) = n {
+            match room.upgrade() {
+                Some(room) => {
+                    warn!(room = room.id(), ?reason, "router closed under the room");
+                    room.fail("worker_died", format!("the room's media worker stopped ({reason:?}); join again"));
+                }
+                None => return,
+            }
+            return;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! One peer in a room and the objects it owns.
+
+use std::collections::HashMap;
+
+use octo_ipc::{ConsumerId, MediaKind, ProducerId, TransportId};
+
+use super::{Direction, EventSink, PeerId};
+
+/// At most this many of each object per peer: enough for any real client (mediasoup's demo uses two
+/// transports), small enough that a hostile client cannot fill a worker.
+pub const MAX_TRANSPORTS: usize = 8;
+pub const MAX_PRODUCERS: usize = 32;
+pub const MAX_CONSUMERS: usize = 1000;
+
+pub struct Peer {
+    pub id: PeerId,
+    pub display_name: String,
+    pub sink: EventSink,
+    pub transports: HashMap<TransportId, Direction>,
+    /// In creation order, so that late joiners learn of producers in the order they appeared.
+    pub producers: Vec<OwnedProducer>,
+    pub consumers: HashMap<ConsumerId, OwnedConsumer>,
+}
+
+pub struct OwnedProducer {
+    pub id: ProducerId,
+    pub kind: MediaKind,
+    pub app_data: serde_json::Value,
+    pub paused: bool,
+}
+
+pub struct OwnedConsumer {
+    pub producer_id: ProducerId,
+}
+
+impl Peer {
+    pub fn new(id: PeerId, display_name: String, sink: EventSink) -> Self {
+        Self { id, display_name, sink, transports: HashMap::new(), producers: Vec::new(), consumers: HashMap::new() }
+    }
+
+    pub fn producer(&self, id: ProducerId) -> Option<&OwnedProducer> {
+        self.producers.iter().find(|p| p.id == id)
+    }
+
+    pub fn producer_mut(&mut self, id: ProducerId) -> Option<&mut OwnedProducer> {
+        self.producers.iter_mut().find(|p| p.id == id)
+    }
+
+    /// The first transport of `direction`, for dialects that do not name the transport.
+    pub fn first_transport(&self, direction: Direction) -> Option<TransportId> {
+        // HashMap order is arbitrary: pick the smallest id so the choice is stable.
+        self.transports.iter().filter(|(_, d)| **d == direction).map(|(id, _)| *id).min()
+    }
+}

@@ -1,0 +1,354 @@
+//! Octo's own signaling dialect: camelCase events with `{data}` / `{error: {code, message}}` acks and
+//! mediasoup-shaped objects.
+
+use std::sync::Arc;
+
+use octo_ipc::{ConsumerId, DtlsParameters, MediaKind, ProducerId, RtpCapabilities, RtpParameters, TransportId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::extract::SocketRef;
+
+use super::error::{Code, SignalError};
+use super::json::{consumer_json, ice_parameters_json, parse, parse_id, to_json, transport_json, transport_stats_json};
+use super::limits::{check_display_name, check_room_id};
+use super::{Dialect, Joined, SessionState, Signaling};
+use crate::rooms::{Direction, EventSink, JoinSnapshot, Peer, RoomError, RoomEvent, StatsTarget};
+
+/// Client → server events of this dialect.
+pub const EVENTS: &[&str] = &[
+    "joinRoom",
+    "createWebRtcTransport",
+    "connectWebRtcTransport",
+    "produce",
+    "consume",
+    "resumeConsumer",
+    "pauseConsumer",
+    "pauseProducer",
+    "resumeProducer",
+    "closeProducer",
+    "restartIce",
+    "getStats",
+    "leaveRoom",
+    "produceData",
+    "consumeData",
+];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinRoom {
+    room_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateTransport {
+    direction: Direction,
+    /// Accepted and ignored until the worker has SCTP (DataChannels).
+    #[serde(default)]
+    #[allow(dead_code)]
+    sctp_capabilities: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectTransport {
+    transport_id: String,
+    dtls_parameters: DtlsParameters,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Produce {
+    transport_id: String,
+    kind: MediaKind,
+    rtp_parameters: RtpParameters,
+    #[serde(default)]
+    app_data: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Consume {
+    transport_id: String,
+    producer_id: String,
+    rtp_capabilities: RtpCapabilities,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProducerRef {
+    producer_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsumerRef {
+    consumer_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransportRef {
+    transport_id: String,
+}
+
+#[derive(Deserialize)]
+struct StatsRef {
+    id: String,
+}
+
+pub(super) async fn handle(
+    sig: &Arc<Signaling>,
+    socket: &SocketRef,
+    state: &mut SessionState,
+    event: &str,
+    payload: Value,
+) -> Result<Value, SignalError> {
+    match event {
+        "joinRoom" => {
+            let req: JoinRoom = parse(payload)?;
+            let name = req.display_name.unwrap_or_default();
+            let (peer_id, snap) =
+                join(sig, socket, state, &req.room_id, name, req.token.as_deref(), Dialect::Main).await?;
+            Ok(json!({
+                "peerId": peer_id,
+                "rtpCapabilities": to_json(&snap.rtp_capabilities),
+                "peers": snap.peers.iter().map(|p| json!({"peerId": p.peer_id, "displayName": p.display_name})).collect::<Vec<_>>(),
+                "producers": snap.producers.iter().map(|p| json!({
+                    "producerId": p.producer_id.to_string(), "peerId": p.peer_id, "kind": p.kind, "appData": p.app_data,
+                })).collect::<Vec<_>>(),
+            }))
+        }
+        "leaveRoom" => {
+            let j = state.joined.take().ok_or_else(|| SignalError::new(Code::NotJoined, "not in a room"))?;
+            j.room.leave(&j.peer_id).await;
+            Ok(json!({}))
+        }
+        "createWebRtcTransport" => {
+            let req: CreateTransport = parse(payload)?;
+            let j = state.joined()?;
+            let data = j.room.create_webrtc_transport(&j.peer_id, req.direction).await?;
+            Ok(Value::Object(transport_json(&data)))
+        }
+        "connectWebRtcTransport" => {
+            let req: ConnectTransport = parse(payload)?;
+            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
+            let j = state.joined()?;
+            j.room.connect_transport(&j.peer_id, id, req.dtls_parameters).await?;
+            Ok(json!({}))
+        }
+        "produce" => {
+            let req: Produce = parse(payload)?;
+            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
+            let app_data = match req.app_data {
+                None => json!({}),
+                Some(v @ Value::Object(_)) => v,
+                Some(_) => return Err(SignalError::bad_request("appData must be an object")),
+            };
+            let j = state.joined()?;
+            let producer_id = j.room.produce(&j.peer_id, Some(id), req.kind, req.rtp_parameters, app_data).await?;
+            Ok(json!({ "id": producer_id.to_string() }))
+        }
+        "consume" => {
+            let req: Consume = parse(payload)?;
+            let transport_id: TransportId = parse_id(&req.transport_id, "transportId")?;
+            let producer_id: ProducerId = parse_id(&req.producer_id, "producerId")?;
+            let j = state.joined()?;
+            let data = j.room.consume(&j.peer_id, Some(transport_id), producer_id, req.rtp_capabilities, true).await?;
+            Ok(consumer_json(&data))
+        }
+        "resumeConsumer" | "pauseConsumer" => {
+            let req: ConsumerRef = parse(payload)?;
+            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+            let j = state.joined()?;
+            j.room.set_consumer_paused(&j.peer_id, id, event == "pauseConsumer").await?;
+            Ok(json!({}))
+        }
+        "pauseProducer" | "resumeProducer" | "closeProducer" => {
+            let req: ProducerRef = parse(payload)?;
+            let id: ProducerId = parse_id(&req.producer_id, "producerId")?;
+            let j = state.joined()?;
+            match event {
+                "closeProducer" => j.room.close_producer(&j.peer_id, id).await?,
+                _ => j.room.set_producer_paused(&j.peer_id, id, event == "pauseProducer").await?,
+            }
+            Ok(json!({}))
+        }
+        "restartIce" => {
+            let req: TransportRef = parse(payload)?;
+            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
+            let j = state.joined()?;
+            let ice = j.room.restart_ice(&j.peer_id, id).await?;
+            Ok(json!({ "iceParameters": ice_parameters_json(&ice) }))
+        }
+        "getStats" => {
+            let req: StatsRef = parse(payload)?;
+            let id: TransportId = parse_id(&req.id, "id")?;
+            let j = state.joined()?;
+            Ok(match j.room.get_stats(&j.peer_id, id.0).await? {
+                StatsTarget::Transport(s) => json!([transport_stats_json(&s)]),
+                StatsTarget::Producer(s) | StatsTarget::Consumer(s) => to_json(&s),
+            })
+        }
+        "produceData" | "consumeData" => {
+            state.joined()?;
+            Err(SignalError::new(Code::NotImplemented, "DataChannels are not supported by the media workers yet"))
+        }
+        other => Err(SignalError::new(Code::UnknownEvent, format!("unknown event {other:?}"))),
+    }
+}
+
+/// Joins `room_id` as this socket, in `dialect`. Shared by both dialects.
+pub(super) async fn join(
+    sig: &Arc<Signaling>,
+    socket: &SocketRef,
+    state: &mut SessionState,
+    room_id: &str,
+    display_name: String,
+    token: Option<&str>,
+    dialect: Dialect,
+) -> Result<(String, JoinSnapshot), SignalError> {
+    check_room_id(room_id)?;
+    check_display_name(&display_name)?;
+    if let Some(j) = &state.joined {
+        if !j.room.is_closed() {
+            return Err(SignalError::new(Code::AlreadyJoined, format!("already in room {:?}", j.room.id())));
+        }
+        state.joined = None;
+    }
+    let mut display_name = display_name;
+    if let Some(auth) = &sig.auth {
+        let claims = auth.check(token, room_id)?;
+        if let Some(name) = claims.name {
+            display_name = name;
+        }
+    }
+    let peer_id = socket.id.to_string();
+    // An empty room may close (grace period over) between lookup and join: then look up again,
+    // which creates it anew.
+    let mut attempts = 0;
+    loop {
+        let room = sig.rooms.get_or_create(room_id).await?;
+        let peer = Peer::new(peer_id.clone(), display_name.clone(), sink(socket.clone(), dialect));
+        match room.join(peer, sig.rooms.config().max_peers_per_room) {
+            Ok(snapshot) => {
+                state.joined = Some(Joined { room, peer_id: peer_id.clone(), dialect });
+                return Ok((peer_id, snapshot));
+            }
+            Err(RoomError::RoomClosed) if attempts < 2 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// How room events reach this socket, shaped for its dialect.
+fn sink(socket: SocketRef, dialect: Dialect) -> EventSink {
+    Arc::new(move |event: RoomEvent| {
+        let emitted = match dialect {
+            Dialect::Main => main_event(&event),
+            Dialect::Seed => super::seed::event(&event),
+        };
+        if let Some((name, payload)) = emitted {
+            let _ = socket.emit(name, &payload);
+        }
+    })
+}
+
+/// A room event as this dialect's server → client event.
+fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
+    Some(match event {
+        RoomEvent::PeerJoined { peer_id, display_name } => {
+            ("peerJoined", json!({ "peerId": peer_id, "displayName": display_name }))
+        }
+        RoomEvent::PeerLeft { peer_id } => ("peerLeft", json!({ "peerId": peer_id })),
+        RoomEvent::NewProducer { producer_id, peer_id, kind, app_data, .. } => (
+            "newProducer",
+            json!({ "producerId": producer_id.to_string(), "peerId": peer_id, "kind": kind, "appData": app_data }),
+        ),
+        RoomEvent::ProducerClosed { producer_id, peer_id } => {
+            ("producerClosed", json!({ "producerId": producer_id.to_string(), "peerId": peer_id }))
+        }
+        RoomEvent::ProducerPaused { producer_id, peer_id } => {
+            ("producerPaused", json!({ "producerId": producer_id.to_string(), "peerId": peer_id }))
+        }
+        RoomEvent::ProducerResumed { producer_id, peer_id } => {
+            ("producerResumed", json!({ "producerId": producer_id.to_string(), "peerId": peer_id }))
+        }
+        RoomEvent::ConsumerClosed { consumer_id, producer_id } => {
+            ("consumerClosed", json!({ "consumerId": consumer_id.to_string(), "producerId": producer_id.to_string() }))
+        }
+        RoomEvent::ConsumerPaused { consumer_id, producer_id } => {
+            ("consumerPaused", json!({ "consumerId": consumer_id.to_string(), "producerId": producer_id.to_string() }))
+        }
+        RoomEvent::ConsumerResumed { consumer_id, producer_id } => {
+            ("consumerResumed", json!({ "consumerId": consumer_id.to_string(), "producerId": producer_id.to_string() }))
+        }
+        RoomEvent::RoomClosed { code, message } => ("roomError", json!({ "code": code, "message": message })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signaling::{Dialect, dialect_of};
+
+    #[test]
+    fn shared_event_names_follow_the_joined_dialect_or_the_payload() {
+        let seedish = json!({"roomId": "r"});
+        let mainish = json!({"transportId": "t"});
+        assert_eq!(dialect_of("produce", &seedish, None), Some(Dialect::Seed));
+        assert_eq!(dialect_of("produce", &mainish, None), Some(Dialect::Main));
+        assert_eq!(dialect_of("consume", &seedish, Some(Dialect::Main)), Some(Dialect::Main));
+        assert_eq!(dialect_of("consume", &mainish, Some(Dialect::Seed)), Some(Dialect::Seed));
+        assert_eq!(dialect_of("joinRoom", &seedish, Some(Dialect::Seed)), Some(Dialect::Main));
+        assert_eq!(dialect_of("leave-room", &Value::Null, None), Some(Dialect::Seed));
+        assert_eq!(dialect_of("nope", &Value::Null, None), None);
+    }
+
+    #[test]
+    fn every_room_event_has_a_main_dialect_name() {
+        let p = octo_ipc::ProducerId(1);
+        let c = octo_ipc::ConsumerId(2);
+        let events = [
+            RoomEvent::PeerJoined { peer_id: "a".into(), display_name: "A".into() },
+            RoomEvent::PeerLeft { peer_id: "a".into() },
+            RoomEvent::NewProducer {
+                producer_id: p,
+                peer_id: "a".into(),
+                display_name: "A".into(),
+                kind: MediaKind::Audio,
+                app_data: json!({"k": null}),
+            },
+            RoomEvent::ProducerClosed { producer_id: p, peer_id: "a".into() },
+            RoomEvent::ProducerPaused { producer_id: p, peer_id: "a".into() },
+            RoomEvent::ProducerResumed { producer_id: p, peer_id: "a".into() },
+            RoomEvent::ConsumerClosed { consumer_id: c, producer_id: p },
+            RoomEvent::ConsumerPaused { consumer_id: c, producer_id: p },
+            RoomEvent::ConsumerResumed { consumer_id: c, producer_id: p },
+            RoomEvent::RoomClosed { code: "worker_died", message: "m".into() },
+        ];
+        let names: Vec<_> = events.iter().map(|e| main_event(e).expect("named").0).collect();
+        assert_eq!(
+            names,
+            [
+                "peerJoined",
+                "peerLeft",
+                "newProducer",
+                "producerClosed",
+                "producerPaused",
+                "producerResumed",
+                "consumerClosed",
+                "consumerPaused",
+                "consumerResumed",
+                "roomError"
+            ]
+        );
+        // appData passes through with its nulls.
+        assert_eq!(main_event(&events[2]).unwrap().1["appData"], json!({"k": null}));
+        assert_eq!(main_event(&events[3]).unwrap().1["producerId"], "00000000-0000-0000-0000-000000000001");
+    }
+}

@@ -1,0 +1,154 @@
+//! Signaling against the real `octo` binary with real clients: the npm `socket.io-client` and
+//! `mediasoup-client` (its Device with the fake handler) run the scripts in `tests/node/` under
+//! `node --test`. Each test starts its own `octo` with the options its script needs.
+//!
+//! Needs Node 20+ and `npm ci --prefix tests/node` (CI does both).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use octo_tests::*;
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// Runs `node --test <script>` against a fresh `octo <args>`; fails with node's output unless every
+/// test in the script passed.
+fn run_node(script: &str, octo_args: &[&str], env: &[(&str, &str)]) {
+    let dir = node_dir();
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir() && dir.join("node_modules/mediasoup-client").is_dir(),
+        "{}/node_modules is missing: run `npm ci --prefix tests/node` (needs Node 20+) before these tests",
+        dir.display()
+    );
+    let octo = Octo::start(octo_args).expect("octo starts");
+    let url = format!("http://{}", octo.addr);
+    let mut child = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "--test-timeout=60000", script])
+        .current_dir(&dir)
+        .env("OCTO_URL", &url)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node 20+ to run the signaling tests"));
+    // Read both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    println!("--- node --test {script} ---\n{out}{err}");
+    match status {
+        Some(s) if s.success() => {}
+        Some(s) => panic!("node --test {script} failed ({s}):\n{out}{err}"),
+        None => panic!("node --test {script} did not finish within 120 s:\n{out}{err}"),
+    }
+    drop(octo);
+}
+
+#[test]
+fn main_protocol_two_peers_and_mediasoup_client_device() {
+    run_node(
+        "main.test.mjs",
+        &["--workers", "2", "--empty-room-grace-ms", "300"],
+        &[("OCTO_EMPTY_ROOM_GRACE_MS", "300")],
+    );
+}
+
+#[test]
+fn seed_app_dialect_with_the_transport_hold() {
+    run_node("seed.test.mjs", &["--workers", "1"], &[("OCTO_SEED_HOLD_MS", "100")]);
+}
+
+#[test]
+fn seed_app_dialect_honours_a_configured_hold() {
+    run_node("seed.test.mjs", &["--workers", "1", "--seed-transport-hold-ms", "300"], &[("OCTO_SEED_HOLD_MS", "300")]);
+}
+
+#[test]
+fn hostile_signaling_gets_documented_errors() {
+    run_node(
+        "hostile.test.mjs",
+        &[
+            "--workers",
+            "1",
+            "--max-payload",
+            "16384",
+            "--requests-per-second",
+            "20",
+            "--request-burst",
+            "40",
+            "--max-peers-per-room",
+            "3",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn tokens_guard_rooms() {
+    run_node(
+        "auth.test.mjs",
+        &["--workers", "1", "--auth-secret", "test-secret"],
+        &[("OCTO_TEST_SECRET", "test-secret")],
+    );
+}
+
+#[test]
+fn worker_death_closes_rooms_and_rejoin_lands_on_a_live_worker() {
+    run_node("worker-death.test.mjs", &["--workers", "2"], &[]);
+}
+
+#[test]
+fn web_root_is_served_same_origin_with_signaling() {
+    let dir = std::env::temp_dir().join(format!("octo-web-root-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>seed app</h1>").unwrap();
+    std::fs::write(dir.join("client.js"), "console.log('hi')").unwrap();
+    let octo = Octo::start(&["--workers", "1", "--web-root", dir.to_str().unwrap()]).unwrap();
+    let (status, body) = http_get(octo.addr, "/").unwrap();
+    assert_eq!((status, body.as_str()), (200, "<h1>seed app</h1>"));
+    assert_eq!(http_get(octo.addr, "/client.js").unwrap(), (200, "console.log('hi')".to_owned()));
+    assert_eq!(http_get(octo.addr, "/missing.js").unwrap().0, 404);
+    // The other routes still answer.
+    assert_eq!(octo.get_json("/healthz").unwrap().0, 200);
+    let (status, caps) = octo.get_json("/getRtpCapabilities?roomId=web").unwrap();
+    assert_eq!(status, 200);
+    assert!(caps["codecs"].as_array().is_some_and(|c| !c.is_empty()), "{caps}");
+    // Socket.IO's handshake (engine.io v4 polling) is answered on the same listener.
+    let (status, body) = http_get(octo.addr, "/socket.io/?EIO=4&transport=polling").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.starts_with('0') && body.contains("\"sid\""), "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_web_root_unknown_paths_are_404() {
+    let octo = Octo::start(&["--workers", "1"]).unwrap();
+    assert_eq!(http_get(octo.addr, "/index.html").unwrap().0, 404);
+}
