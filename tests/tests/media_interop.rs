@@ -699,7 +699,6 @@ fn check_keyframe_answered(
 /// and repaired by NACK/RTX, while the frames after it arrive first. Every frame from that
 /// keyframe on must reach the subscriber, or be resent when it NACKs.
 #[test]
-#[ignore = "Octo bug: frames dropped by the keyframe gate before a retransmitted keyframe leave a hole"]
 fn a_keyframe_repaired_upstream_leaves_no_hole_behind_it() -> anyhow::Result<()> {
     let mut call = Call::set_up(1, |_| Impairment::default())?;
     let mut source = Source::new();

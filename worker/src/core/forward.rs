@@ -18,6 +18,9 @@ use super::worker::Worker;
 /// frame asks, and the encoder should not be flooded.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Packets at most sent behind a late keyframe (about a second of 1 Mbit/s video).
+const CATCH_UP_LIMIT: usize = 128;
+
 /// Offset of the SSRC in an RTP header, readable before decryption.
 fn rtp_ssrc(buf: &[u8]) -> Option<u32> {
     buf.get(8..12).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -111,6 +114,7 @@ impl Worker {
                 consumer.waiting_keyframe = false;
             }
             let timestamp = packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let starts_here = consumer.needs_sync;
             if consumer.needs_sync {
                 consumer.seq.sync(seq);
                 consumer.timestamps.sync(now, timestamp, consumer.clock_rate);
@@ -122,6 +126,40 @@ impl Worker {
             if send_to_consumer(now, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false) {
                 consumer.remember_sent(out_seq, seq, out_ts);
                 consumer.last_sent = Some((now, out_ts));
+            }
+            // A keyframe that arrived late (repaired upstream) has newer packets behind it that the
+            // keyframe gate held back: send them now, or the receiver sees a hole nobody can fill.
+            if starts_here && keyframe {
+                let stream = self.producers.get(&producer_id).and_then(|p| p.streams.first());
+                if let Some(stream) = stream {
+                    let newest = stream.recv.extended_highest_seq() as u16;
+                    let mut next = seq.wrapping_add(1);
+                    for _ in 0..CATCH_UP_LIMIT {
+                        if (newest.wrapping_sub(next) as i16) < 0 {
+                            break;
+                        }
+                        if let Some(held) = stream.retransmissions.get(next)
+                            && let Some(out_seq) = consumer.seq.input(next)
+                        {
+                            let ts = held.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                            let out_ts = consumer.timestamps.map(now, ts);
+                            if send_to_consumer(
+                                now,
+                                &mut self.transmits,
+                                transport,
+                                consumer,
+                                held,
+                                out_seq,
+                                out_ts,
+                                false,
+                            ) {
+                                consumer.remember_sent(out_seq, next, out_ts);
+                                consumer.last_sent = Some((now, out_ts));
+                            }
+                        }
+                        next = next.wrapping_add(1);
+                    }
+                }
             }
         }
         if let Some(list) = self.routers.values_mut().find_map(|r| r.fanout.get_mut(&producer_id)) {

@@ -305,3 +305,27 @@ fn remb_is_the_feedback_when_transport_cc_is_not_negotiated() {
         .count();
     assert_eq!(twcc, 0, "no transport-cc feedback without the extension");
 }
+
+#[test]
+fn a_keyframe_repaired_upstream_brings_the_packets_held_behind_it() {
+    let mut call = Call::new();
+    // The keyframe (seq 2) is lost on the way in; 3..=5 arrive and are held back by the gate.
+    call.send_video(1, false);
+    for seq in 3..=5 {
+        call.send_video(seq, false);
+    }
+    assert!(call.subs[0].rtp.is_empty());
+    // The publisher repairs it on its RTX stream (payload type 97, SSRC 2222).
+    let mut rtx_payload = 2u16.to_be_bytes().to_vec();
+    rtx_payload.extend_from_slice(&vp8_payload(true, 2));
+    call.publisher.send_rtp(97, 2222, 900, 2 * 3000, &rtx_payload);
+    call.pump();
+    call.send_video(6, false);
+    for sub in &call.subs {
+        let payloads: Vec<u8> = sub.rtp.iter().map(|p| p.payload[p.payload.len() - 1]).collect();
+        assert_eq!(payloads, [2, 3, 4, 5, 6], "the keyframe and everything after it, in order");
+        for pair in sub.rtp.windows(2) {
+            assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1), "no hole");
+        }
+    }
+}
