@@ -75,6 +75,9 @@ struct Args {
     log: String,
 }
 
+/// How long open HTTP requests may finish after SIGTERM before they are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -131,14 +134,29 @@ async fn main() -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     info!(workers, "listening on http://{}", listener.local_addr()?);
 
-    let stop = async move {
-        tokio::select! {
-            _ = sigterm.recv() => info!("SIGTERM: shutting down"),
-            _ = sigint.recv() => info!("SIGINT: shutting down"),
-        }
-    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let app = http::router(pool.clone(), signaling, args.web_root);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stop).await?;
+    let mut server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tokio::select! {
+        _ = sigterm.recv() => info!("SIGTERM: shutting down"),
+        _ = sigint.recv() => info!("SIGINT: shutting down"),
+        result = &mut server => {
+            result.context("HTTP server task")?.context("HTTP server")?;
+        }
+    }
+    stop_tx.send_replace(true);
+    // Long polls and WebSockets would hold a graceful shutdown open indefinitely: give in-flight
+    // requests a moment, then close what is left.
+    if !server.is_finished() && tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err() {
+        info!("closing connections still open after {SHUTDOWN_GRACE:?}");
+        server.abort();
+    }
     pool.close().await;
     info!("stopped");
     Ok(())

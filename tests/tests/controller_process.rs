@@ -131,3 +131,23 @@ fn octo_worker_started_by_hand_explains_itself() {
     assert_eq!(out.status.code(), Some(1), "{:?}", out.status.signal());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not open"));
 }
+
+#[test]
+fn sigterm_does_not_wait_for_an_open_socket_io_long_poll() {
+    use std::io::{Read, Write};
+    let octo = Octo::start(&["--workers", "1"]).unwrap();
+    // Engine.IO v4 polling handshake, then a long poll that the server holds open.
+    let (status, body) = http_get(octo.addr, "/socket.io/?EIO=4&transport=polling").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let sid = body.split("\"sid\":\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
+    let mut poll = std::net::TcpStream::connect(octo.addr).unwrap();
+    write!(poll, "GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    octo.signal(Signal::SIGTERM);
+    let status = octo.wait(Duration::from_secs(10)).unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(6), "shutdown took {:?}", started.elapsed());
+    let mut rest = Vec::new();
+    let _ = poll.read_to_end(&mut rest);
+}

@@ -8,15 +8,19 @@ use octo_ipc::{ConsumerId, ProducerId, TransportId};
 use super::consumer::Consumer;
 use super::producer::Producer;
 use super::rtp::keyframe::is_keyframe;
-use super::rtp::packet::RtpPacket;
+use super::rtp::packet::{RtpHeader, RtpPacket};
 use super::rtp::rtcp::{FirEntry, write_fir, write_pli};
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
+use super::webrtc_transport::IncomingStream;
 use super::webrtc_transport::WebRtcTransport;
 use super::worker::Worker;
 
 /// Keyframe requests upstream are throttled per producer: every consumer that joins or loses a
 /// frame asks, and the encoder should not be flooded.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// SSRCs one transport may receive (signalled or learnt by rid).
+const MAX_INCOMING_SSRCS: usize = 64;
 
 /// Packets at most sent behind a late keyframe (about a second of 1 Mbit/s video).
 const CATCH_UP_LIMIT: usize = 128;
@@ -40,9 +44,29 @@ impl Worker {
             transport.counters.packets_dropped += 1;
             return;
         };
-        let Some(&incoming) = transport.incoming.get(&ssrc) else {
-            transport.counters.packets_dropped += 1;
-            return;
+        let incoming = match transport.incoming.get(&ssrc) {
+            Some(&incoming) => incoming,
+            None => {
+                // Simulcast encodings may be announced by rid only: the rid header extension
+                // (in the clear, before the SRTP payload) names the encoding of a new SSRC.
+                let learnt = RtpHeader::parse(&buf[..len]).ok().and_then(|header| {
+                    transport.producers.iter().find_map(|pid| {
+                        let producer = self.producers.get_mut(pid)?;
+                        let (encoding, is_rtx) = producer.learn_ssrc(ssrc, &header)?;
+                        Some(IncomingStream { producer: *pid, encoding, is_rtx })
+                    })
+                });
+                match learnt {
+                    Some(incoming) if transport.incoming.len() < MAX_INCOMING_SSRCS => {
+                        transport.incoming.insert(ssrc, incoming);
+                        incoming
+                    }
+                    _ => {
+                        transport.counters.packets_dropped += 1;
+                        return;
+                    }
+                }
+            }
         };
         let Ok(len) = srtp.decrypt_rtp(buf, len) else {
             transport.counters.packets_dropped += 1;
@@ -88,7 +112,9 @@ impl Worker {
         }
         let (buf, len) = packet.into_buffer();
         stream.retransmissions.store(seq, &buf[..len]);
-        if producer.paused {
+        // A simple consumer follows one encoding: the first (mediasoup-client lists simulcast
+        // encodings lowest first, and that one is always sent). Layer switching is not built yet.
+        if producer.paused || incoming.encoding != 0 {
             return;
         }
         let producer_id = producer.id;

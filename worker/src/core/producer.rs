@@ -9,6 +9,7 @@ use super::ortc::{self, RtpMapping};
 use super::retransmission_buffer::{RETRANSMISSION_SLOTS, RetransmissionBuffer};
 use super::rtp::keyframe::KeyframeCodec;
 use super::rtp::nack_generator::NackGenerator;
+use super::rtp::packet::RtpHeader;
 use super::rtp::recv_stats::RecvStats;
 
 /// Translation tables applied in place to every incoming packet, so fan-out works on packets that
@@ -83,6 +84,9 @@ pub struct Producer {
     pub last_keyframe_request: Option<Instant>,
     /// Header extension ids in the producer's own numbering, read before ingress rewriting.
     pub transport_cc_ext_id: Option<u8>,
+    /// rid / repaired-rid ids (producer numbering): how SSRCs of rid-only encodings are learnt.
+    pub rid_ext_id: Option<u8>,
+    pub repaired_rid_ext_id: Option<u8>,
     /// RTX payload type (producer numbering) → the media payload type it repairs.
     pub rtx_apt: [u8; 128],
     pub clock_rate: u32,
@@ -157,6 +161,8 @@ impl Producer {
             }
         }
         let transport_cc_ext_id = ext_id(ortc::URI_TRANSPORT_CC);
+        let rid_ext_id = ext_id(ortc::URI_RID);
+        let repaired_rid_ext_id = ext_id(ortc::URI_REPAIRED_RID);
         let wants_remb = transport_cc_ext_id.is_none() && has_fb("goog-remb", None);
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         let keyframe_codec = media_codec.and_then(|c| KeyframeCodec::from_mime_type(&c.mime_type));
@@ -170,6 +176,8 @@ impl Producer {
             rtp_type,
             paused,
             transport_cc_ext_id,
+            rid_ext_id,
+            repaired_rid_ext_id,
             rtx_apt,
             clock_rate,
             keyframe_codec,
@@ -180,6 +188,25 @@ impl Producer {
             streams,
             last_keyframe_request: None,
         }
+    }
+
+    /// For an SSRC not signalled in advance: the encoding whose rid (or repaired rid, for RTX)
+    /// the packet's header carries. Learns it, and returns (encoding, is_rtx).
+    pub fn learn_ssrc(&mut self, ssrc: u32, header: &RtpHeader<'_>) -> Option<(usize, bool)> {
+        let rid = self.rid_ext_id.and_then(|id| header.rid(id));
+        let repaired = self.repaired_rid_ext_id.and_then(|id| header.repaired_rid(id));
+        for (index, stream) in self.streams.iter_mut().enumerate() {
+            let Some(name) = stream.rid.as_deref() else { continue };
+            if stream.ssrc.is_none() && rid == Some(name.as_bytes()) {
+                stream.ssrc = Some(ssrc);
+                return Some((index, false));
+            }
+            if stream.rtx_ssrc.is_none() && repaired == Some(name.as_bytes()) {
+                stream.rtx_ssrc = Some(ssrc);
+                return Some((index, true));
+            }
+        }
+        None
     }
 
     pub fn primary_mime_type(&self) -> &str {

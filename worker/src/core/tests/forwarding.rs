@@ -329,3 +329,60 @@ fn a_keyframe_repaired_upstream_brings_the_packets_held_behind_it() {
         }
     }
 }
+
+/// A VP8 packet whose only header extension is rid (id 10).
+fn packet_with_rid(ssrc: u32, seq: u16, rid: &[u8; 2], payload: &[u8]) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; 1600];
+    buf[0] = 0x90;
+    buf[1] = VP8_PT;
+    buf[2..4].copy_from_slice(&seq.to_be_bytes());
+    buf[4..8].copy_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
+    buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    buf[12..20].copy_from_slice(&[0xBE, 0xDE, 0, 1, 0xA1, rid[0], rid[1], 0]);
+    buf[20..20 + payload.len()].copy_from_slice(payload);
+    (buf, 20 + payload.len())
+}
+
+#[test]
+fn rid_only_simulcast_encodings_are_learnt_and_the_first_is_forwarded() {
+    let mut h = Harness::new();
+    let mut publisher = Peer::new(50000);
+    let mut sub = Peer::new(50001);
+    let t = h.create_transport(1);
+    h.connect(&mut publisher, &t);
+    let t2 = h.create_transport(2);
+    h.connect(&mut sub, &t2);
+    let mut params = crate::core::testing::chrome_vp8_parameters();
+    params.encodings = serde_json::from_str(r#"[{"rid":"r0"},{"rid":"r1"}]"#).unwrap();
+    params
+        .header_extensions
+        .push(serde_json::from_str(r#"{"uri":"urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id","id":10}"#).unwrap());
+    let resp = h.request(Request::Transport(
+        t.id,
+        TransportRequest::Produce {
+            producer_id: ProducerId(1),
+            kind: MediaKind::Video,
+            rtp_parameters: params,
+            paused: false,
+        },
+    ));
+    assert_eq!(resp, Ok(Response::ProducerCreated { rtp_type: RtpType::Simulcast }));
+    let consumer = h.consume(&sub, 2, ProducerId(1));
+    h.request(Request::Consumer(consumer.id, ConsumerRequest::Resume)).unwrap();
+    for seq in 0..5u16 {
+        for (ssrc, rid) in [(7777, b"r0"), (8888, b"r1")] {
+            let (buf, len) = packet_with_rid(ssrc, seq, rid, &vp8_payload(seq == 0, rid[1]));
+            publisher.send_plain_rtp(buf, len);
+        }
+        h.pump(&mut [&mut publisher, &mut sub]);
+    }
+    assert_eq!(sub.rtp.len(), 5, "one encoding forwarded");
+    assert!(sub.rtp.iter().all(|p| *p.payload.last().unwrap() == b'0'), "from the first encoding only");
+    match h.request(Request::Producer(ProducerId(1), ProducerRequest::GetStats)) {
+        Ok(Response::RtpStreamStats(s)) => {
+            assert_eq!((s[0].ssrc, s[0].rid.as_deref(), s[0].packet_count), (7777, Some("r0"), 5));
+            assert_eq!((s[1].ssrc, s[1].rid.as_deref(), s[1].packet_count), (8888, Some("r1"), 5));
+        }
+        other => panic!("{other:?}"),
+    }
+}
