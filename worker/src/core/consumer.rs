@@ -7,6 +7,7 @@ use octo_ipc::{ConsumerId, MediaKind, ProducerId, RtpParameters, RtpType, Transp
 
 use super::ortc;
 use super::rtp::packet::ExtensionIdMap;
+use super::rtp::recv_stats::BitrateWindow;
 use super::rtp::seq_manager::{SeqManager, TimestampOffset};
 
 /// Outgoing sequence numbers remembered to map a NACK back to the producer's packet.
@@ -53,6 +54,7 @@ pub struct Consumer {
     pub next_sr: Option<Instant>,
     pub packets: u64,
     pub bytes: u64,
+    pub send_rate: BitrateWindow,
     pub nack_count: u64,
     pub nack_packet_count: u64,
     pub pli_count: u64,
@@ -118,6 +120,7 @@ impl Consumer {
             next_sr: None,
             packets: 0,
             bytes: 0,
+            send_rate: BitrateWindow::default(),
             nack_count: 0,
             nack_packet_count: 0,
             pli_count: 0,

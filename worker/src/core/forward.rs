@@ -297,6 +297,7 @@ fn send_to_consumer(
             buf.truncate(n);
             consumer.packets += 1;
             consumer.bytes += plain_len as u64;
+            consumer.send_rate.add(now, plain_len);
             transport.counters.packets_sent += 1;
             transport.counters.bytes_sent += n as u64;
             transport.counters.send_rate.add(now, n);

@@ -274,7 +274,7 @@ impl Worker {
             mime_type,
             packet_count: c.packets,
             byte_count: c.bytes,
-            bitrate: 0,
+            bitrate: self.last_now.map_or(0, |n| c.send_rate.bitrate(n)),
             packets_lost: c.packets_lost,
             fraction_lost: c.fraction_lost,
             jitter: c.jitter,
