@@ -143,12 +143,35 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
     });
+    // Workers answer and the listener accepts: tell systemd (Type=notify) we are ready.
+    let notifier = octo_controller::systemd::Notifier::from_env().context("NOTIFY_SOCKET")?;
+    if let Some(n) = &notifier {
+        n.notify(&format!("READY=1\nSTATUS=serving with {workers} workers\nMAINPID={}", std::process::id()))
+            .context("sd_notify READY")?;
+        if let Some(every) = octo_controller::systemd::watchdog_interval() {
+            let pinger = octo_controller::systemd::Notifier::from_env()?.expect("NOTIFY_SOCKET is set");
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    // Only a controller whose workers answer is alive in the sense that matters.
+                    if pool.live_count() > 0 {
+                        let _ = pinger.notify("WATCHDOG=1");
+                    }
+                }
+            });
+        }
+    }
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM: shutting down"),
         _ = sigint.recv() => info!("SIGINT: shutting down"),
         result = &mut server => {
             result.context("HTTP server task")?.context("HTTP server")?;
         }
+    }
+    if let Some(n) = &notifier {
+        let _ = n.notify("STOPPING=1");
     }
     stop_tx.send_replace(true);
     // Long polls and WebSockets would hold a graceful shutdown open indefinitely: give in-flight
