@@ -4,6 +4,7 @@
 pub mod channel;
 pub mod dispatcher;
 pub mod http;
+pub mod metrics;
 pub mod rooms;
 pub mod signaling;
 pub mod systemd;

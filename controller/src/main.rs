@@ -70,6 +70,9 @@ struct Args {
     /// `transport-created` at the earliest.
     #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
     seed_transport_hold_ms: u64,
+    /// Address of the Prometheus `/metrics` endpoint (keep it private); empty to disable.
+    #[arg(long, env = "OCTO_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    metrics_listen: String,
     /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
     #[arg(long, env = "OCTO_LOG", default_value = "info")]
     log: String,
@@ -129,6 +132,21 @@ async fn main() -> anyhow::Result<()> {
     };
     let pool = Arc::new(WorkerPool::start(config).await?);
     let rooms = Rooms::new(pool.clone(), rooms_config);
+    if !args.metrics_listen.is_empty() {
+        let addr: SocketAddr = args.metrics_listen.parse().context("--metrics-listen")?;
+        let metrics_listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics {addr}"))?;
+        info!("metrics on http://{}/metrics", metrics_listener.local_addr()?);
+        let app = octo_controller::metrics::router(octo_controller::metrics::MetricsState {
+            pool: pool.clone(),
+            rooms: rooms.clone(),
+        });
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, app).await {
+                tracing::error!("metrics endpoint failed: {e}");
+            }
+        });
+    }
     let signaling = Signaling::new(rooms, signaling_config);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

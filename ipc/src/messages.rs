@@ -63,6 +63,8 @@ pub enum WorkerRequest {
     Dump,
     /// Creates a router for `media_codecs`; answered with [`Response::RouterCreated`].
     CreateRouter { router_id: RouterId, media_codecs: Vec<RtpCodecCapability> },
+    /// Answered with [`Response::WorkerMetrics`].
+    GetMetrics,
     /// Closes every router and ends the worker process after the response is written.
     Close,
 }
@@ -155,6 +157,7 @@ pub enum Response {
     /// The request succeeded and has nothing to report.
     Ok,
     WorkerDump(WorkerDump),
+    WorkerMetrics(WorkerMetrics),
     RouterCreated {
         rtp_capabilities: RtpCapabilities,
     },
@@ -200,6 +203,25 @@ pub struct ConsumerData {
     pub rtp_type: RtpType,
     pub paused: bool,
     pub producer_paused: bool,
+}
+
+/// What a worker has and has done, for Prometheus. Counters only ever grow (closed objects'
+/// counts are kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WorkerMetrics {
+    pub routers: u64,
+    pub transports: u64,
+    pub producers: u64,
+    pub consumers: u64,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    /// Datagrams dropped: malformed, from unknown sources, undecryptable or unroutable.
+    pub packets_dropped: u64,
+    pub srtp_failures: u64,
+    pub nacks_received: u64,
+    pub keyframe_requests_received: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

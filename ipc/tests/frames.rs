@@ -13,6 +13,7 @@ fn all_controller_messages() -> Vec<ControllerMessage> {
     let requests = vec![
         Request::Worker(WorkerRequest::Dump),
         Request::Worker(WorkerRequest::CreateRouter { router_id: R, media_codecs: Vec::new() }),
+        Request::Worker(WorkerRequest::GetMetrics),
         Request::Worker(WorkerRequest::Close),
         Request::Router(R, RouterRequest::Dump),
         Request::Router(R, RouterRequest::Close),
@@ -34,6 +35,7 @@ fn all_worker_messages() -> Vec<WorkerMessage> {
     let results = vec![
         Ok(Response::Ok),
         Ok(Response::WorkerDump(WorkerDump { pid: 42, router_ids: vec![R, RouterId(1)] })),
+        Ok(Response::WorkerMetrics(WorkerMetrics { packets_sent: 7, srtp_failures: 1, ..Default::default() })),
         Ok(Response::RouterDump(RouterDump {
             id: R,
             transport_ids: vec![T],
@@ -206,7 +208,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_valid_frames_never_panic(index in 0usize..11, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
+    fn mutated_valid_frames_never_panic(index in 0usize..12, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
         let mut frame = Vec::new();
         encode_frame(&all_controller_messages()[index], &mut frame).unwrap();
         for (pos, byte) in flips {

@@ -44,14 +44,19 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
 pub struct Octo {
     child: Child,
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (tests get a free port unless they pass `--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Octo {
     /// Starts `octo --listen 127.0.0.1:0 <args>` and waits until it listens.
     pub fn start(args: &[&str]) -> anyhow::Result<Octo> {
+        let metrics_default: &[&str] =
+            if args.contains(&"--metrics-listen") { &[] } else { &["--metrics-listen", "127.0.0.1:0"] };
         let mut child = Command::new(bin("octo"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(metrics_default)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -60,11 +65,17 @@ impl Octo {
             .context("spawning octo")?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let metrics_addr = Arc::new(Mutex::new(None));
+        let metrics_sink = metrics_addr.clone();
         let stderr = child.stderr.take().expect("piped stderr");
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[octo] {line}");
+                if let Some(rest) = line.split("metrics on http://").nth(1) {
+                    let addr = rest.split('/').next().unwrap_or_default();
+                    *metrics_sink.lock().unwrap() = addr.parse::<SocketAddr>().ok();
+                }
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
                     let _ = addr_tx.send(addr);
@@ -79,7 +90,8 @@ impl Octo {
                 bail!("octo did not start listening; status {:?}", child.wait());
             }
         };
-        Ok(Octo { child, addr, log })
+        let metrics_addr = *metrics_addr.lock().unwrap();
+        Ok(Octo { child, addr, metrics_addr, log })
     }
 
     pub fn pid(&self) -> u32 {

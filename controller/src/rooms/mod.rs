@@ -184,6 +184,14 @@ impl Rooms {
         self.lock().iter().filter(|(_, c)| c.get().is_some_and(|r| !r.is_closed())).map(|(k, _)| k.clone()).collect()
     }
 
+    /// (worker index, peer count) of every open room, for metrics.
+    pub fn load(&self) -> Vec<(usize, usize)> {
+        self.lock()
+            .values()
+            .filter_map(|c| c.get().filter(|r| !r.is_closed()).map(|r| (r.worker(), r.peer_count())))
+            .collect()
+    }
+
     /// The room `room_id`, creating it (and its router) if it does not exist. A room created here
     /// that nobody joins closes after the grace period.
     pub async fn get_or_create(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {

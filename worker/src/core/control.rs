@@ -83,6 +83,7 @@ impl Worker {
                 self.routers.insert(router_id, router);
                 Ok(Response::RouterCreated { rtp_capabilities })
             }
+            WorkerRequest::GetMetrics => Ok(Response::WorkerMetrics(self.metrics())),
             WorkerRequest::Close => {
                 let ids: Vec<RouterId> = self.routers.keys().copied().collect();
                 for id in ids {
@@ -436,6 +437,13 @@ impl Worker {
             self.close_consumer(c);
         }
         if let Some(mut transport) = self.transports.remove(&id) {
+            let (t, c) = (&transport.counters, &mut self.counters);
+            c.retired_packets_received += t.packets_received;
+            c.retired_bytes_received += t.bytes_received;
+            c.retired_packets_sent += t.packets_sent;
+            c.retired_bytes_sent += t.bytes_sent;
+            c.retired_packets_dropped += t.packets_dropped;
+            c.retired_srtp_failures += t.srtp_failures;
             transport.ice.close();
             if let Some(dtls) = transport.dtls.as_mut() {
                 dtls.close(now);
@@ -474,6 +482,8 @@ impl Worker {
 
     pub(super) fn close_consumer(&mut self, id: ConsumerId) {
         let Some(consumer) = self.consumers.remove(&id) else { return };
+        self.counters.retired_nacks += consumer.nack_count;
+        self.counters.retired_keyframe_requests += consumer.pli_count + consumer.fir_count;
         if let Some(t) = self.transports.get_mut(&consumer.transport_id) {
             t.consumers.retain(|c| *c != id);
             t.outgoing.retain(|_, c| *c != id);

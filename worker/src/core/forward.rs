@@ -70,6 +70,7 @@ impl Worker {
         };
         let Ok(len) = srtp.decrypt_rtp(buf, len) else {
             transport.counters.packets_dropped += 1;
+            transport.counters.srtp_failures += 1;
             return;
         };
         let Some(producer) = self.producers.get_mut(&incoming.producer) else { return };

@@ -70,6 +70,7 @@ impl Worker {
         };
         let Ok(len) = srtp.decrypt_rtcp(buf, len) else {
             transport.counters.packets_dropped += 1;
+            transport.counters.srtp_failures += 1;
             return;
         };
         // Collected first: acting on them needs other parts of the worker.

@@ -47,6 +47,7 @@ pub struct TransportCounters {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub packets_dropped: u64,
+    pub srtp_failures: u64,
     /// Media bytes over the last second, each way.
     pub recv_rate: BitrateWindow,
     pub send_rate: BitrateWindow,

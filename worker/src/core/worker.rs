@@ -53,6 +53,15 @@ pub struct WorkerConfig {
 pub struct WorkerCounters {
     pub unknown_source: u64,
     pub malformed: u64,
+    /// Totals of transports and consumers that have closed, so metrics never go backwards.
+    pub retired_packets_received: u64,
+    pub retired_bytes_received: u64,
+    pub retired_packets_sent: u64,
+    pub retired_bytes_sent: u64,
+    pub retired_packets_dropped: u64,
+    pub retired_srtp_failures: u64,
+    pub retired_nacks: u64,
+    pub retired_keyframe_requests: u64,
 }
 
 pub struct Worker {
@@ -160,6 +169,37 @@ impl Worker {
 
     pub fn counters(&self) -> WorkerCounters {
         self.counters
+    }
+
+    pub fn metrics(&self) -> octo_ipc::WorkerMetrics {
+        let c = &self.counters;
+        let mut m = octo_ipc::WorkerMetrics {
+            routers: self.routers.len() as u64,
+            transports: self.transports.len() as u64,
+            producers: self.producers.len() as u64,
+            consumers: self.consumers.len() as u64,
+            packets_received: c.retired_packets_received,
+            bytes_received: c.retired_bytes_received,
+            packets_sent: c.retired_packets_sent,
+            bytes_sent: c.retired_bytes_sent,
+            packets_dropped: c.retired_packets_dropped + c.malformed + c.unknown_source,
+            srtp_failures: c.retired_srtp_failures,
+            nacks_received: c.retired_nacks,
+            keyframe_requests_received: c.retired_keyframe_requests,
+        };
+        for t in self.transports.values() {
+            m.packets_received += t.counters.packets_received;
+            m.bytes_received += t.counters.bytes_received;
+            m.packets_sent += t.counters.packets_sent;
+            m.bytes_sent += t.counters.bytes_sent;
+            m.packets_dropped += t.counters.packets_dropped;
+            m.srtp_failures += t.counters.srtp_failures;
+        }
+        for consumer in self.consumers.values() {
+            m.nacks_received += consumer.nack_count;
+            m.keyframe_requests_received += consumer.pli_count + consumer.fir_count;
+        }
+        m
     }
 
     pub(super) fn notify(&mut self, notification: Notification) {
