@@ -1,12 +1,11 @@
 //! `octo`: the controller daemon. Spawns one worker per core and serves HTTP.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use octo_controller::config::{self, Args};
 use octo_controller::http;
 use octo_controller::rooms::{Rooms, RoomsConfig};
 use octo_controller::signaling::{Limits, Signaling, SignalingConfig};
@@ -15,84 +14,31 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "octo",
-    version,
-    about = "Octo: a WebRTC SFU. Serves the web client and signaling; one media worker per core."
-)]
-struct Args {
-    /// HTTP listen address (web client, signaling, health).
-    #[arg(long, env = "OCTO_LISTEN", default_value = "127.0.0.1:3000")]
-    listen: SocketAddr,
-    /// Number of worker processes [default: the CPUs this process may use].
-    #[arg(long, env = "OCTO_WORKERS")]
-    workers: Option<usize>,
-    /// Pin worker i to the i-th CPU of this process's affinity mask.
-    #[arg(long, env = "OCTO_PIN_WORKERS")]
-    pin_workers: bool,
-    /// Path of the octo-worker binary [default: next to this binary].
-    #[arg(long, env = "OCTO_WORKER_BIN")]
-    worker_bin: Option<PathBuf>,
-    /// IP addresses workers receive WebRTC media on (repeat the flag for several; IPv6 ones are
-    /// skipped where the host has no IPv6).
-    #[arg(long = "rtc-listen-ip", env = "OCTO_RTC_LISTEN_IPS", value_delimiter = ',', default_values = ["127.0.0.1", "::1"])]
-    rtc_listen_ips: Vec<std::net::IpAddr>,
-    /// First UDP port for media: worker i uses this + i. 0 picks free ports.
-    #[arg(long, env = "OCTO_RTC_PORT", default_value_t = 0)]
-    rtc_port: u16,
-    /// Address announced in ICE candidates instead of the listen IP (the public IP behind NAT).
-    #[arg(long, env = "OCTO_RTC_ANNOUNCED_ADDRESS")]
-    rtc_announced_address: Option<String>,
-    /// Serve static files from this directory at `/` (any front-end, same-origin with signaling).
-    #[arg(long, env = "OCTO_WEB_ROOT")]
-    web_root: Option<PathBuf>,
-    /// HS256 secret: with it, joining a room needs a JWT naming the room (claims `room`, optional
-    /// `name`, `exp`); without it rooms are open.
-    #[arg(long, env = "OCTO_AUTH_SECRET", hide_env_values = true)]
-    auth_secret: Option<String>,
-    /// Most peers in one room.
-    #[arg(long, env = "OCTO_MAX_PEERS_PER_ROOM", default_value_t = 50)]
-    max_peers_per_room: usize,
-    /// Largest signaling payload accepted, in bytes.
-    #[arg(long, env = "OCTO_MAX_PAYLOAD", default_value_t = 65_536)]
-    max_payload: usize,
-    /// Sustained signaling requests per second per socket.
-    #[arg(long, env = "OCTO_REQUESTS_PER_SECOND", default_value_t = 50.0)]
-    requests_per_second: f64,
-    /// Requests a socket may send in a burst before the rate applies.
-    #[arg(long, env = "OCTO_REQUEST_BURST", default_value_t = 100.0)]
-    request_burst: f64,
-    /// Milliseconds an empty room keeps its router before closing it.
-    #[arg(long, env = "OCTO_EMPTY_ROOM_GRACE_MS", default_value_t = 10_000)]
-    empty_room_grace_ms: u64,
-    /// Seed-app dialect: milliseconds between a client's /getRtpCapabilities answer and its first
-    /// `transport-created` at the earliest.
-    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
-    seed_transport_hold_ms: u64,
-    /// Address of the Prometheus `/metrics` endpoint (keep it private); empty to disable.
-    #[arg(long, env = "OCTO_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
-    metrics_listen: String,
-    /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
-    #[arg(long, env = "OCTO_LOG", default_value = "info")]
-    log: String,
-}
-
 /// How long open HTTP requests may finish after SIGTERM before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> anyhow::Result<()> {
+    // Configuration first, while this is the only thread: the file layer works through the
+    // environment (file < environment < flags), which is only safe to write single-threaded.
+    let args = match config::load()? {
+        config::Loaded::Run(args) => args,
+        config::Loaded::Checked(text) => {
+            print!("{text}");
+            return Ok(());
+        }
+    };
+    // The workers inherit the environment: give them the same filter.
+    // SAFETY: still the only thread.
+    unsafe { std::env::set_var("OCTO_LOG", &args.log) };
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log).context("--log")?)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    // The workers inherit the environment: give them the same filter.
-    // SAFETY: no other thread reads or writes the environment yet.
-    unsafe { std::env::set_var("OCTO_LOG", &args.log) };
-
     let workers = match args.workers {
         Some(0) => anyhow::bail!("--workers must be at least 1"),
         Some(n) => n,

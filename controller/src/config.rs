@@ -1,0 +1,189 @@
+//! Configuration: defaults < TOML file < `OCTO_…` environment < command-line flags.
+//!
+//! Every setting has one name in three spellings: flag `--max-peers-per-room`, environment
+//! `OCTO_MAX_PEERS_PER_ROOM`, file key `max_peers_per_room`. The file layer is applied by turning
+//! each key into its environment variable unless that variable is already set, so clap's own
+//! precedence (flag over environment over default) does the rest.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Debug, Clone, Parser, Serialize)]
+#[command(
+    name = "octo",
+    version,
+    about = "Octo: a WebRTC SFU. Serves the web client and signaling; one media worker per core."
+)]
+pub struct Args {
+    /// TOML file with any of these settings (keys: the environment variable without `OCTO_`, in
+    /// lower case); environment variables override it and flags override both.
+    #[arg(long, env = "OCTO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Validate the configuration, print the effective settings and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub check_config: bool,
+    /// HTTP listen address (web client, signaling, health).
+    #[arg(long, env = "OCTO_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Number of worker processes [default: the CPUs this process may use].
+    #[arg(long, env = "OCTO_WORKERS")]
+    pub workers: Option<usize>,
+    /// Pin worker i to the i-th CPU of this process's affinity mask.
+    #[arg(long, env = "OCTO_PIN_WORKERS")]
+    pub pin_workers: bool,
+    /// Path of the octo-worker binary [default: next to this binary].
+    #[arg(long, env = "OCTO_WORKER_BIN")]
+    pub worker_bin: Option<PathBuf>,
+    /// IP addresses workers receive WebRTC media on (repeat the flag for several; IPv6 ones are
+    /// skipped where the host has no IPv6).
+    #[arg(long = "rtc-listen-ip", env = "OCTO_RTC_LISTEN_IPS", value_delimiter = ',', default_values = ["127.0.0.1", "::1"])]
+    pub rtc_listen_ips: Vec<std::net::IpAddr>,
+    /// First UDP port for media: worker i uses this + i. 0 picks free ports.
+    #[arg(long, env = "OCTO_RTC_PORT", default_value_t = 0)]
+    pub rtc_port: u16,
+    /// Address announced in ICE candidates instead of the listen IP (the public IP behind NAT).
+    #[arg(long, env = "OCTO_RTC_ANNOUNCED_ADDRESS")]
+    pub rtc_announced_address: Option<String>,
+    /// Serve static files from this directory at `/` (any front-end, same-origin with signaling).
+    #[arg(long, env = "OCTO_WEB_ROOT")]
+    pub web_root: Option<PathBuf>,
+    /// HS256 secret: with it, joining a room needs a JWT naming the room (claims `room`, optional
+    /// `name`, `exp`); without it rooms are open.
+    #[arg(long, env = "OCTO_AUTH_SECRET", hide_env_values = true)]
+    #[serde(serialize_with = "masked")]
+    pub auth_secret: Option<String>,
+    /// Most peers in one room.
+    #[arg(long, env = "OCTO_MAX_PEERS_PER_ROOM", default_value_t = 50)]
+    pub max_peers_per_room: usize,
+    /// Largest signaling payload accepted, in bytes.
+    #[arg(long, env = "OCTO_MAX_PAYLOAD", default_value_t = 65_536)]
+    pub max_payload: usize,
+    /// Sustained signaling requests per second per socket.
+    #[arg(long, env = "OCTO_REQUESTS_PER_SECOND", default_value_t = 50.0)]
+    pub requests_per_second: f64,
+    /// Requests a socket may send in a burst before the rate applies.
+    #[arg(long, env = "OCTO_REQUEST_BURST", default_value_t = 100.0)]
+    pub request_burst: f64,
+    /// Milliseconds an empty room keeps its router before closing it.
+    #[arg(long, env = "OCTO_EMPTY_ROOM_GRACE_MS", default_value_t = 10_000)]
+    pub empty_room_grace_ms: u64,
+    /// Seed-app dialect: milliseconds between a client's /getRtpCapabilities answer and its first
+    /// `transport-created` at the earliest.
+    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
+    pub seed_transport_hold_ms: u64,
+    /// Address of the Prometheus `/metrics` endpoint (keep it private); empty to disable.
+    #[arg(long, env = "OCTO_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: String,
+    /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
+    #[arg(long, env = "OCTO_LOG", default_value = "info")]
+    pub log: String,
+}
+
+fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("(set)"),
+        None => s.serialize_none(),
+    }
+}
+
+/// The file's keys, typed so that a wrong type is reported with its line.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    workers: Option<usize>,
+    pin_workers: Option<bool>,
+    worker_bin: Option<PathBuf>,
+    rtc_listen_ips: Option<Vec<IpAddr>>,
+    rtc_port: Option<u16>,
+    rtc_announced_address: Option<String>,
+    web_root: Option<PathBuf>,
+    auth_secret: Option<String>,
+    max_peers_per_room: Option<usize>,
+    max_payload: Option<usize>,
+    requests_per_second: Option<f64>,
+    request_burst: Option<f64>,
+    empty_room_grace_ms: Option<u64>,
+    seed_transport_hold_ms: Option<u64>,
+    metrics_listen: Option<String>,
+    log: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// What `load` decided.
+pub enum Loaded {
+    Run(Args),
+    /// `--check-config`: the effective configuration as TOML.
+    Checked(String),
+}
+
+/// Reads the file (if any) into the environment, then parses flags and environment.
+///
+/// Must run before any other thread exists: it writes environment variables.
+pub fn load() -> anyhow::Result<Loaded> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if let Some(path) = config_path(&argv) {
+        for (name, value) in file_environment(&path)? {
+            if std::env::var_os(&name).is_none() {
+                // SAFETY: documented precondition: no other thread yet.
+                unsafe { std::env::set_var(&name, value) };
+            }
+        }
+    }
+    let args = Args::parse_from(argv);
+    if args.check_config {
+        return Ok(Loaded::Checked(toml::to_string(&args)?));
+    }
+    Ok(Loaded::Run(args))
+}
+
+/// `--config PATH`, `--config=PATH`, or `OCTO_CONFIG`.
+fn config_path(argv: &[OsString]) -> Option<PathBuf> {
+    let mut it = argv.iter().skip(1);
+    while let Some(arg) = it.next() {
+        let arg = arg.to_string_lossy();
+        if arg == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(PathBuf::from(path));
+        }
+    }
+    std::env::var_os("OCTO_CONFIG").map(PathBuf::from)
+}
+
+/// The file's settings as (environment variable, value) pairs.
+pub fn file_environment(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+    let table = toml::Table::try_from(&file)
+        .map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+    Ok(table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Array(items) => items
+                    .into_iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            (format!("OCTO_{}", key.to_ascii_uppercase()), value)
+        })
+        .collect())
+}

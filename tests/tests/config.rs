@@ -1,0 +1,95 @@
+//! Configuration layers (file < environment < flag) and clear errors for bad files.
+
+use std::process::{Command, Output};
+
+use octo_tests::bin;
+
+fn check_config(file: &str, env: &[(&str, &str)], flags: &[&str]) -> Output {
+    let dir = std::env::temp_dir().join(format!("octo-config-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("octo.toml");
+    std::fs::write(&path, file).unwrap();
+    let mut cmd = Command::new(bin("octo"));
+    cmd.arg("--config").arg(&path).arg("--check-config").args(flags);
+    // Only what the test sets: the runner's own OCTO_ variables must not leak in.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OCTO_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::Instant::now())
+}
+
+fn effective(out: &Output) -> toml::Table {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap()
+}
+
+const FILE: &str = r#"
+workers = 2
+listen = "127.0.0.1:4100"
+rtc_listen_ips = ["127.0.0.1"]
+max_peers_per_room = 7
+auth_secret = "s3cret"
+"#;
+
+#[test]
+fn file_then_environment_then_flags() {
+    let only_file = effective(&check_config(FILE, &[], &[]));
+    assert_eq!(only_file["workers"].as_integer(), Some(2));
+    assert_eq!(only_file["listen"].as_str(), Some("127.0.0.1:4100"));
+    assert_eq!(only_file["max_peers_per_room"].as_integer(), Some(7));
+    assert_eq!(only_file["rtc_listen_ips"].as_array().unwrap().len(), 1);
+    assert_eq!(only_file["auth_secret"].as_str(), Some("(set)"), "secrets are not printed");
+    // Defaults fill the rest.
+    assert_eq!(only_file["max_payload"].as_integer(), Some(65_536));
+
+    let env = effective(&check_config(FILE, &[("OCTO_WORKERS", "3")], &[]));
+    assert_eq!(env["workers"].as_integer(), Some(3));
+    assert_eq!(env["max_peers_per_room"].as_integer(), Some(7), "other file keys still apply");
+
+    let flag = effective(&check_config(FILE, &[("OCTO_WORKERS", "3")], &["--workers", "4"]));
+    assert_eq!(flag["workers"].as_integer(), Some(4));
+}
+
+#[test]
+fn an_unknown_key_names_the_file_line_and_key() {
+    let out = check_config("workers = 2\n\nmax_peers_per_rom = 3\n", &[], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("octo.toml"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("max_peers_per_rom"), "{err}");
+}
+
+#[test]
+fn a_wrongly_typed_value_names_its_line_and_key() {
+    let out = check_config("listen = \"127.0.0.1:1\"\nworkers = \"many\"\n", &[], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("workers"), "{err}");
+}
+
+#[test]
+fn the_example_file_is_valid_and_complete() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../octo.example.toml")).unwrap();
+    // Uncomment every `# key = value` line: each documented key must be a real key.
+    let all: String = example
+        .lines()
+        .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ") && !r.starts_with(' ')).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let table = effective(&check_config(&all, &[], &[]));
+    let help = String::from_utf8_lossy(&Command::new(bin("octo")).arg("--help").output().unwrap().stdout).into_owned();
+    // `config` is the file itself, not a setting in it.
+    for key in table.keys().filter(|k| *k != "config") {
+        assert!(example.contains(&format!("{key} = ")), "octo.example.toml does not document {key}");
+        assert!(help.contains(&format!("--{}", key.replace('_', "-"))) || key == "rtc_listen_ips", "{key}");
+    }
+}
