@@ -124,7 +124,7 @@ pub enum ConfigError {
 
 /// What `load` decided.
 pub enum Loaded {
-    Run(Args),
+    Run(Box<Args>),
     /// `--check-config`: the effective configuration as TOML.
     Checked(String),
 }
@@ -146,7 +146,7 @@ pub fn load() -> anyhow::Result<Loaded> {
     if args.check_config {
         return Ok(Loaded::Checked(toml::to_string(&args)?));
     }
-    Ok(Loaded::Run(args))
+    Ok(Loaded::Run(Box::new(args)))
 }
 
 /// `--config PATH`, `--config=PATH`, or `OCTO_CONFIG`.

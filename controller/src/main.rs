@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     // Configuration first, while this is the only thread: the file layer works through the
     // environment (file < environment < flags), which is only safe to write single-threaded.
     let args = match config::load()? {
-        config::Loaded::Run(args) => args,
+        config::Loaded::Run(args) => *args,
         config::Loaded::Checked(text) => {
             print!("{text}");
             return Ok(());
