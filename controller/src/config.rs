@@ -76,6 +76,9 @@ pub struct Args {
     /// `transport-created` at the earliest.
     #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
     pub seed_transport_hold_ms: u64,
+    /// On SIGTERM, how long rooms may go on (no new joins) before everything closes, in ms.
+    #[arg(long, env = "OCTO_DRAIN_TIMEOUT_MS", default_value_t = 30_000)]
+    pub drain_timeout_ms: u64,
     /// Address of the Prometheus `/metrics` endpoint (keep it private); empty to disable.
     #[arg(long, env = "OCTO_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     pub metrics_listen: String,
@@ -111,6 +114,7 @@ struct FileConfig {
     empty_room_grace_ms: Option<u64>,
     seed_transport_hold_ms: Option<u64>,
     metrics_listen: Option<String>,
+    drain_timeout_ms: Option<u64>,
     log: Option<String>,
 }
 

@@ -12,7 +12,9 @@ use octo_controller::signaling::{Limits, Signaling, SignalingConfig};
 use octo_controller::worker_pool::{MediaListen, PoolConfig, WorkerPool};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, reload};
 
 /// How long open HTTP requests may finish after SIGTERM before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -34,11 +36,38 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&args.log).context("--log")?)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
+    let (filter, filter_handle) = reload::Layer::new(EnvFilter::try_new(&args.log).context("--log")?);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
         .init();
+    // SIGHUP re-reads the log filter from the config file (and never stops octo, whose default
+    // action for SIGHUP would be to die).
+    let mut sighup = signal(SignalKind::hangup())?;
+    let config_path = args.config.clone();
+    tokio::spawn(async move {
+        while sighup.recv().await.is_some() {
+            let Some(path) = &config_path else {
+                info!("SIGHUP: no config file to reload");
+                continue;
+            };
+            let log = config::file_environment(path)
+                .map(|vars| vars.into_iter().find(|(k, _)| k == "OCTO_LOG").map(|(_, v)| v));
+            match log {
+                Ok(Some(log)) => {
+                    let applied = EnvFilter::try_new(&log).ok().is_some_and(|f| filter_handle.reload(f).is_ok());
+                    if applied {
+                        info!("SIGHUP: log filter now {log}");
+                    } else {
+                        tracing::warn!("SIGHUP: log filter {log:?} is invalid; kept the old one");
+                    }
+                }
+                Ok(None) => info!("SIGHUP: {} sets no log filter; kept the old one", path.display()),
+                Err(e) => tracing::warn!("SIGHUP: {e}"),
+            }
+        }
+    });
+
     let workers = match args.workers {
         Some(0) => anyhow::bail!("--workers must be at least 1"),
         Some(n) => n,
@@ -93,7 +122,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    let signaling = Signaling::new(rooms, signaling_config);
+    let signaling = Signaling::new(rooms.clone(), signaling_config);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     info!(workers, "listening on http://{}", listener.local_addr()?);
@@ -136,6 +165,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(n) = &notifier {
         let _ = n.notify("STOPPING=1");
+    }
+    // Drain: refuse new joins, let the rooms in progress finish until the deadline; a second
+    // signal ends it at once.
+    rooms.start_draining();
+    let drain = Duration::from_millis(args.drain_timeout_ms);
+    let deadline = tokio::time::Instant::now() + drain;
+    while rooms.peer_total() > 0 && tokio::time::Instant::now() < deadline {
+        info!(peers = rooms.peer_total(), "draining: waiting for rooms to finish");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
     }
     stop_tx.send_replace(true);
     // Long polls and WebSockets would hold a graceful shutdown open indefinitely: give in-flight

@@ -151,3 +151,40 @@ fn sigterm_does_not_wait_for_an_open_socket_io_long_poll() {
     let mut rest = Vec::new();
     let _ = poll.read_to_end(&mut rest);
 }
+
+#[test]
+fn sigterm_drains_rooms_until_they_finish_or_the_deadline() {
+    use octo_tests::socketio::PollingClient;
+    let octo = Octo::start(&["--workers", "1", "--drain-timeout-ms", "2500"]).unwrap();
+    let mut peer = PollingClient::connect(octo.addr).unwrap();
+    let joined = peer.request("joinRoom", serde_json::json!({"roomId": "drain", "displayName": "a"})).unwrap();
+    assert!(joined.get("data").is_some(), "{joined}");
+    let started = std::time::Instant::now();
+    octo.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(is_running(octo.pid()), "octo exited with a room still in progress");
+    // No new joins while draining.
+    let mut late = PollingClient::connect(octo.addr).unwrap();
+    let refused = late.request("joinRoom", serde_json::json!({"roomId": "other", "displayName": "b"})).unwrap();
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+    let status = octo.wait(Duration::from_secs(10)).unwrap();
+    assert_eq!(status.code(), Some(0));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2400) && took < Duration::from_secs(8), "drain took {took:?}");
+}
+
+#[test]
+fn sighup_reloads_the_log_filter_from_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("octo-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("octo.toml");
+    std::fs::write(&path, "log = \"info\"\n").unwrap();
+    let octo = Octo::start(&["--workers", "1", "--config", path.to_str().unwrap()]).unwrap();
+    std::fs::write(&path, "log = \"debug\"\n").unwrap();
+    octo.signal(Signal::SIGHUP);
+    let reloaded = wait_for(Duration::from_secs(5), || octo.log_lines("log filter now debug").into_iter().next());
+    assert!(reloaded.is_some(), "no reload confirmation");
+    // Debug lines now appear (each /healthz request logs at debug level in tower/axum or ours).
+    assert!(is_running(octo.pid()), "SIGHUP must not stop octo");
+    let _ = std::fs::remove_dir_all(&dir);
+}

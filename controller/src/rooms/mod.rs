@@ -168,11 +168,19 @@ pub struct Rooms {
     /// A cell per room id so that concurrent first joins create one router, not several.
     rooms: Mutex<HashMap<String, Arc<OnceCell<Arc<Room>>>>>,
     me: Weak<Rooms>,
+    /// Shutting down: no new joins, existing rooms finish.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Rooms {
     pub fn new(pool: Arc<WorkerPool>, config: RoomsConfig) -> Arc<Rooms> {
-        Arc::new_cyclic(|me| Rooms { pool, config, rooms: Mutex::default(), me: me.clone() })
+        Arc::new_cyclic(|me| Rooms {
+            pool,
+            config,
+            rooms: Mutex::default(),
+            me: me.clone(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     pub fn config(&self) -> &RoomsConfig {
@@ -182,6 +190,16 @@ impl Rooms {
     /// The open rooms' ids.
     pub fn room_ids(&self) -> Vec<String> {
         self.lock().iter().filter(|(_, c)| c.get().is_some_and(|r| !r.is_closed())).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Refuses every later join (`unavailable`); rooms already running go on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Peers in all open rooms.
+    pub fn peer_total(&self) -> usize {
+        self.load().iter().map(|(_, peers)| peers).sum()
     }
 
     /// (worker index, peer count) of every open room, for metrics.
@@ -195,6 +213,9 @@ impl Rooms {
     /// The room `room_id`, creating it (and its router) if it does not exist. A room created here
     /// that nobody joins closes after the grace period.
     pub async fn get_or_create(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RoomError::Unavailable("the server is shutting down".into()));
+        }
         // A room that closed between lookup and use is replaced; more than a few rounds means the
         // workers keep dying under us.
         for _ in 0..3 {

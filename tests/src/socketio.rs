@@ -1,0 +1,100 @@
+//! A minimal Socket.IO v5 client over Engine.IO v4 long polling, for Rust tests that need a
+//! signaling peer without Node (the Node tests use the real npm client).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = raw.split_once("\r\n\r\n").context("no header end")?;
+    let status = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    // Chunked bodies: join the chunks.
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = rest;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    Ok((status, body))
+}
+
+pub struct PollingClient {
+    addr: SocketAddr,
+    sid: String,
+    next_ack: u32,
+}
+
+impl PollingClient {
+    pub fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let (status, body) = request(addr, "GET", "/socket.io/?EIO=4&transport=polling", "")?;
+        if status != 200 {
+            bail!("handshake answered {status}: {body}");
+        }
+        let sid = body.split("\"sid\":\"").nth(1).and_then(|s| s.split('"').next()).context("no sid")?.to_owned();
+        let client = Self { addr, sid, next_ack: 0 };
+        client.post("40")?;
+        client.wait_for(|p| p.starts_with("40"), Duration::from_secs(5))?;
+        Ok(client)
+    }
+
+    fn post(&self, packet: &str) -> anyhow::Result<()> {
+        let (status, body) =
+            request(self.addr, "POST", &format!("/socket.io/?EIO=4&transport=polling&sid={}", self.sid), packet)?;
+        if status != 200 {
+            bail!("POST answered {status}: {body}");
+        }
+        Ok(())
+    }
+
+    /// Polls until a packet satisfies `want`, answering pings on the way.
+    fn wait_for(&self, want: impl Fn(&str) -> bool, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let (status, body) =
+                request(self.addr, "GET", &format!("/socket.io/?EIO=4&transport=polling&sid={}", self.sid), "")?;
+            if status != 200 {
+                bail!("poll answered {status}: {body}");
+            }
+            for packet in body.split('\u{1e}') {
+                if packet == "2" {
+                    self.post("3")?;
+                } else if want(packet) {
+                    return Ok(packet.to_owned());
+                }
+            }
+        }
+        bail!("no matching packet within {timeout:?}")
+    }
+
+    /// Emits `event` with `payload` and returns the ack's first argument.
+    pub fn request(&mut self, event: &str, payload: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        self.post(&format!("42{id}{}", serde_json::json!([event, payload])))?;
+        let prefix = format!("43{id}");
+        let packet = self.wait_for(|p| p.starts_with(&prefix), Duration::from_secs(10))?;
+        let args: serde_json::Value = serde_json::from_str(&packet[prefix.len()..])?;
+        Ok(args.get(0).cloned().unwrap_or(serde_json::Value::Null))
+    }
+}
