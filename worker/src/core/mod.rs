@@ -15,6 +15,7 @@ pub mod rng;
 mod router;
 mod rtcp_feedback;
 pub mod rtp;
+pub mod sctp;
 pub mod srtp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
