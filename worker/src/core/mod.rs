@@ -3,6 +3,10 @@
 
 mod consumer;
 mod control;
+mod data_consumer;
+mod data_control;
+mod data_path;
+mod data_producer;
 pub mod dtls;
 mod forward;
 pub mod ice;
