@@ -333,10 +333,12 @@ impl SctpAssociation {
                 _ => {}
             }
         }
+        // A server association reads as closed until the COOKIE ECHO arrives (the INIT ACK is
+        // stateless), so only a connected association can be lost this way; handshake failures
+        // come as events.
         let closed = self.association.as_ref().is_some_and(|(_, a)| a.is_closed());
-        if closed && self.state != SctpState::Closed {
-            let state = if self.state == SctpState::Connected { SctpState::Closed } else { SctpState::Failed };
-            self.set_state(state);
+        if closed && self.state == SctpState::Connected {
+            self.set_state(SctpState::Closed);
         }
     }
 

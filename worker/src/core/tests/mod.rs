@@ -4,3 +4,4 @@
 mod control;
 mod forwarding;
 mod hostile;
+mod data_channels;
