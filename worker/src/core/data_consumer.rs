@@ -1,6 +1,8 @@
 //! A data consumer: an outgoing SCTP stream on a transport carrying one data producer's messages.
 
-use octo_ipc::{DataConsumerData, DataConsumerId, DataConsumerStats, DataProducerId, SctpStreamParameters, TransportId};
+use octo_ipc::{
+    DataConsumerData, DataConsumerId, DataConsumerStats, DataProducerId, SctpStreamParameters, TransportId,
+};
 
 use super::sctp::Reliability;
 

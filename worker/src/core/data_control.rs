@@ -28,7 +28,10 @@ impl Worker {
         protocol: String,
     ) -> Result<Response, RequestError> {
         if self.data_producers.contains_key(&id) {
-            return Err(RequestError::new(ErrorCode::AlreadyExists, format!("{} already exists", Target::DataProducer(id))));
+            return Err(RequestError::new(
+                ErrorCode::AlreadyExists,
+                format!("{} already exists", Target::DataProducer(id)),
+            ));
         }
         let router_id = self.router_of(transport_id).ok_or_else(|| invalid("transport has no router"))?;
         let transport = self.transports.get_mut(&transport_id).ok_or_else(|| invalid("no transport"))?;
@@ -61,7 +64,10 @@ impl Worker {
         data_producer_id: DataProducerId,
     ) -> Result<Response, RequestError> {
         if self.data_consumers.contains_key(&id) {
-            return Err(RequestError::new(ErrorCode::AlreadyExists, format!("{} already exists", Target::DataConsumer(id))));
+            return Err(RequestError::new(
+                ErrorCode::AlreadyExists,
+                format!("{} already exists", Target::DataConsumer(id)),
+            ));
         }
         let router_id = self.router_of(transport_id).ok_or_else(|| invalid("transport has no router"))?;
         let producer = self
@@ -76,7 +82,10 @@ impl Worker {
         let stream_id = (0..sctp.os)
             .find(|s| {
                 !transport.data_streams.contains_key(s)
-                    && !transport.data_consumers.iter().any(|c| data_consumers.get(c).is_some_and(|c| c.stream_id() == *s))
+                    && !transport
+                        .data_consumers
+                        .iter()
+                        .any(|c| data_consumers.get(c).is_some_and(|c| c.stream_id() == *s))
             })
             .ok_or_else(|| RequestError::new(ErrorCode::InvalidState, "no free SCTP stream id on this transport"))?;
         let params = SctpStreamParameters { stream_id, ..producer.sctp_stream_parameters };

@@ -26,10 +26,8 @@ impl Worker {
             }
             let Some(event) = sctp.poll_event() else { return moved };
             match event {
-                SctpEvent::StateChanged(state) => self.notify(Notification::Transport(
-                    id,
-                    TransportNotification::SctpStateChange { sctp_state: state },
-                )),
+                SctpEvent::StateChanged(state) => self
+                    .notify(Notification::Transport(id, TransportNotification::SctpStateChange { sctp_state: state })),
                 SctpEvent::Message { stream_id, ppid, data } => {
                     self.on_data_message(now, id, stream_id, ppid, data);
                 }
@@ -58,7 +56,8 @@ impl Worker {
         };
         let Some(producer) = self.data_producers.get_mut(&producer_id) else { return };
         producer.on_message(data.len());
-        let consumers = self.routers.values().find_map(|r| r.data_fanout.get(&producer_id)).cloned().unwrap_or_default();
+        let consumers =
+            self.routers.values().find_map(|r| r.data_fanout.get(&producer_id)).cloned().unwrap_or_default();
         let mut touched: Vec<TransportId> = Vec::new();
         for consumer_id in consumers {
             let Some(consumer) = self.data_consumers.get_mut(&consumer_id) else { continue };

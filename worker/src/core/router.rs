@@ -1,7 +1,10 @@
 //! A router: one room's media routing table. The objects themselves live in the worker's flat
 //! maps; the router knows which are its own and who consumes which producer.
 
-use octo_ipc::{ConsumerId, DataConsumerId, DataProducerId, ProducerId, RouterDump, RouterId, RtpCapabilities, RtpCodecCapability, TransportId};
+use octo_ipc::{
+    ConsumerId, DataConsumerId, DataProducerId, ProducerId, RouterDump, RouterId, RtpCapabilities, RtpCodecCapability,
+    TransportId,
+};
 
 use super::id_map::IdMap;
 use super::ortc::{self, OrtcError};

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use octo_ipc::{
-    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState as IpcIceState, ProducerId, Protocol, SctpParameters,
-    TransportId, TransportStats, TransportTuple,
+    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState as IpcIceState,
+    ProducerId, Protocol, SctpParameters, TransportId, TransportStats, TransportTuple,
 };
 
 use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};

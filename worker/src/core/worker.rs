@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use octo_ipc::{
-    ConsumerId, ControllerMessage, DataConsumerId, DataProducerId, Notification, ProducerId, RouterId, TransportId, WorkerMessage, WorkerNotification,
+    ConsumerId, ControllerMessage, DataConsumerId, DataProducerId, Notification, ProducerId, RouterId, TransportId,
+    WorkerMessage, WorkerNotification,
 };
 
 use super::consumer::Consumer;

@@ -69,11 +69,20 @@ pub enum SctpEvent {
     /// The stream was reset by the peer, by us, or with the association.
     StreamClosed(u16),
     /// The peer opened a channel with DCEP; it was acknowledged.
-    ChannelOpened { stream_id: u16, channel_type: ChannelType, label: String, protocol: String },
+    ChannelOpened {
+        stream_id: u16,
+        channel_type: ChannelType,
+        label: String,
+        protocol: String,
+    },
     /// The peer acknowledged a channel we opened with DCEP.
     ChannelAcked(u16),
     /// A complete application message (DCEP messages are consumed here).
-    Message { stream_id: u16, ppid: u32, data: Bytes },
+    Message {
+        stream_id: u16,
+        ppid: u32,
+        data: Bytes,
+    },
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -172,19 +181,46 @@ impl SctpAssociation {
         if self.state == SctpState::New {
             self.start(now);
         }
-        let Some((handle, event)) = self.endpoint.handle(now, REMOTE, None, Bytes::copy_from_slice(packet)) else {
+        // rtc-sctp 0.21.1 panics on some malformed chunks (a slice past the end of a DATA chunk
+        // was seen in our hostile test). A peer must not take the worker down: contain it, and
+        // fail this association, whose state can no longer be trusted.
+        let endpoint = &mut self.endpoint;
+        let association = &mut self.association;
+        let data = Bytes::copy_from_slice(packet);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::route(endpoint, association, now, data);
+        }));
+        if outcome.is_err() {
+            self.association = None;
+            self.transmits.clear();
+            self.counters.messages_dropped += 1;
+            let state = if self.state == SctpState::Connected { SctpState::Closed } else { SctpState::Failed };
+            self.set_state(state);
+            return;
+        }
+        self.drain(now);
+    }
+
+    fn route(
+        endpoint: &mut Endpoint,
+        association: &mut Option<(AssociationHandle, Association)>,
+        now: Instant,
+        data: Bytes,
+    ) {
+        let Some((handle, event)) = endpoint.handle(now, REMOTE, None, data) else {
             return;
         };
+        let current = association;
         match event {
             DatagramEvent::NewAssociation(association) => {
                 // One association per transport: a second INIT with a new tag would replace a
                 // working association, so it is ignored while one exists.
-                if self.association.is_none() {
-                    self.association = Some((handle, association));
+                if current.is_none() {
+                    *current = Some((handle, association));
                 }
             }
             DatagramEvent::AssociationEvent(event) => {
-                if let Some((h, association)) = self.association.as_mut()
+                if let Some((h, association)) = current.as_mut()
                     && *h == handle
                 {
                     association.handle_event(event);
@@ -192,7 +228,6 @@ impl SctpAssociation {
             }
             _ => {}
         }
-        self.drain(now);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -380,7 +415,8 @@ impl SctpAssociation {
     fn on_dcep(&mut self, now: Instant, stream_id: u16, data: &[u8]) {
         match DcepMessage::parse(data) {
             Ok(DcepMessage::Open(open)) => {
-                let config = StreamConfig { ordered: open.channel_type.ordered, reliability: open.channel_type.reliability };
+                let config =
+                    StreamConfig { ordered: open.channel_type.ordered, reliability: open.channel_type.reliability };
                 let event = SctpEvent::ChannelOpened {
                     stream_id,
                     channel_type: open.channel_type,

@@ -166,7 +166,12 @@ mod tests {
     use super::*;
 
     fn open(ordered: bool, reliability: Reliability) -> DataChannelOpen<'static> {
-        DataChannelOpen { channel_type: ChannelType { ordered, reliability }, priority: 256, label: "chat", protocol: "" }
+        DataChannelOpen {
+            channel_type: ChannelType { ordered, reliability },
+            priority: 256,
+            label: "chat",
+            protocol: "",
+        }
     }
 
     #[test]

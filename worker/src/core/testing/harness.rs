@@ -199,7 +199,13 @@ impl Harness {
     }
 
     /// `produceData` on the peer's transport, with the peer's side of the stream set up to match.
-    pub fn produce_data(&mut self, peer: &mut Peer, id: u128, params: SctpStreamParameters, label: &str) -> DataProducerId {
+    pub fn produce_data(
+        &mut self,
+        peer: &mut Peer,
+        id: u128,
+        params: SctpStreamParameters,
+        label: &str,
+    ) -> DataProducerId {
         let resp = self.request(Request::Transport(
             peer.transport,
             TransportRequest::ProduceData {

@@ -114,7 +114,9 @@ fn closing_the_data_producer_closes_its_consumers() {
     h.request(Request::DataProducer(DataProducerId(10), DataProducerRequest::Close)).unwrap();
     h.advance(Duration::from_millis(100), &mut [&mut publisher, &mut a, &mut b]);
     for c in &consumers {
-        assert!(h.notifications.contains(&Notification::DataConsumer(c.id, DataConsumerNotification::DataProducerClosed)));
+        assert!(
+            h.notifications.contains(&Notification::DataConsumer(c.id, DataConsumerNotification::DataProducerClosed))
+        );
         let resp = h.request(Request::DataConsumer(c.id, DataConsumerRequest::GetStats));
         assert_eq!(resp.unwrap_err().code, ErrorCode::NotFound);
     }
@@ -168,7 +170,8 @@ fn unordered_delivery_survives_loss_out_of_order() {
 
 #[test]
 fn max_retransmits_zero_drops_lost_messages_and_keeps_going() {
-    let params = SctpStreamParameters { stream_id: 1, ordered: false, max_packet_life_time: None, max_retransmits: Some(0) };
+    let params =
+        SctpStreamParameters { stream_id: 1, ordered: false, max_packet_life_time: None, max_retransmits: Some(0) };
     let (mut h, mut publisher, mut a, mut b, consumers) = room(params);
     assert_eq!(consumers[0].sctp_stream_parameters.max_retransmits, Some(0));
     publisher.drop_app_out = 3;
@@ -186,3 +189,82 @@ fn max_retransmits_zero_drops_lost_messages_and_keeps_going() {
     assert_eq!(numbered(&a).last(), Some(&100));
 }
 
+/// CRC32c (Castagnoli), which SCTP packets carry, so mutated packets reach the chunk parsers.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn malformed_chunks_and_bogus_dcep_never_panic_and_others_keep_talking() {
+    let (mut h, mut publisher, mut a, mut b, _) = room(reliable(1, true));
+    let other = h.produce_data(&mut a, 11, reliable(1, true), "other");
+    let to_b = h.consume_data(&b, 22, other);
+    // A real DATA packet with the association's verification tag, then mutated copies of it.
+    publisher.send_message(1, ppid::STRING, b"template message").unwrap();
+    let now = h.now;
+    let template = publisher.sctp.as_mut().unwrap().poll_transmit(now).unwrap().to_vec();
+    let mut rng = crate::core::rng::Rng::from_seed([3; 32]);
+    for i in 0..400u32 {
+        let mut p = template.clone();
+        let len = p.len();
+        for _ in 0..(1 + rng.next_u32() % 4) {
+            let at = 12 + (rng.next_u32() as usize % (len - 12));
+            p[at] = rng.next_u32() as u8;
+        }
+        if i % 5 == 0 {
+            p.truncate(13 + rng.next_u32() as usize % (len - 13));
+        }
+        if i % 7 == 0 {
+            p[12] = [0, 3, 6, 10, 13, 14, 130, 192, 255][i as usize % 9]; // chunk types, incl. unknown
+        }
+        p[8..12].copy_from_slice(&[0; 4]);
+        let crc = crc32c(&p);
+        p[8..12].copy_from_slice(&crc.to_le_bytes());
+        publisher.dtls.as_mut().unwrap().send_application_data(now, &p).unwrap();
+        if i % 50 == 0 {
+            h.pump(&mut [&mut publisher, &mut a, &mut b]);
+        }
+    }
+    // Bogus DCEP on the producer's stream and on a stranger stream; garbage without a valid CRC.
+    for bogus in [&[][..], &[0x03, 0xff][..], &[0x03, 0x7f, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0][..], &[0x09][..]] {
+        let _ = publisher.send_message(1, ppid::DCEP, bogus);
+        let _ = publisher.send_message(9, ppid::DCEP, bogus);
+    }
+    publisher.dtls.as_mut().unwrap().send_application_data(now, &[0xde; 64]).unwrap();
+    h.advance(Duration::from_secs(2), &mut [&mut publisher, &mut a, &mut b]);
+    // The other association is untouched.
+    a.send_message(1, ppid::STRING, b"still here").unwrap();
+    h.advance(Duration::from_millis(300), &mut [&mut publisher, &mut a, &mut b]);
+    let stream = to_b.sctp_stream_parameters.stream_id;
+    assert!(b.messages.contains(&(stream, ppid::STRING, b"still here".to_vec())), "{:?}", b.messages);
+}
+
+#[test]
+fn a_message_over_the_maximum_is_dropped_and_its_stream_reset() {
+    let mut h = Harness::new();
+    let (mut attacker, mut honest, mut sub) = (Peer::new(50000), Peer::new(50001), Peer::new(50002));
+    attacker.sctp_max_message_size = 1024 * 1024;
+    for (i, peer) in [&mut attacker, &mut honest, &mut sub].into_iter().enumerate() {
+        let t = h.create_sctp_transport(i as u128 + 1);
+        h.connect(peer, &t);
+    }
+    h.advance(Duration::from_millis(200), &mut [&mut attacker, &mut honest, &mut sub]);
+    let bad = h.produce_data(&mut attacker, 10, reliable(1, true), "bad");
+    let good = h.produce_data(&mut honest, 11, reliable(1, true), "good");
+    h.consume_data(&sub, 20, bad);
+    let good_stream = h.consume_data(&sub, 21, good).sctp_stream_parameters.stream_id;
+    attacker.send_message(1, ppid::BINARY, &vec![7u8; 300 * 1024]).unwrap();
+    h.advance(Duration::from_secs(3), &mut [&mut attacker, &mut honest, &mut sub]);
+    assert!(sub.messages.is_empty(), "nothing over the maximum is forwarded");
+    assert!(attacker.sctp_events.contains(&SctpEvent::StreamClosed(1)), "{:?}", attacker.sctp_events);
+    honest.send_message(1, ppid::STRING, b"fine").unwrap();
+    h.advance(Duration::from_millis(300), &mut [&mut attacker, &mut honest, &mut sub]);
+    assert_eq!(sub.messages, vec![(good_stream, ppid::STRING, b"fine".to_vec())]);
+}
