@@ -212,12 +212,10 @@ impl SctpAssociation {
         };
         let current = association;
         match event {
-            DatagramEvent::NewAssociation(association) => {
-                // One association per transport: a second INIT with a new tag would replace a
-                // working association, so it is ignored while one exists.
-                if current.is_none() {
-                    *current = Some((handle, association));
-                }
+            // One association per transport: a second INIT with a new tag would replace a
+            // working association, so it is ignored while one exists.
+            DatagramEvent::NewAssociation(association) if current.is_none() => {
+                *current = Some((handle, association));
             }
             DatagramEvent::AssociationEvent(event) => {
                 if let Some((h, association)) = current.as_mut()

@@ -356,7 +356,7 @@ impl Peer {
             while let Some(d) = dtls.poll_transmit() {
                 if d.first() == Some(&23) && self.drop_app_out > 0 {
                     self.app_out = self.app_out.wrapping_add(1);
-                    if self.app_out % self.drop_app_out == 0 {
+                    if self.app_out.is_multiple_of(self.drop_app_out) {
                         continue;
                     }
                 }
@@ -401,7 +401,7 @@ impl Peer {
         self.now = Some(now);
         if data.first() == Some(&23) && self.drop_app_in > 0 {
             self.app_in = self.app_in.wrapping_add(1);
-            if self.app_in % self.drop_app_in == 0 {
+            if self.app_in.is_multiple_of(self.drop_app_in) {
                 return;
             }
         }
