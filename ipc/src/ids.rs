@@ -84,6 +84,17 @@ typed_id!(
     "consumer"
 );
 
+typed_id!(
+    /// A data producer (an incoming SCTP stream) inside a transport.
+    DataProducerId,
+    "data producer"
+);
+typed_id!(
+    /// A data consumer (an outgoing SCTP stream) inside a transport.
+    DataConsumerId,
+    "data consumer"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ pub mod transport_parameters;
 
 pub use error::{ErrorCode, RequestError};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME_LEN, decode_frame, encode_frame};
-pub use ids::{ConsumerId, IdParseError, ProducerId, RouterId, TransportId};
+pub use ids::{ConsumerId, DataConsumerId, DataProducerId, IdParseError, ProducerId, RouterId, TransportId};
 pub use messages::*;
 pub use rtp_parameters::*;
 pub use stats::*;

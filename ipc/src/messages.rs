@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RequestError;
-use crate::ids::{ConsumerId, ProducerId, RouterId, TransportId};
+use crate::ids::{ConsumerId, DataConsumerId, DataProducerId, ProducerId, RouterId, TransportId};
 use crate::rtp_parameters::{MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters, RtpType};
 use crate::stats::{RtpStreamStats, TransportStats};
 use crate::transport_parameters::{
@@ -21,6 +21,8 @@ pub enum Target {
     Transport(TransportId),
     Producer(ProducerId),
     Consumer(ConsumerId),
+    DataProducer(DataProducerId),
+    DataConsumer(DataConsumerId),
 }
 
 impl fmt::Display for Target {
@@ -31,6 +33,8 @@ impl fmt::Display for Target {
             Target::Transport(id) => write!(f, "{} {id}", TransportId::LABEL),
             Target::Producer(id) => write!(f, "{} {id}", ProducerId::LABEL),
             Target::Consumer(id) => write!(f, "{} {id}", ConsumerId::LABEL),
+            Target::DataProducer(id) => write!(f, "{} {id}", DataProducerId::LABEL),
+            Target::DataConsumer(id) => write!(f, "{} {id}", DataConsumerId::LABEL),
         }
     }
 }
@@ -43,6 +47,8 @@ pub enum Request {
     Transport(TransportId, TransportRequest),
     Producer(ProducerId, ProducerRequest),
     Consumer(ConsumerId, ConsumerRequest),
+    DataProducer(DataProducerId, DataProducerRequest),
+    DataConsumer(DataConsumerId, DataConsumerRequest),
 }
 
 impl Request {
@@ -53,6 +59,8 @@ impl Request {
             Request::Transport(id, _) => Target::Transport(*id),
             Request::Producer(id, _) => Target::Producer(*id),
             Request::Consumer(id, _) => Target::Consumer(*id),
+            Request::DataProducer(id, _) => Target::DataProducer(*id),
+            Request::DataConsumer(id, _) => Target::DataConsumer(*id),
         }
     }
 }
@@ -127,6 +135,59 @@ pub enum TransportRequest {
     },
     /// Answered with [`Response::TransportStats`].
     GetStats,
+    /// An incoming SCTP stream from the peer becomes a data producer; answered with
+    /// [`Response::DataProducerCreated`]. The transport must have been created with `sctp`.
+    ProduceData {
+        data_producer_id: DataProducerId,
+        sctp_stream_parameters: SctpStreamParameters,
+        label: String,
+        protocol: String,
+    },
+    /// An outgoing SCTP stream (its id allocated by this transport) carrying the messages of a
+    /// data producer of the same router; answered with [`Response::DataConsumerCreated`].
+    ConsumeData {
+        data_consumer_id: DataConsumerId,
+        data_producer_id: DataProducerId,
+    },
+}
+
+/// How one SCTP stream delivers, as mediasoup's `sctpStreamParameters`. At most one of
+/// `max_packet_life_time` and `max_retransmits` is set; neither means reliable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SctpStreamParameters {
+    pub stream_id: u16,
+    pub ordered: bool,
+    /// Milliseconds a message may be retransmitted for.
+    pub max_packet_life_time: Option<u16>,
+    pub max_retransmits: Option<u16>,
+}
+
+/// The SCTP association's state, as mediasoup's `sctpState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SctpState {
+    New,
+    Connecting,
+    Connected,
+    Failed,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataProducerRequest {
+    Dump,
+    Close,
+    /// Answered with [`Response::DataProducerStats`].
+    GetStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataConsumerRequest {
+    Dump,
+    Close,
+    /// Answered with [`Response::DataConsumerStats`].
+    GetStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +237,41 @@ pub enum Response {
     RtpStreamStats(Vec<RtpStreamStats>),
     /// Dump of a transport, producer or consumer: a human-readable description for operators.
     ObjectDump(String),
+    DataProducerCreated,
+    DataConsumerCreated(DataConsumerData),
+    DataProducerStats(DataProducerStats),
+    DataConsumerStats(DataConsumerStats),
+}
+
+/// What a client needs to receive a new data consumer (mediasoup's `consumeData` answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataConsumerData {
+    pub id: DataConsumerId,
+    pub data_producer_id: DataProducerId,
+    pub sctp_stream_parameters: SctpStreamParameters,
+    pub label: String,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataProducerStats {
+    pub label: String,
+    pub protocol: String,
+    pub messages_received: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataConsumerStats {
+    pub label: String,
+    pub protocol: String,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    /// Messages that could not be queued on the SCTP stream (association down, too large).
+    pub messages_dropped: u64,
 }
 
 /// What a client needs to connect to a new WebRTC transport.
@@ -246,6 +342,7 @@ pub enum Notification {
     Transport(TransportId, TransportNotification),
     Producer(ProducerId, ProducerNotification),
     Consumer(ConsumerId, ConsumerNotification),
+    DataConsumer(DataConsumerId, DataConsumerNotification),
 }
 
 impl Notification {
@@ -256,6 +353,7 @@ impl Notification {
             Notification::Transport(id, _) => Target::Transport(*id),
             Notification::Producer(id, _) => Target::Producer(*id),
             Notification::Consumer(id, _) => Target::Consumer(*id),
+            Notification::DataConsumer(id, _) => Target::DataConsumer(*id),
         }
     }
 }
@@ -286,6 +384,7 @@ pub enum TransportNotification {
     IceStateChange { ice_state: IceState },
     IceSelectedTupleChange { tuple: Option<TransportTuple> },
     DtlsStateChange { dtls_state: DtlsState, reason: Option<String> },
+    SctpStateChange { sctp_state: SctpState },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,6 +401,12 @@ pub enum ConsumerNotification {
     ProducerClosed,
     ProducerPaused,
     ProducerResumed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataConsumerNotification {
+    /// The data producer closed; the data consumer closed with it.
+    DataProducerClosed,
 }
 
 /// Everything the controller writes to a worker.

@@ -8,6 +8,12 @@ const R: RouterId = RouterId(0x1111_2222_3333_4444_5555_6666_7777_8888);
 const T: TransportId = TransportId(7);
 const P: ProducerId = ProducerId(u128::MAX);
 const C: ConsumerId = ConsumerId(0);
+const DP: DataProducerId = DataProducerId(0xdead_beef);
+const DC: DataConsumerId = DataConsumerId(1 << 100);
+
+fn stream_parameters() -> SctpStreamParameters {
+    SctpStreamParameters { stream_id: 65535, ordered: false, max_packet_life_time: None, max_retransmits: Some(0) }
+}
 
 fn all_controller_messages() -> Vec<ControllerMessage> {
     let requests = vec![
@@ -23,6 +29,22 @@ fn all_controller_messages() -> Vec<ControllerMessage> {
         Request::Producer(P, ProducerRequest::Close),
         Request::Consumer(C, ConsumerRequest::Dump),
         Request::Consumer(C, ConsumerRequest::Close),
+        Request::Transport(
+            T,
+            TransportRequest::ProduceData {
+                data_producer_id: DP,
+                sctp_stream_parameters: stream_parameters(),
+                label: "chat ✓".into(),
+                protocol: String::new(),
+            },
+        ),
+        Request::Transport(T, TransportRequest::ConsumeData { data_consumer_id: DC, data_producer_id: DP }),
+        Request::DataProducer(DP, DataProducerRequest::Dump),
+        Request::DataProducer(DP, DataProducerRequest::Close),
+        Request::DataProducer(DP, DataProducerRequest::GetStats),
+        Request::DataConsumer(DC, DataConsumerRequest::Dump),
+        Request::DataConsumer(DC, DataConsumerRequest::Close),
+        Request::DataConsumer(DC, DataConsumerRequest::GetStats),
     ];
     requests
         .into_iter()
@@ -42,6 +64,33 @@ fn all_worker_messages() -> Vec<WorkerMessage> {
             producer_ids: vec![P],
             consumer_ids: vec![C],
         })),
+        Ok(Response::DataProducerCreated),
+        Ok(Response::DataConsumerCreated(DataConsumerData {
+            id: DC,
+            data_producer_id: DP,
+            sctp_stream_parameters: SctpStreamParameters {
+                stream_id: 3,
+                ordered: true,
+                max_packet_life_time: Some(3000),
+                max_retransmits: None,
+            },
+            label: "reactions".into(),
+            protocol: "json".into(),
+        })),
+        Ok(Response::DataProducerStats(DataProducerStats {
+            label: "l".into(),
+            protocol: "p".into(),
+            messages_received: u64::MAX,
+            bytes_received: 1,
+        })),
+        Ok(Response::DataConsumerStats(DataConsumerStats {
+            label: String::new(),
+            protocol: String::new(),
+            messages_sent: 2,
+            bytes_sent: 3,
+            messages_dropped: 4,
+        })),
+        Err(RequestError::not_found(Target::DataConsumer(DC))),
         Err(RequestError::not_found(Target::Router(R))),
         Err(RequestError::new(ErrorCode::AlreadyExists, "x")),
         Err(RequestError::new(ErrorCode::InvalidRequest, "ü")),
@@ -54,6 +103,9 @@ fn all_worker_messages() -> Vec<WorkerMessage> {
         Notification::Transport(T, TransportNotification::Closed { reason: CloseReason::ParentClosed }),
         Notification::Producer(P, ProducerNotification::Closed { reason: CloseReason::ParentClosed }),
         Notification::Consumer(C, ConsumerNotification::Closed { reason: CloseReason::WorkerDied }),
+        Notification::DataConsumer(DC, DataConsumerNotification::DataProducerClosed),
+        Notification::Transport(T, TransportNotification::SctpStateChange { sctp_state: SctpState::Connected }),
+        Notification::Transport(T, TransportNotification::SctpStateChange { sctp_state: SctpState::Failed }),
     ];
     results
         .into_iter()
@@ -104,6 +156,11 @@ fn targets_name_their_object() {
     );
     assert_eq!(Request::Router(R, RouterRequest::Dump).target(), Target::Router(R));
     assert_eq!(Target::Router(R).to_string(), format!("router {R}"));
+    assert_eq!(Target::DataProducer(DP).to_string(), format!("data producer {DP}"));
+    assert_eq!(
+        Request::DataConsumer(DC, DataConsumerRequest::Close).target(),
+        Notification::DataConsumer(DC, DataConsumerNotification::DataProducerClosed).target()
+    );
     let err = RequestError::not_found(Target::Producer(P));
     assert!(err.to_string().contains(&P.to_string()), "{err}");
 }

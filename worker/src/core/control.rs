@@ -64,6 +64,8 @@ impl Worker {
                 }
                 self.consumer_request(now, id, req)
             }
+            Request::DataProducer(id, req) => self.data_producer_request(now, id, req),
+            Request::DataConsumer(id, req) => self.data_consumer_request(now, id, req),
         }
     }
 
@@ -219,6 +221,12 @@ impl Worker {
             }
             TransportRequest::Consume { consumer_id, producer_id, rtp_capabilities, paused } => {
                 self.consume(id, consumer_id, producer_id, &rtp_capabilities, paused)
+            }
+            TransportRequest::ProduceData { data_producer_id, sctp_stream_parameters, label, protocol } => {
+                self.produce_data(id, data_producer_id, sctp_stream_parameters, label, protocol)
+            }
+            TransportRequest::ConsumeData { data_consumer_id, data_producer_id } => {
+                self.consume_data(id, data_consumer_id, data_producer_id)
             }
             TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats(self.last_now))),
         }
@@ -436,6 +444,18 @@ impl Worker {
         for c in consumers {
             self.close_consumer(c);
         }
+        let (data_producers, data_consumers) = (transport_data_producers(self, id), transport_data_consumers(self, id));
+        for p in data_producers {
+            self.close_data_producer(now, p);
+        }
+        for c in data_consumers {
+            self.close_data_consumer(now, c);
+        }
+        // The ABORT goes out through DTLS before its close_notify.
+        if let Some(sctp) = self.transports.get_mut(&id).and_then(|t| t.sctp.as_mut()) {
+            sctp.close(now);
+        }
+        self.flush_sctp(now, id);
         if let Some(mut transport) = self.transports.remove(&id) {
             let (t, c) = (&transport.counters, &mut self.counters);
             c.retired_packets_received += t.packets_received;
@@ -494,4 +514,12 @@ impl Worker {
             }
         }
     }
+}
+
+fn transport_data_producers(worker: &Worker, id: TransportId) -> Vec<octo_ipc::DataProducerId> {
+    worker.transports.get(&id).map(|t| t.data_producers.clone()).unwrap_or_default()
+}
+
+fn transport_data_consumers(worker: &Worker, id: TransportId) -> Vec<octo_ipc::DataConsumerId> {
+    worker.transports.get(&id).map(|t| t.data_consumers.clone()).unwrap_or_default()
 }

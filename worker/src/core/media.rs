@@ -133,9 +133,18 @@ impl Worker {
                 }
                 continue;
             }
-            let Some(event) = dtls.poll_event() else { return };
+            let Some(event) = dtls.poll_event() else {
+                // SCTP packets go out through DTLS: go round again if the association sent any.
+                if self.flush_sctp(now, id) {
+                    continue;
+                }
+                return;
+            };
             match event {
                 DtlsEvent::StateChanged { state, reason } => {
+                    if state == octo_ipc::DtlsState::Connected {
+                        self.start_sctp(now, id);
+                    }
                     self.notify(Notification::Transport(
                         id,
                         TransportNotification::DtlsStateChange { dtls_state: state, reason },
@@ -144,8 +153,11 @@ impl Worker {
                 DtlsEvent::SrtpKeys { profile, keying_material, local_is_client } => {
                     self.on_srtp_keys(now, id, profile, &keying_material, local_is_client);
                 }
-                // SCTP for DataChannels arrives with its own issue; until then, count and drop.
-                DtlsEvent::ApplicationData(_) => transport.counters.packets_dropped += 1,
+                DtlsEvent::ApplicationData(packet) => match transport.sctp.as_mut() {
+                    Some(sctp) => sctp.handle_packet(now, &packet),
+                    // No DataChannels were offered on this transport.
+                    None => transport.counters.packets_dropped += 1,
+                },
             }
         }
     }
@@ -157,6 +169,9 @@ impl Worker {
             && dtls.poll_timeout().is_some_and(|t| t <= now)
         {
             dtls.handle_timeout(now);
+        }
+        if let Some(sctp) = transport.sctp.as_mut() {
+            sctp.handle_timeout(now);
         }
         self.drain_ice_events(now, id);
         self.flush_transport(now, id);

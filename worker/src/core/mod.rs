@@ -3,6 +3,10 @@
 
 mod consumer;
 mod control;
+mod data_consumer;
+mod data_control;
+mod data_path;
+mod data_producer;
 pub mod dtls;
 mod forward;
 pub mod ice;
@@ -15,6 +19,7 @@ pub mod rng;
 mod router;
 mod rtcp_feedback;
 pub mod rtp;
+pub mod sctp;
 pub mod srtp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,7 +1,10 @@
 //! A router: one room's media routing table. The objects themselves live in the worker's flat
 //! maps; the router knows which are its own and who consumes which producer.
 
-use octo_ipc::{ConsumerId, ProducerId, RouterDump, RouterId, RtpCapabilities, RtpCodecCapability, TransportId};
+use octo_ipc::{
+    ConsumerId, DataConsumerId, DataProducerId, ProducerId, RouterDump, RouterId, RtpCapabilities, RtpCodecCapability,
+    TransportId,
+};
 
 use super::id_map::IdMap;
 use super::ortc::{self, OrtcError};
@@ -13,6 +16,8 @@ pub struct Router {
     pub transports: Vec<TransportId>,
     /// producer → its consumers, the fan-out list walked for every packet.
     pub fanout: IdMap<ProducerId, Vec<ConsumerId>>,
+    /// data producer → its data consumers.
+    pub data_fanout: IdMap<DataProducerId, Vec<DataConsumerId>>,
 }
 
 impl Router {
@@ -22,6 +27,7 @@ impl Router {
             capabilities: ortc::router_rtp_capabilities(media_codecs)?,
             transports: Vec::new(),
             fanout: IdMap::default(),
+            data_fanout: IdMap::default(),
         })
     }
 

@@ -1,12 +1,13 @@
 //! A WebRTC transport: ICE-lite, DTLS and (once keyed) SRTP for one peer connection, plus the
 //! tables that route its incoming RTP to producers.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use octo_ipc::{
-    DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState as IpcIceState, ProducerId, Protocol, SctpParameters,
-    TransportId, TransportStats, TransportTuple,
+    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState as IpcIceState,
+    ProducerId, Protocol, SctpParameters, TransportId, TransportStats, TransportTuple,
 };
 
 use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};
@@ -14,6 +15,7 @@ use super::ice::{IceLite, IceState, Tuple};
 use super::id_map::IdMap;
 use super::rtp::recv_stats::BitrateWindow;
 use super::rtp::twcc::TwccRecorder;
+use super::sctp::{SctpAssociation, SctpRole};
 use super::srtp::{SrtpRecvContext, SrtpSendContext};
 use super::transmit::SocketId;
 
@@ -72,6 +74,12 @@ pub struct WebRtcTransport {
     pub rtcp_ssrc: u32,
     pub next_receiver_report: Option<Instant>,
     pub sctp_parameters: Option<SctpParameters>,
+    /// The DataChannel association, when the transport was created with `sctp`.
+    pub sctp: Option<SctpAssociation>,
+    pub data_producers: Vec<DataProducerId>,
+    pub data_consumers: Vec<DataConsumerId>,
+    /// Incoming SCTP stream id → the data producer on it.
+    pub data_streams: HashMap<u16, DataProducerId>,
     pub counters: TransportCounters,
     next_mid: u32,
 }
@@ -92,6 +100,10 @@ impl WebRtcTransport {
             producers: Vec::new(),
             consumers: Vec::new(),
             incoming: IdMap::default(),
+            sctp: sctp_parameters.map(|p| SctpAssociation::new(SctpRole::Server, p.os, p.mis, p.max_message_size)),
+            data_producers: Vec::new(),
+            data_consumers: Vec::new(),
+            data_streams: HashMap::new(),
             sctp_parameters,
             counters: TransportCounters::default(),
             next_mid: 0,

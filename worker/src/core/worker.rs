@@ -6,10 +6,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use octo_ipc::{
-    ConsumerId, ControllerMessage, Notification, ProducerId, RouterId, TransportId, WorkerMessage, WorkerNotification,
+    ConsumerId, ControllerMessage, DataConsumerId, DataProducerId, Notification, ProducerId, RouterId, TransportId,
+    WorkerMessage, WorkerNotification,
 };
 
 use super::consumer::Consumer;
+use super::data_consumer::DataConsumer;
+use super::data_producer::DataProducer;
 use super::dtls::{DtlsError, DtlsIdentity};
 use super::id_map::IdMap;
 use super::producer::Producer;
@@ -73,6 +76,8 @@ pub struct Worker {
     pub(super) transports: IdMap<TransportId, WebRtcTransport>,
     pub(super) producers: IdMap<ProducerId, Producer>,
     pub(super) consumers: IdMap<ConsumerId, Consumer>,
+    pub(super) data_producers: IdMap<DataProducerId, DataProducer>,
+    pub(super) data_consumers: IdMap<DataConsumerId, DataConsumer>,
     pub(super) outputs: VecDeque<Output>,
     pub(super) transmits: TransmitQueue,
     pub(super) counters: WorkerCounters,
@@ -101,6 +106,8 @@ impl Worker {
             transports: IdMap::default(),
             producers: IdMap::default(),
             consumers: IdMap::default(),
+            data_producers: IdMap::default(),
+            data_consumers: IdMap::default(),
             outputs,
             transmits: TransmitQueue::default(),
             counters: WorkerCounters::default(),
@@ -138,7 +145,8 @@ impl Worker {
     /// The earliest instant at which the core wants [`Worker::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
         let dtls = self.transports.values().filter_map(|t| t.dtls.as_ref()?.poll_timeout()).min();
-        [dtls, self.next_tick].into_iter().flatten().min()
+        let sctp = self.transports.values().filter_map(|t| t.sctp.as_ref()?.poll_timeout()).min();
+        [dtls, sctp, self.next_tick].into_iter().flatten().min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -11,6 +11,7 @@ use crate::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, N
 use crate::core::ice::stun::{BindingRequest, write_binding_request};
 use crate::core::rng::Rng;
 use crate::core::rtp::packet::RtpPacket;
+use crate::core::sctp::{Reliability, SctpAssociation, SctpEvent, SctpRole};
 use crate::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use crate::core::transmit::{BUFFER_SIZE, SocketId};
 
@@ -91,9 +92,20 @@ impl Harness {
     }
 
     pub fn create_transport(&mut self, id: u128) -> WebRtcTransportData {
+        self.create_transport_with(id, Default::default())
+    }
+
+    /// A transport offering DataChannels (1024 streams each way, 256 KiB messages).
+    pub fn create_sctp_transport(&mut self, id: u128) -> WebRtcTransportData {
+        let options =
+            WebRtcTransportOptions { sctp: Some(NumSctpStreams { os: 1024, mis: 1024 }), ..Default::default() };
+        self.create_transport_with(id, options)
+    }
+
+    pub fn create_transport_with(&mut self, id: u128, options: WebRtcTransportOptions) -> WebRtcTransportData {
         match self.request(Request::Router(
             self.router,
-            RouterRequest::CreateWebRtcTransport { transport_id: TransportId(id), options: Default::default() },
+            RouterRequest::CreateWebRtcTransport { transport_id: TransportId(id), options },
         )) {
             Ok(Response::WebRtcTransportCreated(data)) => data,
             other => panic!("{other:?}"),
@@ -156,6 +168,10 @@ impl Harness {
         peer.remote_password = data.ice_parameters.password.clone();
         let fingerprints = data.dtls_parameters.fingerprints.clone();
         peer.dtls = Some(DtlsTransport::new(&peer.identity, DtlsLocalRole::Server, &fingerprints).unwrap());
+        // Like a browser, the peer is the SCTP client and starts once DTLS is up.
+        peer.sctp = data.sctp_parameters.map(|p| {
+            SctpAssociation::new(SctpRole::Client, p.os, p.mis, p.max_message_size.max(peer.sctp_max_message_size))
+        });
         peer.send_binding(true, &peer.remote_password.clone());
         self.pump(&mut [peer]);
         let resp = self.request(Request::Transport(
@@ -180,6 +196,43 @@ impl Harness {
         ));
         assert!(matches!(resp, Ok(Response::ProducerCreated { .. })), "{resp:?}");
         ProducerId(id)
+    }
+
+    /// `produceData` on the peer's transport, with the peer's side of the stream set up to match.
+    pub fn produce_data(
+        &mut self,
+        peer: &mut Peer,
+        id: u128,
+        params: SctpStreamParameters,
+        label: &str,
+    ) -> DataProducerId {
+        let resp = self.request(Request::Transport(
+            peer.transport,
+            TransportRequest::ProduceData {
+                data_producer_id: DataProducerId(id),
+                sctp_stream_parameters: params,
+                label: label.to_owned(),
+                protocol: String::new(),
+            },
+        ));
+        assert_eq!(resp, Ok(Response::DataProducerCreated));
+        let reliability = match (params.max_packet_life_time, params.max_retransmits) {
+            (Some(ms), _) => Reliability::MaxPacketLifeTime(u32::from(ms)),
+            (None, Some(n)) => Reliability::MaxRetransmits(u32::from(n)),
+            (None, None) => Reliability::Reliable,
+        };
+        peer.sctp.as_mut().expect("sctp transport").configure_stream(params.stream_id, params.ordered, reliability);
+        DataProducerId(id)
+    }
+
+    pub fn consume_data(&mut self, peer: &Peer, id: u128, data_producer: DataProducerId) -> DataConsumerData {
+        match self.request(Request::Transport(
+            peer.transport,
+            TransportRequest::ConsumeData { data_consumer_id: DataConsumerId(id), data_producer_id: data_producer },
+        )) {
+            Ok(Response::DataConsumerCreated(data)) => data,
+            other => panic!("{other:?}"),
+        }
     }
 
     pub fn consume(&mut self, peer: &Peer, id: u128, producer: ProducerId) -> ConsumerData {
@@ -225,6 +278,19 @@ pub struct Peer {
     pub rtcp: Vec<Vec<u8>>,
     pub undecryptable: usize,
     seq: u16,
+    /// The peer's SCTP client, when its transport offers DataChannels.
+    pub sctp: Option<SctpAssociation>,
+    /// The maximum message size the peer's SCTP accepts to send (raise it to send oversize).
+    pub sctp_max_message_size: u32,
+    /// Complete messages received: (stream id, PPID, bytes).
+    pub messages: Vec<(u16, u32, Vec<u8>)>,
+    pub sctp_events: Vec<SctpEvent>,
+    /// Drop every Nth DTLS application-data datagram the peer sends / receives (0: no loss).
+    pub drop_app_out: u32,
+    pub drop_app_in: u32,
+    app_out: u32,
+    app_in: u32,
+    now: Option<Instant>,
 }
 
 impl Peer {
@@ -244,6 +310,15 @@ impl Peer {
             rtcp: Vec::new(),
             undecryptable: 0,
             seq: 0,
+            sctp: None,
+            sctp_max_message_size: 262_144,
+            messages: Vec::new(),
+            sctp_events: Vec::new(),
+            drop_app_out: 0,
+            drop_app_in: 0,
+            app_out: 0,
+            app_in: 0,
+            now: None,
         }
     }
 
@@ -272,8 +347,19 @@ impl Peer {
     }
 
     pub fn take_outgoing(&mut self) -> Vec<Vec<u8>> {
+        if let (Some(sctp), Some(dtls), Some(now)) = (self.sctp.as_mut(), self.dtls.as_mut(), self.now) {
+            while let Some(packet) = sctp.poll_transmit(now) {
+                dtls.send_application_data(now, &packet).unwrap();
+            }
+        }
         if let Some(dtls) = self.dtls.as_mut() {
             while let Some(d) = dtls.poll_transmit() {
+                if d.first() == Some(&23) && self.drop_app_out > 0 {
+                    self.app_out = self.app_out.wrapping_add(1);
+                    if self.app_out.is_multiple_of(self.drop_app_out) {
+                        continue;
+                    }
+                }
                 self.outgoing.push(d.to_vec());
             }
         }
@@ -281,20 +367,60 @@ impl Peer {
     }
 
     pub fn tick(&mut self, now: Instant) {
+        self.now = Some(now);
         if let Some(dtls) = self.dtls.as_mut()
             && dtls.poll_timeout().is_some_and(|t| t <= now)
         {
             dtls.handle_timeout(now);
         }
+        if let Some(sctp) = self.sctp.as_mut() {
+            sctp.handle_timeout(now);
+        }
+        self.drain_sctp_events();
+    }
+
+    fn drain_sctp_events(&mut self) {
+        let Some(sctp) = self.sctp.as_mut() else { return };
+        while let Some(event) = sctp.poll_event() {
+            match event {
+                SctpEvent::Message { stream_id, ppid, data } => self.messages.push((stream_id, ppid, data.to_vec())),
+                other => self.sctp_events.push(other),
+            }
+        }
+    }
+
+    /// Sends a DataChannel message from the peer (queued until the next pump).
+    pub fn send_message(&mut self, stream_id: u16, ppid: u32, data: &[u8]) -> Result<(), crate::core::sctp::SctpError> {
+        let now = self.now.expect("peer has seen time");
+        let result = self.sctp.as_mut().expect("sctp transport").send(now, stream_id, ppid, data);
+        self.drain_sctp_events();
+        result
     }
 
     fn receive(&mut self, now: Instant, data: &[u8]) {
+        self.now = Some(now);
+        if data.first() == Some(&23) && self.drop_app_in > 0 {
+            self.app_in = self.app_in.wrapping_add(1);
+            if self.app_in.is_multiple_of(self.drop_app_in) {
+                return;
+            }
+        }
         match data.first() {
             Some(0..=3) => self.stun_responses.push(data.to_vec()),
             Some(20..=63) => {
                 let Some(dtls) = self.dtls.as_mut() else { return };
                 let _ = dtls.handle_datagram(now, data);
                 while let Some(event) = dtls.poll_event() {
+                    if let DtlsEvent::ApplicationData(packet) = &event
+                        && let Some(sctp) = self.sctp.as_mut()
+                    {
+                        sctp.handle_packet(now, packet);
+                    }
+                    if matches!(event, DtlsEvent::SrtpKeys { .. })
+                        && let Some(sctp) = self.sctp.as_mut()
+                    {
+                        sctp.start(now);
+                    }
                     if let DtlsEvent::SrtpKeys { profile, keying_material, local_is_client } = event {
                         let profile = match profile {
                             NegotiatedSrtpProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
@@ -307,6 +433,7 @@ impl Peer {
                         self.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
                     }
                 }
+                self.drain_sctp_events();
             }
             Some(128..=191) => {
                 let Some(srtp) = self.srtp_recv.as_mut() else { return };

@@ -2,5 +2,6 @@
 //! to a `Worker` through `handle_datagram` / `poll_transmit`, with no sockets and no sleeping.
 
 mod control;
+mod data_channels;
 mod forwarding;
 mod hostile;

@@ -1,0 +1,7 @@
+//! SCTP over DTLS for DataChannels: the association and DCEP.
+
+pub mod association;
+pub mod dcep;
+
+pub use association::{SctpAssociation, SctpCounters, SctpError, SctpEvent, SctpRole, ppid};
+pub use dcep::{ChannelType, DataChannelOpen, DcepError, DcepMessage, Reliability};
