@@ -151,8 +151,8 @@ fn every_worker_message_round_trips() {
 #[test]
 fn targets_name_their_object() {
     assert_eq!(
-        all_controller_messages()[3].clone(),
-        ControllerMessage::Request { id: 3000, request: Request::Router(R, RouterRequest::Dump) }
+        all_controller_messages()[4].clone(),
+        ControllerMessage::Request { id: 4000, request: Request::Router(R, RouterRequest::Dump) }
     );
     assert_eq!(Request::Router(R, RouterRequest::Dump).target(), Target::Router(R));
     assert_eq!(Target::Router(R).to_string(), format!("router {R}"));
