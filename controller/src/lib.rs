@@ -6,5 +6,6 @@ pub mod dispatcher;
 pub mod http;
 pub mod rooms;
 pub mod signaling;
+pub mod web_assets;
 pub mod worker_pool;
 pub mod worker_process;
