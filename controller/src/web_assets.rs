@@ -2,10 +2,10 @@
 //! `/` when no `--web-root` is given: a fresh clone's `octo` binary serves a working client with no
 //! npm step. `tests/tests/web_client.rs` checks that `dist/` matches a fresh build of its sources.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
 const INDEX_HTML: &str = include_str!("../../client-web/dist/index.html");
 const APP_JS: &str = include_str!("../../client-web/dist/app.js");

@@ -184,3 +184,39 @@ test('connections dropped mid-handshake (a browser killed, a raw client cut) do 
   }
   await allPairsFlow([ann, bob], 3000);
 });
+
+test('a shared screen is an extra tile at the others, gone when sharing stops', async () => {
+  await ann.page.click('#screen-btn');
+  const shared = await until(10000, async () => (await tiles(bob)).some((t) => t.peerId === ann.peerId && t.kind === 'screen'));
+  assert.equal(shared, true, `Bob has no screen tile: ${JSON.stringify(await tiles(bob))}`);
+  const frames = await until(10000, async () => {
+    const s = (await stats(bob)).filter((c) => c.peerId === ann.peerId && c.source === 'screen');
+    return s.length === 1 && s[0].framesDecoded > 0;
+  });
+  assert.equal(frames, true, 'Bob decodes no frame of the shared screen');
+  assert.equal((await tiles(ann)).filter((t) => t.kind === 'screen').length, 1);
+  await ann.page.click('#screen-btn');
+  assert.equal(await until(5000, async () => !(await tiles(bob)).some((t) => t.kind === 'screen')), true);
+  assert.equal((await tiles(ann)).filter((t) => t.kind === 'screen').length, 0);
+});
+
+test('when the room\'s worker dies the pages rejoin by themselves and the call comes back', async () => {
+  const workers = await (await fetch(`${URL}/workers`)).json();
+  const host = workers.find((w) => w.routers > 0 && w.pid);
+  assert.ok(host, JSON.stringify(workers));
+  process.kill(host.pid, 'SIGKILL');
+  const killed = Date.now();
+  for (const p of [ann, bob]) {
+    const banner = await until(5000, async () => p.page.evaluate(() => document.getElementById('banner').textContent));
+    assert.match(banner, /restarted|rejoin|Back in the call/i);
+  }
+  // New peer ids after the rejoin.
+  for (const p of [ann, bob]) {
+    await p.page.waitForFunction((old) => window.octo.peerId() && window.octo.peerId() !== old, p.peerId, { timeout: 15000 })
+      .catch(() => {}); // the socket (and so the peer id) may be the same: the room is what was recreated
+    p.peerId = await p.page.evaluate(() => window.octo.peerId());
+  }
+  await allPairsFlow([ann, bob], 15000);
+  console.log(`call back ${Date.now() - killed} ms after the worker was killed`);
+  for (const p of [ann, bob]) assert.equal((await tiles(p)).length, 2, JSON.stringify(await tiles(p)));
+});
