@@ -61,16 +61,24 @@ export class Call {
     if (this.socket?.connected) return Promise.resolve();
     if (!this.socket) this.openSocket();
     return new Promise((resolve, reject) => {
+      const socket = this.socket;
       const done = (err) => {
-        this.socket.off('connect', onConnect);
-        this.socket.off('connect_error', onError);
+        socket.off('connect', onConnect);
+        socket.off('connect_error', onError);
         err ? reject(err) : resolve();
       };
       const onConnect = () => done();
-      const onError = () => done(new CallError('server_unreachable', `cannot reach ${this.url}`));
-      this.socket.on('connect', onConnect);
-      this.socket.on('connect_error', onError);
-      if (!this.socket.active) this.socket.connect();
+      const onError = () => {
+        // Not in a call yet: stop retrying in the background; the next join starts afresh.
+        if (!this.wantJoined) {
+          this.socket.close();
+          this.socket = null;
+        }
+        done(new CallError('server_unreachable', `cannot reach ${this.url}`));
+      };
+      socket.on('connect', onConnect);
+      socket.on('connect_error', onError);
+      if (!socket.active) socket.connect();
     });
   }
 

@@ -28,12 +28,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const people = new Set();
 
 /** One person: their own Chromium with a fresh profile, one page. */
-export async function person(label) {
+export async function person(label, { args = CHROMIUM_ARGS } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), `octo-e2e-${label}-`));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args,
     viewport: { width: 1024, height: 640 },
     timeout: 30000,
   });
