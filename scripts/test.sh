@@ -12,4 +12,11 @@ cargo build --workspace --bins
 if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
   npm ci --prefix tests/node --no-audit --no-fund
 fi
+# The browser app: its build check needs esbuild; the end-to-end tests need playwright-core and
+# Debian's Chromium (`apt-get install -y chromium`, done by .ci/run).
+for dir in client-web tests/e2e; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    npm ci --prefix "$dir" --no-audit --no-fund
+  fi
+done
 cargo test --workspace

@@ -49,7 +49,8 @@ pub struct Args {
     /// Address announced in ICE candidates instead of the listen IP (the public IP behind NAT).
     #[arg(long, env = "OCTO_RTC_ANNOUNCED_ADDRESS")]
     pub rtc_announced_address: Option<String>,
-    /// Serve static files from this directory at `/` (any front-end, same-origin with signaling).
+    /// Serve static files from this directory at `/` instead of the built-in client (any front-end,
+    /// same-origin with signaling).
     #[arg(long, env = "OCTO_WEB_ROOT")]
     pub web_root: Option<PathBuf>,
     /// HS256 secret: with it, joining a room needs a JWT naming the room (claims `room`, optional

@@ -1,5 +1,6 @@
 //! The controller's HTTP face: Socket.IO signaling, the seed app's capabilities endpoint, health and
-//! worker status for operators and tests, and optionally a static front-end.
+//! worker status for operators and tests, and the browser app: the built-in one (embedded from
+//! `client-web/dist/`) or, with `--web-root`, any static front-end from a directory.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde_json::json;
 use tower_http::services::ServeDir;
 
 use crate::signaling::{self, Signaling};
+use crate::web_assets;
 use crate::worker_pool::WorkerPool;
 
 /// Every route. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the seed
@@ -22,9 +24,10 @@ pub fn router(pool: Arc<WorkerPool>, signaling: Arc<Signaling>, web_root: Option
     let seed =
         Router::new().route("/getRtpCapabilities", get(signaling::get_rtp_capabilities)).with_state(signaling.clone());
     let mut app = ops.merge(seed);
-    if let Some(dir) = web_root {
-        app = app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
-    }
+    app = match web_root {
+        Some(dir) => app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
+        None => app.merge(web_assets::routes()),
+    };
     app.layer(signaling.layer())
 }
 

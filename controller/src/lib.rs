@@ -9,5 +9,6 @@ pub mod metrics;
 pub mod rooms;
 pub mod signaling;
 pub mod systemd;
+pub mod web_assets;
 pub mod worker_pool;
 pub mod worker_process;

@@ -1,0 +1,342 @@
+// One person's presence in one room: the Socket.IO signaling (Octo's own dialect, see PROTOCOL.md),
+// the mediasoup-client Device and its two transports, our producers and the consumers of everyone
+// else's. It knows nothing about the DOM: the UI listens to the events it emits.
+import { io } from 'socket.io-client';
+import { Device } from 'mediasoup-client';
+
+/** A failure with one of PROTOCOL.md's stable codes, or one of ours (`server_unreachable`, `timeout`). */
+export class CallError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 10000;
+
+export class Call {
+  constructor(serverUrl) {
+    this.url = serverUrl;
+    this.socket = null;
+    this.listeners = new Map();
+    this.reset();
+    // What we publish survives a rejoin: source ('mic' | 'webcam' | 'screen') → {track, paused}.
+    this.local = new Map();
+    this.wantJoined = false;
+  }
+
+  /** Forgets every media-plane object: after a leave, a dropped connection or a dead worker. */
+  reset() {
+    for (const t of [this.sendTransport, this.recvTransport]) if (t && !t.closed) t.close();
+    this.peerId = null;
+    this.device = null;
+    this.sendTransport = null;
+    this.recvTransport = null;
+    this.producers = new Map(); // source → Producer
+    this.consumers = new Map(); // consumerId → {consumer, peerId, source, producerId}
+    this.remoteProducers = new Map(); // producerId → {peerId, kind, source, paused}
+    this.peers = new Map(); // peerId → displayName
+    // Bumped on every (re)join so that work started for an older session drops its results.
+    this.generation = (this.generation ?? 0) + 1;
+    this.ready = null;
+  }
+
+  on(event, fn) {
+    if (!this.listeners.has(event)) this.listeners.set(event, []);
+    this.listeners.get(event).push(fn);
+  }
+
+  emit(event, payload) {
+    for (const fn of this.listeners.get(event) ?? []) {
+      try {
+        fn(payload);
+      } catch (e) {
+        console.error(`listener of ${event} failed`, e);
+      }
+    }
+  }
+
+  /** Resolves once the socket is connected; rejects with `server_unreachable` if it cannot be. */
+  connect() {
+    if (this.socket?.connected) return Promise.resolve();
+    if (!this.socket) this.openSocket();
+    return new Promise((resolve, reject) => {
+      const socket = this.socket;
+      const done = (err) => {
+        socket.off('connect', onConnect);
+        socket.off('connect_error', onError);
+        err ? reject(err) : resolve();
+      };
+      const onConnect = () => done();
+      const onError = () => {
+        // Not in a call yet: stop retrying in the background; the next join starts afresh.
+        if (!this.wantJoined) {
+          this.socket.close();
+          this.socket = null;
+        }
+        done(new CallError('server_unreachable', `cannot reach ${this.url}`));
+      };
+      socket.on('connect', onConnect);
+      socket.on('connect_error', onError);
+      if (!socket.active) socket.connect();
+    });
+  }
+
+  openSocket() {
+    const s = io(this.url, { timeout: 5000, reconnectionDelay: 500, reconnectionDelayMax: 3000 });
+    this.socket = s;
+    s.on('connect', () => {
+      this.emit('connection', 'up');
+      // The server treats a dropped connection as a leave: join again with the same media.
+      if (this.wantJoined && !this.peerId) this.rejoin('reconnected');
+    });
+    s.on('disconnect', (reason) => {
+      if (reason === 'io client disconnect') return;
+      this.emit('connection', 'down');
+      if (this.wantJoined) this.dropSession();
+    });
+    s.on('connect_error', () => {
+      if (this.wantJoined) this.emit('connection', 'down');
+    });
+    s.on('peerJoined', ({ peerId, displayName }) => {
+      this.peers.set(peerId, displayName ?? '');
+      this.emit('peerJoined', { peerId, displayName: displayName ?? '' });
+    });
+    s.on('peerLeft', ({ peerId }) => {
+      for (const [id, c] of this.consumers) if (c.peerId === peerId) this.dropConsumer(id);
+      for (const [id, p] of this.remoteProducers) if (p.peerId === peerId) this.remoteProducers.delete(id);
+      this.peers.delete(peerId);
+      this.emit('peerLeft', { peerId });
+    });
+    s.on('newProducer', (p) => this.consume(p).catch((e) => this.emit('warning', e)));
+    s.on('producerClosed', ({ producerId }) => this.dropProducer(producerId));
+    s.on('consumerClosed', ({ producerId }) => this.dropProducer(producerId));
+    s.on('producerPaused', ({ producerId }) => this.remotePaused(producerId, true));
+    s.on('producerResumed', ({ producerId }) => this.remotePaused(producerId, false));
+    s.on('roomError', (e) => {
+      // The room's media worker died: the room is gone and we are out of it. Join again; the server
+      // creates the room on a live worker.
+      this.emit('roomError', e);
+      this.dropSession();
+      this.rejoin('worker_died');
+    });
+    // ACTIVE SPEAKER HOOK: the server does not send `activeSpeaker` yet (the worker has no audio level
+    // observer). When it does, `{peerId}` names the loudest peer and the UI highlights its tile.
+    s.on('activeSpeaker', ({ peerId } = {}) => this.emit('activeSpeaker', { peerId: peerId ?? null }));
+  }
+
+  /** Octo's ack: `{data}` or `{error: {code, message}}`. */
+  async request(event, data) {
+    let ack;
+    try {
+      ack = await this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck(event, data);
+    } catch {
+      throw new CallError('timeout', `${event}: no answer from the server`);
+    }
+    if (ack?.error) throw new CallError(ack.error.code, ack.error.message);
+    return ack?.data;
+  }
+
+  /** Joins `roomId`, publishing `tracks` (source → MediaStreamTrack). */
+  async join({ roomId, displayName, token, tracks }) {
+    this.roomId = roomId;
+    this.displayName = displayName;
+    this.token = token;
+    this.local = new Map([...tracks].map(([source, track]) => [source, { track, paused: false }]));
+    await this.connect();
+    await this.enter();
+    this.wantJoined = true;
+  }
+
+  async enter() {
+    this.reset();
+    const gen = this.generation;
+    const joinData = await this.request('joinRoom', {
+      roomId: this.roomId,
+      displayName: this.displayName,
+      ...(this.token ? { token: this.token } : {}),
+    });
+    if (gen !== this.generation) return;
+    this.peerId = joinData.peerId;
+    let markReady;
+    this.ready = new Promise((r) => (markReady = r));
+    this.emit('joined', { peerId: this.peerId });
+    for (const p of joinData.peers) {
+      this.peers.set(p.peerId, p.displayName ?? '');
+      this.emit('peerJoined', { peerId: p.peerId, displayName: p.displayName ?? '' });
+    }
+    const device = new Device();
+    await device.load({ routerRtpCapabilities: joinData.rtpCapabilities });
+    this.device = device;
+    this.sendTransport = await this.createTransport('send');
+    this.recvTransport = await this.createTransport('recv');
+    if (gen !== this.generation) return;
+    markReady();
+    for (const [source, { track, paused }] of this.local) await this.publish(source, track, paused);
+    for (const p of joinData.producers) this.consume(p).catch((e) => this.emit('warning', e));
+  }
+
+  async rejoin(why) {
+    if (this.rejoining) return;
+    this.rejoining = true;
+    this.emit('rejoining', why);
+    try {
+      for (let attempt = 0; this.wantJoined; attempt++) {
+        try {
+          if (!this.socket.connected) return; // the `connect` handler rejoins
+          await this.enter();
+          this.emit('rejoined', why);
+          return;
+        } catch (e) {
+          this.emit('warning', e);
+          if (e.code === 'already_joined') await this.request('leaveRoom', {}).catch(() => {});
+          await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 5000)));
+        }
+      }
+    } finally {
+      this.rejoining = false;
+    }
+  }
+
+  /** The session is gone (connection or worker lost); remote tiles go, our tracks stay. */
+  dropSession() {
+    const peers = [...this.peers.keys()];
+    this.reset();
+    for (const peerId of peers) this.emit('peerLeft', { peerId });
+  }
+
+  async createTransport(direction) {
+    const params = await this.request('createWebRtcTransport', { direction });
+    const device = this.device;
+    const transport =
+      direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.request('connectWebRtcTransport', { transportId: transport.id, dtlsParameters }).then(callback, errback);
+    });
+    transport.on('connectionstatechange', (state) => this.emit('transportState', { direction, state }));
+    if (direction === 'send') {
+      transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+        this.request('produce', { transportId: transport.id, kind, rtpParameters, appData })
+          .then(({ id }) => callback({ id }), errback);
+      });
+    }
+    return transport;
+  }
+
+  async publish(source, track, paused = false) {
+    const gen = this.generation;
+    this.local.set(source, { track, paused });
+    const producer = await this.sendTransport.produce({ track, appData: { source }, stopTracks: false });
+    if (gen !== this.generation) return;
+    this.producers.set(source, producer);
+    if (paused) await this.setPaused(source, true);
+  }
+
+  /** Pauses or resumes one of our producers, locally and at the server (so the others see it). */
+  async setPaused(source, paused) {
+    const entry = this.local.get(source);
+    if (entry) entry.paused = paused;
+    const producer = this.producers.get(source);
+    if (!producer) return;
+    if (paused) producer.pause();
+    else producer.resume();
+    await this.request(paused ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
+  }
+
+  async startScreen(track) {
+    await this.publish('screen', track);
+  }
+
+  async stopScreen() {
+    this.local.delete('screen');
+    const producer = this.producers.get('screen');
+    this.producers.delete('screen');
+    if (!producer) return;
+    producer.close();
+    await this.request('closeProducer', { producerId: producer.id }).catch(() => {});
+  }
+
+  async consume({ producerId, peerId, kind, appData }) {
+    const source = appData?.source ?? (kind === 'audio' ? 'mic' : 'webcam');
+    this.remoteProducers.set(producerId, { peerId, kind, source, paused: false });
+    const gen = this.generation;
+    await this.ready;
+    if (gen !== this.generation || !this.recvTransport) return;
+    const params = await this.request('consume', {
+      transportId: this.recvTransport.id,
+      producerId,
+      rtpCapabilities: this.device.rtpCapabilities,
+    });
+    if (gen !== this.generation) return;
+    const consumer = await this.recvTransport.consume({
+      id: params.id,
+      producerId,
+      kind: params.kind,
+      rtpParameters: params.rtpParameters,
+    });
+    const remote = this.remoteProducers.get(producerId);
+    if (gen !== this.generation || !remote) {
+      // Closed while we were setting it up.
+      consumer.close();
+      return;
+    }
+    if (params.producerPaused) remote.paused = true;
+    this.consumers.set(consumer.id, { consumer, peerId, source, producerId });
+    await this.request('resumeConsumer', { consumerId: consumer.id });
+    this.emit('track', { peerId, source, kind: consumer.kind, track: consumer.track, paused: remote.paused });
+  }
+
+  remotePaused(producerId, paused) {
+    const remote = this.remoteProducers.get(producerId);
+    if (!remote) return;
+    remote.paused = paused;
+    this.emit('remotePaused', { peerId: remote.peerId, source: remote.source, kind: remote.kind, paused });
+  }
+
+  dropProducer(producerId) {
+    const remote = this.remoteProducers.get(producerId);
+    this.remoteProducers.delete(producerId);
+    for (const [id, c] of this.consumers) if (c.producerId === producerId) this.dropConsumer(id);
+    if (remote) this.emit('trackEnded', { peerId: remote.peerId, source: remote.source, kind: remote.kind });
+  }
+
+  dropConsumer(consumerId) {
+    const c = this.consumers.get(consumerId);
+    if (!c) return;
+    this.consumers.delete(consumerId);
+    c.consumer.close();
+  }
+
+  async leave() {
+    this.wantJoined = false;
+    if (this.socket?.connected && this.peerId) await this.request('leaveRoom', {}).catch(() => {});
+    this.reset();
+  }
+
+  /** Per-consumer receive statistics (`inbound-rtp`), for the connection indicators and the tests. */
+  async consumerStats() {
+    const out = [];
+    for (const [consumerId, c] of this.consumers) {
+      const entry = {
+        consumerId, peerId: c.peerId, source: c.source, kind: c.consumer.kind,
+        paused: this.remoteProducers.get(c.producerId)?.paused ?? false,
+        packetsReceived: 0, packetsLost: 0, bytesReceived: 0, framesDecoded: 0, jitter: 0,
+      };
+      try {
+        const report = await c.consumer.getStats();
+        for (const s of report.values()) {
+          if (s.type !== 'inbound-rtp') continue;
+          entry.packetsReceived += s.packetsReceived ?? 0;
+          entry.packetsLost += s.packetsLost ?? 0;
+          entry.bytesReceived += s.bytesReceived ?? 0;
+          entry.framesDecoded += s.framesDecoded ?? 0;
+          entry.jitter = Math.max(entry.jitter, s.jitter ?? 0);
+        }
+      } catch {
+        // A consumer closed meanwhile has no stats: report zeros.
+      }
+      out.push(entry);
+    }
+    return out;
+  }
+}

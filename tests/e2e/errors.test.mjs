@@ -1,0 +1,44 @@
+// What a person is told when joining fails. Run against an octo started with
+// `--max-peers-per-room 1` (tests/tests/web_e2e.rs).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { URL, CHROMIUM_ARGS, person, closeEveryone, joinThroughUi, until } from './lib.mjs';
+
+after(closeEveryone);
+
+const lobbyError = (p) => until(10000, () => p.page.textContent('#lobby-error'));
+
+test('a full room is explained and the person stays in the lobby', async () => {
+  const room = `full-${Date.now()}`;
+  const [first, second] = await Promise.all([person('first'), person('second')]);
+  await joinThroughUi(first, room, 'First');
+  await second.page.goto(`${URL}/?room=${room}`);
+  await second.page.fill('#name', 'Second');
+  await second.page.click('#join');
+  assert.match(await lobbyError(second), /is full/);
+  assert.equal(await second.page.isVisible('#lobby'), true);
+  assert.equal(await second.page.isVisible('#call'), false);
+});
+
+test('an unreachable server is explained', async () => {
+  const p = await person('cut');
+  await p.page.route('**/socket.io/**', (route) => route.abort('connectionrefused'));
+  await p.page.goto(`${URL}/?room=cut-${Date.now()}`);
+  await p.page.fill('#name', 'Cut');
+  await p.page.click('#join');
+  assert.match(await lobbyError(p), /Cannot reach the Octo server/);
+  assert.equal(await p.page.isVisible('#lobby'), true);
+});
+
+test('a denied camera is explained, and the person can still join to watch', async () => {
+  const args = CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream').concat('--deny-permission-prompts');
+  const p = await person('denied', { args });
+  await p.page.goto(`${URL}/?room=denied-${Date.now()}`);
+  const note = await until(10000, () => p.page.textContent('#preview-note'));
+  assert.match(note, /blocked/);
+  await p.page.fill('#name', 'Denied');
+  await p.page.click('#join');
+  await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
+  assert.equal(await p.page.isDisabled('#mic-btn'), true);
+  assert.equal(await p.page.isDisabled('#cam-btn'), true);
+});

@@ -1,0 +1,117 @@
+// Helpers for the end-to-end tests: Debian's headless Chromium (fake camera and microphone) driven
+// by playwright-core, one browser per person with a fresh profile, and the app's `window.octo` hook.
+import { chromium } from 'playwright-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const URL = process.env.OCTO_URL;
+if (!URL) throw new Error('OCTO_URL is not set: these tests are started by tests/tests/web_e2e.rs');
+export const CHROMIUM = process.env.OCTO_CHROMIUM ?? '/usr/bin/chromium';
+export const ARTIFACTS = process.env.OCTO_ARTIFACTS;
+
+export const CHROMIUM_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const people = new Set();
+
+/** One person: their own Chromium with a fresh profile, one page. */
+export async function person(label, { args = CHROMIUM_ARGS } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), `octo-e2e-${label}-`));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+    viewport: { width: 1024, height: 640 },
+    timeout: 30000,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => console.log(`[${label}] page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.log(`[${label}] console.${m.type()}: ${m.text()}`);
+  });
+  const p = { label, dir, context, page, peerId: null };
+  people.add(p);
+  return p;
+}
+
+/** Closes a person's browser (and removes their profile). */
+export async function close(p) {
+  people.delete(p);
+  await p.context.close().catch(() => {});
+  await rm(p.dir, { recursive: true, force: true }).catch(() => {});
+}
+
+export async function closeEveryone() {
+  await Promise.all([...people].map(close));
+}
+
+/** Opens the shareable link, types the name and clicks Join: the real lobby. Resolves with the peer id. */
+export async function joinThroughUi(p, room, name) {
+  await p.page.goto(`${URL}/?room=${encodeURIComponent(room)}`);
+  const roomField = await p.page.inputValue('#room');
+  if (roomField !== room) throw new Error(`${p.label}: the link did not fill the room field (${roomField})`);
+  await p.page.fill('#name', name);
+  // The preview shows the fake camera before we join, as a person would see it.
+  await p.page.waitForFunction(() => document.getElementById('preview').srcObject?.getVideoTracks().length === 1);
+  await p.page.click('#join');
+  await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
+  p.peerId = await p.page.evaluate(() => window.octo.peerId());
+  return p.peerId;
+}
+
+/** `window.octo.stats()`: one entry per consumer. */
+export const stats = (p) => p.page.evaluate(() => window.octo.stats());
+/** `window.octo.tiles()`: the grid as shown. */
+export const tiles = (p) => p.page.evaluate(() => window.octo.tiles());
+
+/** Sums a counter over `p`'s consumers of `peerId`'s `kind` stream. */
+export async function counter(p, peerId, kind, field) {
+  const s = await stats(p);
+  const mine = s.filter((c) => c.peerId === peerId && c.kind === kind && c.source !== 'screen');
+  return mine.length ? mine.reduce((n, c) => n + c[field], 0) : null;
+}
+
+const FIELD = { video: 'framesDecoded', audio: 'packetsReceived' };
+
+/** How much `p` received of `peerId`'s `kind` over `ms` (frames decoded for video, packets for audio). */
+export async function flow(p, peerId, kind, ms = 1000) {
+  const before = await counter(p, peerId, kind, FIELD[kind]);
+  await sleep(ms);
+  const after = await counter(p, peerId, kind, FIELD[kind]);
+  return before === null || after === null ? 0 : after - before;
+}
+
+/** Polls `check` until it returns a truthy value or `ms` pass; returns the last value. */
+export async function until(ms, check, every = 250) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last || Date.now() > deadline) return last;
+    await sleep(every);
+  }
+}
+
+/** Waits until `p` decodes `peerId`'s video and receives its audio; throws with what it saw. */
+export async function waitMediaFrom(p, peerId, ms) {
+  const ok = await until(ms, async () => (await flow(p, peerId, 'video', 500)) > 0 && (await flow(p, peerId, 'audio', 300)) > 0, 0);
+  if (!ok) throw new Error(`${p.label} gets no media from ${peerId} within ${ms} ms: ${JSON.stringify(await stats(p))}`);
+}
+
+/** The tile of `peerId`'s camera as `p` shows it (undefined if none). */
+export async function tileOf(p, peerId) {
+  return (await tiles(p)).find((t) => t.peerId === peerId && t.kind === 'camera');
+}

@@ -1,0 +1,99 @@
+//! The browser app end to end: `tests/e2e/call.test.mjs` drives three (and more) headless Debian
+//! Chromium browsers with fake camera and microphone through the real UI served by the real `octo`
+//! (two workers), and checks media, mute, camera off, leaving, hostile or dropped peers, screen
+//! share, and the automatic rejoin after the room's worker is killed.
+//!
+//! Needs Node 20+, `npm ci --prefix tests/e2e` and `apt-get install -y chromium` (or `OCTO_CHROMIUM`
+//! naming another Chromium). Saves a screenshot of the call in `tests/artifacts/`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use octo_tests::*;
+
+const DEADLINE: Duration = Duration::from_secs(240);
+
+/// One browser test at a time: several Chromiums encoding video on a small CI machine would make the
+/// timing bounds (media within 10 s) a test of the machine.
+static BROWSERS: Mutex<()> = Mutex::new(());
+
+#[test]
+fn three_people_in_chromium_through_the_real_ui() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "2"]).expect("octo starts");
+    run_e2e(&octo, "call.test.mjs");
+    // Hostile and dropped peers cost no worker; the one restart is the worker the script killed.
+    let (_, workers) = octo.get_json("/workers").expect("/workers");
+    let restarts: u64 = workers.as_array().expect("array").iter().filter_map(|w| w["restarts"].as_u64()).sum();
+    assert_eq!(restarts, 1, "workers restarted other than the one killed on purpose: {workers}");
+}
+
+#[test]
+fn lobby_errors_a_person_understands() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1", "--max-peers-per-room", "1"]).expect("octo starts");
+    run_e2e(&octo, "errors.test.mjs");
+}
+
+/// Runs `node --test <script>` in `tests/e2e` against `octo`; fails with node's output unless every
+/// test passed within the deadline.
+fn run_e2e(octo: &Octo, script: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("e2e");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "{}/node_modules is missing: run `npm ci --prefix tests/e2e` (needs Node 20+) before this test",
+        dir.display()
+    );
+    let chromium = std::env::var("OCTO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "{chromium} is missing: `apt-get install -y chromium` (Debian), or set OCTO_CHROMIUM to a Chromium binary"
+    );
+    let started = Instant::now();
+    let mut child = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "--test-timeout=60000", script])
+        .current_dir(&dir)
+        .env("OCTO_URL", format!("http://{}", octo.addr))
+        .env("OCTO_CHROMIUM", &chromium)
+        .env("OCTO_ARTIFACTS", root.join("artifacts"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node 20+ to run the browser tests"));
+    // Read both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = wait_for(DEADLINE, || child.try_wait().expect("wait for node"));
+    if status.is_none() {
+        // SIGTERM first: playwright's handler closes the browsers it launched (they run in their own
+        // process groups, so killing node alone would orphan them).
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        if wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten()).is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    println!("--- node --test {script} ({:.1} s) ---\n{out}{err}", started.elapsed().as_secs_f64());
+    match status {
+        Some(s) if s.success() => {}
+        Some(s) => panic!("the browser tests failed ({s}):\n{out}{err}"),
+        None => panic!("the browser tests did not finish within {DEADLINE:?}:\n{out}{err}"),
+    }
+}
