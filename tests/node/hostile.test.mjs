@@ -95,7 +95,11 @@ test('direction, capabilities and state are checked', { timeout: 20000 }, async 
   await ok(a, 'connectWebRtcTransport', { transportId: sendA.id, dtlsParameters: clientDtls });
   assert.equal(await errorCode(a, 'connectWebRtcTransport', { transportId: sendA.id, dtlsParameters: clientDtls }), 'invalid_state');
   assert.equal(await errorCode(a, 'joinRoom', { roomId: 'another' }), 'already_joined');
-  assert.equal(await errorCode(a, 'produceData', { transportId: sendA.id }), 'not_implemented');
+  assert.equal(await errorCode(a, 'produceData', { transportId: sendA.id }), 'bad_request');
+  // sendA was created without sctpCapabilities: it has no SCTP association to carry data.
+  const noSctp = await errorCode(a, 'produceData', { transportId: sendA.id, sctpStreamParameters: { streamId: 1, ordered: true } });
+  assert.ok(['invalid_state', 'bad_request'].includes(noSctp), noSctp);
+  assert.equal(await errorCode(b, 'consumeData', { transportId: recvB2.id, dataProducerId: '00000000-0000-0000-0000-000000000001' }), 'not_found');
 });
 
 test('actions before joining are not_joined', async () => {

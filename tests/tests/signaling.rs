@@ -91,6 +91,11 @@ fn seed_app_dialect_honours_a_configured_hold() {
 }
 
 #[test]
+fn data_channels_are_produced_consumed_and_closed() {
+    run_node("data.test.mjs", &["--workers", "1"], &[]);
+}
+
+#[test]
 fn hostile_signaling_gets_documented_errors() {
     run_node(
         "hostile.test.mjs",
@@ -150,5 +155,5 @@ fn web_root_is_served_same_origin_with_signaling() {
 #[test]
 fn without_web_root_unknown_paths_are_404() {
     let octo = Octo::start(&["--workers", "1"]).unwrap();
-    assert_eq!(http_get(octo.addr, "/index.html").unwrap().0, 404);
+    assert_eq!(http_get(octo.addr, "/no-such-file.html").unwrap().0, 404);
 }

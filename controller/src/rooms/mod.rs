@@ -58,6 +58,17 @@ pub enum RoomEvent {
         producer_id: octo_ipc::ProducerId,
         peer_id: PeerId,
     },
+    NewDataProducer {
+        data_producer_id: octo_ipc::DataProducerId,
+        peer_id: PeerId,
+        label: String,
+        protocol: String,
+        app_data: serde_json::Value,
+    },
+    DataProducerClosed {
+        data_producer_id: octo_ipc::DataProducerId,
+        peer_id: PeerId,
+    },
     ProducerPaused {
         producer_id: octo_ipc::ProducerId,
         peer_id: PeerId,

@@ -20,6 +20,15 @@ pub struct Peer {
     /// In creation order, so that late joiners learn of producers in the order they appeared.
     pub producers: Vec<OwnedProducer>,
     pub consumers: HashMap<ConsumerId, OwnedConsumer>,
+    pub data_producers: Vec<OwnedDataProducer>,
+    pub data_consumers: Vec<octo_ipc::DataConsumerId>,
+}
+
+pub struct OwnedDataProducer {
+    pub id: octo_ipc::DataProducerId,
+    pub label: String,
+    pub protocol: String,
+    pub app_data: serde_json::Value,
 }
 
 pub struct OwnedProducer {
@@ -35,7 +44,16 @@ pub struct OwnedConsumer {
 
 impl Peer {
     pub fn new(id: PeerId, display_name: String, sink: EventSink) -> Self {
-        Self { id, display_name, sink, transports: HashMap::new(), producers: Vec::new(), consumers: HashMap::new() }
+        Self {
+            id,
+            display_name,
+            sink,
+            transports: HashMap::new(),
+            producers: Vec::new(),
+            consumers: HashMap::new(),
+            data_producers: Vec::new(),
+            data_consumers: Vec::new(),
+        }
     }
 
     pub fn producer(&self, id: ProducerId) -> Option<&OwnedProducer> {

@@ -16,7 +16,9 @@ use octo_ipc::{
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, info};
 
-use super::peer::{MAX_CONSUMERS, MAX_PRODUCERS, MAX_TRANSPORTS, OwnedConsumer, OwnedProducer, Peer};
+use super::peer::{
+    MAX_CONSUMERS, MAX_PRODUCERS, MAX_TRANSPORTS, OwnedConsumer, OwnedDataProducer, OwnedProducer, Peer,
+};
 use super::{Direction, EventSink, PeerId, RoomError, RoomEvent, Rooms};
 use crate::worker_pool::WorkerPool;
 
@@ -244,6 +246,7 @@ impl Room {
         &self,
         peer: &str,
         direction: Direction,
+        sctp: Option<octo_ipc::NumSctpStreams>,
     ) -> Result<WebRtcTransportData, RoomError> {
         {
             let state = self.open()?;
@@ -252,8 +255,8 @@ impl Room {
             }
         }
         let transport_id = TransportId(rand::random());
-        // DataChannels come with the worker's SCTP support; until then no SCTP is offered.
-        let options = WebRtcTransportOptions::default();
+        // SCTP (DataChannels) when the client sent its sctpCapabilities.
+        let options = WebRtcTransportOptions { sctp, ..WebRtcTransportOptions::default() };
         let response = self
             .request(Request::Router(self.router_id, RouterRequest::CreateWebRtcTransport { transport_id, options }))
             .await?;
@@ -331,6 +334,111 @@ impl Room {
                 Err(e)
             }
         }
+    }
+
+    /// A data producer (an SCTP stream the client sends on) on the caller's send transport; the
+    /// others get `NewDataProducer`.
+    pub async fn produce_data(
+        &self,
+        peer: &str,
+        transport_id: TransportId,
+        sctp_stream_parameters: octo_ipc::SctpStreamParameters,
+        label: String,
+        protocol: String,
+        app_data: serde_json::Value,
+    ) -> Result<octo_ipc::DataProducerId, RoomError> {
+        {
+            let state = self.open()?;
+            state.pick_transport(peer, Some(transport_id), Direction::Send)?;
+            if state.peer(peer)?.data_producers.len() >= MAX_PRODUCERS {
+                return Err(RoomError::LimitExceeded(format!("at most {MAX_PRODUCERS} data producers per peer")));
+            }
+        }
+        let data_producer_id = octo_ipc::DataProducerId(rand::random());
+        let request = TransportRequest::ProduceData {
+            data_producer_id,
+            sctp_stream_parameters,
+            label: label.clone(),
+            protocol: protocol.clone(),
+        };
+        self.request(Request::Transport(transport_id, request)).await?;
+        let committed = self.open().and_then(|mut state| {
+            let owner = state.peer_mut(peer)?;
+            owner.data_producers.push(OwnedDataProducer {
+                id: data_producer_id,
+                label: label.clone(),
+                protocol: protocol.clone(),
+                app_data: app_data.clone(),
+            });
+            let event =
+                RoomEvent::NewDataProducer { data_producer_id, peer_id: owner.id.clone(), label, protocol, app_data };
+            Ok((state.sinks_except(peer), event))
+        });
+        match committed {
+            Ok((sinks, event)) => {
+                emit(&sinks, &event);
+                Ok(data_producer_id)
+            }
+            Err(e) => {
+                self.close_quietly(Request::DataProducer(data_producer_id, octo_ipc::DataProducerRequest::Close)).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A data consumer of another peer's data producer on the caller's recv transport.
+    pub async fn consume_data(
+        &self,
+        peer: &str,
+        transport_id: TransportId,
+        data_producer_id: octo_ipc::DataProducerId,
+    ) -> Result<octo_ipc::DataConsumerData, RoomError> {
+        {
+            let state = self.open()?;
+            state.pick_transport(peer, Some(transport_id), Direction::Recv)?;
+            if !state.peers.iter().any(|p| p.data_producers.iter().any(|d| d.id == data_producer_id)) {
+                return Err(RoomError::NotFound(format!("data producer {data_producer_id}")));
+            }
+            if state.peer(peer)?.data_consumers.len() >= MAX_CONSUMERS {
+                return Err(RoomError::LimitExceeded(format!("at most {MAX_CONSUMERS} data consumers per peer")));
+            }
+        }
+        let data_consumer_id = octo_ipc::DataConsumerId(rand::random());
+        let request = TransportRequest::ConsumeData { data_consumer_id, data_producer_id };
+        let data = match self.request(Request::Transport(transport_id, request)).await? {
+            Response::DataConsumerCreated(data) => data,
+            _ => return Err(RoomError::UnexpectedResponse),
+        };
+        let kept = self.open().and_then(|mut state| {
+            state.peer_mut(peer)?.data_consumers.push(data_consumer_id);
+            Ok(())
+        });
+        if kept.is_err() {
+            self.close_quietly(Request::DataConsumer(data_consumer_id, octo_ipc::DataConsumerRequest::Close)).await;
+            return Err(RoomError::RoomClosed);
+        }
+        Ok(data)
+    }
+
+    /// Every data producer of the other peers, for a late joiner.
+    pub fn data_producers_except(&self, peer: &str) -> Result<Vec<serde_json::Value>, RoomError> {
+        let state = self.open()?;
+        Ok(state
+            .peers
+            .iter()
+            .filter(|p| p.id != peer)
+            .flat_map(|p| {
+                p.data_producers.iter().map(|d| {
+                    serde_json::json!({
+                        "dataProducerId": d.id.to_string(),
+                        "peerId": p.id,
+                        "label": d.label,
+                        "protocol": d.protocol,
+                        "appData": d.app_data,
+                    })
+                })
+            })
+            .collect())
     }
 
     /// A consumer of `producer_id` on the caller's recv transport (`None`: its first one).
@@ -528,6 +636,9 @@ impl Room {
         }
         for p in &removed.producers {
             emit(&sinks, &RoomEvent::ProducerClosed { producer_id: p.id, peer_id: removed.id.clone() });
+        }
+        for d in &removed.data_producers {
+            emit(&sinks, &RoomEvent::DataProducerClosed { data_producer_id: d.id, peer_id: removed.id.clone() });
         }
         emit(&sinks, &RoomEvent::PeerLeft { peer_id: removed.id.clone() });
         if now_empty {

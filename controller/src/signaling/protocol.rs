@@ -47,10 +47,29 @@ struct JoinRoom {
 #[serde(rename_all = "camelCase")]
 struct CreateTransport {
     direction: Direction,
-    /// Accepted and ignored until the worker has SCTP (DataChannels).
+    /// With it, the transport also carries an SCTP association for DataChannels.
     #[serde(default)]
-    #[allow(dead_code)]
-    sctp_capabilities: Option<Value>,
+    sctp_capabilities: Option<octo_ipc::SctpCapabilities>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProduceData {
+    transport_id: String,
+    sctp_stream_parameters: octo_ipc::SctpStreamParameters,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    protocol: String,
+    #[serde(default)]
+    app_data: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsumeData {
+    transport_id: String,
+    data_producer_id: String,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +140,7 @@ pub(super) async fn handle(
                 "producers": snap.producers.iter().map(|p| json!({
                     "producerId": p.producer_id.to_string(), "peerId": p.peer_id, "kind": p.kind, "appData": p.app_data,
                 })).collect::<Vec<_>>(),
+                "dataProducers": state.joined()?.room.data_producers_except(&peer_id)?,
             }))
         }
         "leaveRoom" => {
@@ -131,7 +151,8 @@ pub(super) async fn handle(
         "createWebRtcTransport" => {
             let req: CreateTransport = parse(payload)?;
             let j = state.joined()?;
-            let data = j.room.create_webrtc_transport(&j.peer_id, req.direction).await?;
+            let sctp = req.sctp_capabilities.map(|c| c.num_streams);
+            let data = j.room.create_webrtc_transport(&j.peer_id, req.direction, sctp).await?;
             Ok(Value::Object(transport_json(&data)))
         }
         "connectWebRtcTransport" => {
@@ -194,9 +215,34 @@ pub(super) async fn handle(
                 StatsTarget::Producer(s) | StatsTarget::Consumer(s) => to_json(&s),
             })
         }
-        "produceData" | "consumeData" => {
-            state.joined()?;
-            Err(SignalError::new(Code::NotImplemented, "DataChannels are not supported by the media workers yet"))
+        "produceData" => {
+            let req: ProduceData = parse(payload)?;
+            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
+            let app_data = match req.app_data {
+                None => json!({}),
+                Some(v @ Value::Object(_)) => v,
+                Some(_) => return Err(SignalError::bad_request("appData must be an object")),
+            };
+            let j = state.joined()?;
+            let data_producer_id = j
+                .room
+                .produce_data(&j.peer_id, id, req.sctp_stream_parameters, req.label, req.protocol, app_data)
+                .await?;
+            Ok(json!({ "id": data_producer_id.to_string() }))
+        }
+        "consumeData" => {
+            let req: ConsumeData = parse(payload)?;
+            let transport_id: TransportId = parse_id(&req.transport_id, "transportId")?;
+            let data_producer_id: octo_ipc::DataProducerId = parse_id(&req.data_producer_id, "dataProducerId")?;
+            let j = state.joined()?;
+            let data = j.room.consume_data(&j.peer_id, transport_id, data_producer_id).await?;
+            Ok(json!({
+                "id": data.id.to_string(),
+                "dataProducerId": data.data_producer_id.to_string(),
+                "sctpStreamParameters": to_json(&data.sctp_stream_parameters),
+                "label": data.label,
+                "protocol": data.protocol,
+            }))
         }
         other => Err(SignalError::new(Code::UnknownEvent, format!("unknown event {other:?}"))),
     }
@@ -271,6 +317,19 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
         ),
         RoomEvent::ProducerClosed { producer_id, peer_id } => {
             ("producerClosed", json!({ "producerId": producer_id.to_string(), "peerId": peer_id }))
+        }
+        RoomEvent::NewDataProducer { data_producer_id, peer_id, label, protocol, app_data } => (
+            "newDataProducer",
+            json!({
+                "dataProducerId": data_producer_id.to_string(),
+                "peerId": peer_id,
+                "label": label,
+                "protocol": protocol,
+                "appData": app_data,
+            }),
+        ),
+        RoomEvent::DataProducerClosed { data_producer_id, peer_id } => {
+            ("dataProducerClosed", json!({ "dataProducerId": data_producer_id.to_string(), "peerId": peer_id }))
         }
         RoomEvent::ProducerPaused { producer_id, peer_id } => {
             ("producerPaused", json!({ "producerId": producer_id.to_string(), "peerId": peer_id }))

@@ -168,7 +168,7 @@ async fn on_create_transport(
 ) -> Result<Value, SignalError> {
     let req: CreateTransport = parse(payload)?;
     let j = in_room(state, &req.room_id)?;
-    let data = j.room.create_webrtc_transport(&j.peer_id, req.direction).await?;
+    let data = j.room.create_webrtc_transport(&j.peer_id, req.direction, None).await?;
     let mut info = transport_json(&data);
     info.insert("direction".into(), json!(if req.direction == Direction::Send { "send" } else { "recv" }));
     let release = sig.seed_release_time(client_ip(socket.req_parts()), &req.room_id, state.seed_joined_at);
