@@ -2,6 +2,7 @@
 //! process, a tiny HTTP client, and reading `/proc`; [`interop`] drives a real worker with str0m peers.
 
 pub mod interop;
+pub mod node;
 pub mod socketio;
 
 use std::io::{BufRead, BufReader, Read, Write};

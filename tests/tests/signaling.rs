@@ -4,10 +4,9 @@
 //!
 //! Needs Node 20+ and `npm ci --prefix tests/node` (CI does both).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use octo_tests::*;
 
@@ -25,49 +24,9 @@ fn run_node(script: &str, octo_args: &[&str], env: &[(&str, &str)]) {
         dir.display()
     );
     let octo = Octo::start(octo_args).expect("octo starts");
-    let url = format!("http://{}", octo.addr);
-    let mut child = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "--test-timeout=60000", script])
-        .current_dir(&dir)
-        .env("OCTO_URL", &url)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node 20+ to run the signaling tests"));
-    // Read both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-    println!("--- node --test {script} ---\n{out}{err}");
-    match status {
-        Some(s) if s.success() => {}
-        Some(s) => panic!("node --test {script} failed ({s}):\n{out}{err}"),
-        None => panic!("node --test {script} did not finish within 120 s:\n{out}{err}"),
-    }
+    let mut vars: Vec<(&str, std::ffi::OsString)> = vec![("OCTO_URL", format!("http://{}", octo.addr).into())];
+    vars.extend(env.iter().map(|(k, v)| (*k, std::ffi::OsString::from(v))));
+    octo_tests::node::run_node_test(&dir, script, &vars, Duration::from_secs(120));
     drop(octo);
 }
 

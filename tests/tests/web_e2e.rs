@@ -6,11 +6,10 @@
 //! Needs Node 20+, `npm ci --prefix tests/e2e` and `apt-get install -y chromium` (or `OCTO_CHROMIUM`
 //! naming another Chromium). Saves a screenshot of the call in `tests/artifacts/`.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use octo_tests::*;
 
@@ -53,47 +52,10 @@ fn run_e2e(octo: &Octo, script: &str) {
         Path::new(&chromium).is_file(),
         "{chromium} is missing: `apt-get install -y chromium` (Debian), or set OCTO_CHROMIUM to a Chromium binary"
     );
-    let started = Instant::now();
-    let mut child = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "--test-timeout=60000", script])
-        .current_dir(&dir)
-        .env("OCTO_URL", format!("http://{}", octo.addr))
-        .env("OCTO_CHROMIUM", &chromium)
-        .env("OCTO_ARTIFACTS", root.join("artifacts"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node 20+ to run the browser tests"));
-    // Read both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = wait_for(DEADLINE, || child.try_wait().expect("wait for node"));
-    if status.is_none() {
-        // SIGTERM first: playwright's handler closes the browsers it launched (they run in their own
-        // process groups, so killing node alone would orphan them).
-        let _ =
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        if wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten()).is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-    println!("--- node --test {script} ({:.1} s) ---\n{out}{err}", started.elapsed().as_secs_f64());
-    match status {
-        Some(s) if s.success() => {}
-        Some(s) => panic!("the browser tests failed ({s}):\n{out}{err}"),
-        None => panic!("the browser tests did not finish within {DEADLINE:?}:\n{out}{err}"),
-    }
+    let vars: Vec<(&str, std::ffi::OsString)> = vec![
+        ("OCTO_URL", format!("http://{}", octo.addr).into()),
+        ("OCTO_CHROMIUM", chromium.clone().into()),
+        ("OCTO_ARTIFACTS", root.join("artifacts").into()),
+    ];
+    octo_tests::node::run_node_test(&dir, script, &vars, DEADLINE);
 }

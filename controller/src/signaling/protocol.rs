@@ -120,6 +120,15 @@ struct StatsRef {
     id: String,
 }
 
+/// `appData` is the client's own: any JSON object, `{}` when absent.
+fn app_data_object(app_data: Option<Value>) -> Result<Value, SignalError> {
+    match app_data {
+        None => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(SignalError::bad_request("appData must be an object")),
+    }
+}
+
 pub(super) async fn handle(
     sig: &Arc<Signaling>,
     socket: &SocketRef,
@@ -165,11 +174,7 @@ pub(super) async fn handle(
         "produce" => {
             let req: Produce = parse(payload)?;
             let id: TransportId = parse_id(&req.transport_id, "transportId")?;
-            let app_data = match req.app_data {
-                None => json!({}),
-                Some(v @ Value::Object(_)) => v,
-                Some(_) => return Err(SignalError::bad_request("appData must be an object")),
-            };
+            let app_data = app_data_object(req.app_data)?;
             let j = state.joined()?;
             let producer_id = j.room.produce(&j.peer_id, Some(id), req.kind, req.rtp_parameters, app_data).await?;
             Ok(json!({ "id": producer_id.to_string() }))
@@ -218,11 +223,7 @@ pub(super) async fn handle(
         "produceData" => {
             let req: ProduceData = parse(payload)?;
             let id: TransportId = parse_id(&req.transport_id, "transportId")?;
-            let app_data = match req.app_data {
-                None => json!({}),
-                Some(v @ Value::Object(_)) => v,
-                Some(_) => return Err(SignalError::bad_request("appData must be an object")),
-            };
+            let app_data = app_data_object(req.app_data)?;
             let j = state.joined()?;
             let data_producer_id = j
                 .room

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use octo_ipc::{ConsumerId, ProducerId, TransportId};
 
-use super::rtp::recv_stats;
 use super::rtp::rtcp::{
     ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_receiver_report,
     write_remb, write_sdes_cname, write_sender_report,
@@ -18,18 +17,6 @@ use super::worker::Worker;
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Seconds from 1900 (NTP) to 1970 (Unix).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-fn to_wire_block(b: recv_stats::ReportBlock) -> ReportBlock {
-    ReportBlock {
-        ssrc: b.ssrc,
-        fraction_lost: b.fraction_lost,
-        cumulative_lost: b.cumulative_lost,
-        extended_highest_seq: b.extended_highest_seq,
-        jitter: b.jitter,
-        last_sr: b.last_sr,
-        delay_since_last_sr: b.delay_since_last_sr,
-    }
-}
 
 /// Encrypts the RTCP in `buf[..len]` for `transport` and queues it; false if it could not go.
 fn send_rtcp(transmits: &mut TransmitQueue, transport: &mut WebRtcTransport, mut buf: Vec<u8>, len: usize) -> bool {
@@ -200,7 +187,7 @@ impl Worker {
                     }
                 }
                 if report_due && block_count < blocks.len() && stream.recv.packets_received() > 0 {
-                    blocks[block_count] = to_wire_block(stream.recv.report_block(now, media_ssrc));
+                    blocks[block_count] = stream.recv.report_block(now, media_ssrc);
                     block_count += 1;
                 }
             }

@@ -4,23 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-/// One RTCP reception report block (RFC 3550 §6.4.1), as plain values; the RTCP writer encodes it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReportBlock {
-    pub ssrc: u32,
-    /// Fraction of packets lost since the previous report, in 1/256.
-    pub fraction_lost: u8,
-    /// Cumulative packets lost, clamped to the 24-bit signed range of the wire format.
-    pub cumulative_lost: i32,
-    /// Cycles of the sequence number in the high 16 bits, highest sequence number in the low ones.
-    pub extended_highest_seq: u32,
-    /// Interarrival jitter in RTP timestamp units.
-    pub jitter: u32,
-    /// Middle 32 bits of the NTP timestamp of the last sender report; 0 if none.
-    pub last_sr: u32,
-    /// Time since that sender report in 1/65536 s; 0 if none.
-    pub delay_since_last_sr: u32,
-}
+/// The report block this produces is the one the RTCP writer encodes.
+pub use super::rtcp::ReportBlock;
 
 /// Most loss that a report block can carry (24-bit signed).
 const MAX_CUMULATIVE_LOST: i64 = 0x7F_FFFF;
