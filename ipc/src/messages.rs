@@ -375,7 +375,13 @@ pub enum CloseReason {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RouterNotification {
-    Closed { reason: CloseReason },
+    Closed {
+        reason: CloseReason,
+    },
+    /// The loudest audio producer of the room changed (see the worker's ActiveSpeakerObserver).
+    ActiveSpeaker {
+        producer_id: ProducerId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

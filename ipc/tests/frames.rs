@@ -100,6 +100,7 @@ fn all_worker_messages() -> Vec<WorkerMessage> {
     let notifications = vec![
         Notification::Worker(WorkerNotification::Running { pid: 9 }),
         Notification::Router(R, RouterNotification::Closed { reason: CloseReason::WorkerDied }),
+        Notification::Router(R, RouterNotification::ActiveSpeaker { producer_id: P }),
         Notification::Transport(T, TransportNotification::Closed { reason: CloseReason::ParentClosed }),
         Notification::Producer(P, ProducerNotification::Closed { reason: CloseReason::ParentClosed }),
         Notification::Consumer(C, ConsumerNotification::Closed { reason: CloseReason::WorkerDied }),

@@ -76,6 +76,26 @@ test('muting the microphone stops its audio at the others and shows it muted', a
   }
 });
 
+/** Whether `p`'s grid highlights `who`'s camera tile as the active speaker. */
+async function highlights(p, who) {
+  return p.page.$$eval(`.tile[data-peer-id="${who}"][data-kind="camera"]`, (els) => els.some((e) => e.classList.contains('speaking')));
+}
+
+test('the active-speaker highlight follows the one page that sends audio', async () => {
+  for (const [speaker, muted] of [[cy, [ann, bob]], [ann, [bob, cy]]]) {
+    for (const m of muted) await m.page.click('#mic-btn');
+    for (const p of muted) {
+      assert.equal(
+        await until(8000, () => highlights(p, speaker.peerId)),
+        true,
+        `${p.label} does not highlight ${speaker.label}, the only one with sound`,
+      );
+      for (const other of muted.filter((m) => m !== p)) assert.equal(await highlights(p, other.peerId), false);
+    }
+    for (const m of muted) await m.page.click('#mic-btn');
+  }
+});
+
 test('turning the camera off stops its video at the others and shows it off', async () => {
   await bob.page.click('#cam-btn');
   for (const p of [ann, cy]) {

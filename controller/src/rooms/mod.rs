@@ -69,6 +69,10 @@ pub enum RoomEvent {
         data_producer_id: octo_ipc::DataProducerId,
         peer_id: PeerId,
     },
+    /// The peer whose audio is loudest now.
+    ActiveSpeaker {
+        peer_id: PeerId,
+    },
     ProducerPaused {
         producer_id: octo_ipc::ProducerId,
         peer_id: PeerId,
@@ -301,6 +305,13 @@ impl Rooms {
 /// room's end.
 async fn watch_router(room: Weak<Room>, mut notifications: tokio::sync::mpsc::UnboundedReceiver<Notification>) {
     while let Some(n) = notifications.recv().await {
+        if let Notification::Router(_, RouterNotification::ActiveSpeaker { producer_id }) = n {
+            match room.upgrade() {
+                Some(room) => room.announce_active_speaker(producer_id),
+                None => return,
+            }
+            continue;
+        }
         if let Notification::Router(_, RouterNotification::Closed { reason }) = n {
             match room.upgrade() {
                 Some(room) => {

@@ -668,6 +668,21 @@ impl Room {
     }
 
     /// The router is gone (its worker died): every peer is out and told why.
+    /// Tells everyone in the room whose producer the worker found loudest.
+    pub(super) fn announce_active_speaker(&self, producer_id: ProducerId) {
+        let found = {
+            let state = self.lock();
+            state
+                .peers
+                .iter()
+                .find(|p| p.producer(producer_id).is_some())
+                .map(|owner| (owner.id.clone(), state.peers.iter().map(|p| p.sink.clone()).collect::<Vec<_>>()))
+        };
+        if let Some((peer_id, sinks)) = found {
+            emit(&sinks, &RoomEvent::ActiveSpeaker { peer_id });
+        }
+    }
+
     pub(super) fn fail(&self, code: &'static str, message: String) {
         let peers = {
             let mut state = self.lock();

@@ -348,6 +348,7 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
             ("consumerResumed", json!({ "consumerId": consumer_id.to_string(), "producerId": producer_id.to_string() }))
         }
         RoomEvent::RoomClosed { code, message } => ("roomError", json!({ "code": code, "message": message })),
+        RoomEvent::ActiveSpeaker { peer_id } => ("activeSpeaker", json!({ "peerId": peer_id })),
     })
 }
 

@@ -119,6 +119,15 @@ impl Worker {
             return;
         }
         let producer_id = producer.id;
+        let audio_level = producer
+            .audio_level_ext_id
+            .and_then(|id| RtpHeader::parse(&buf[..len]).ok().and_then(|h| h.audio_level(id)))
+            .map(|l| l.level);
+        if let Some(level) = audio_level
+            && let Some(router) = self.routers.values_mut().find(|r| r.fanout.contains_key(&producer_id))
+        {
+            router.active_speaker.record(now, producer_id, level);
+        }
         self.fan_out(now, producer_id, &buf[..len], seq, keyframe);
     }
 

@@ -1,6 +1,7 @@
 //! The sans-IO worker core: `handle_input` / `handle_datagram` in, `poll_output` / `poll_transmit`
 //! out, time passed in as an argument.
 
+mod active_speaker;
 mod consumer;
 mod control;
 mod data_consumer;

@@ -95,6 +95,8 @@ pub struct Producer {
     pub use_pli: bool,
     /// REMB is the bandwidth feedback when transport-cc is not negotiated but goog-remb is.
     pub wants_remb: bool,
+    /// ssrc-audio-level's id after ingress rewriting (router numbering), for the active speaker.
+    pub audio_level_ext_id: Option<u8>,
     pub fir_seq: u8,
 }
 
@@ -164,6 +166,9 @@ impl Producer {
         let rid_ext_id = ext_id(ortc::URI_RID);
         let repaired_rid_ext_id = ext_id(ortc::URI_REPAIRED_RID);
         let wants_remb = transport_cc_ext_id.is_none() && has_fb("goog-remb", None);
+        let audio_level_ext_id = ext_id(ortc::URI_AUDIO_LEVEL)
+            .and(consumable.header_extensions.iter().find(|e| e.uri == ortc::URI_AUDIO_LEVEL))
+            .map(|e| e.id);
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         let keyframe_codec = media_codec.and_then(|c| KeyframeCodec::from_mime_type(&c.mime_type));
         let use_pli = has_fb("nack", Some("pli")) || !has_fb("ccm", Some("fir"));
@@ -183,6 +188,7 @@ impl Producer {
             keyframe_codec,
             use_pli,
             wants_remb,
+            audio_level_ext_id,
             fir_seq: 0,
             ingress,
             streams,

@@ -6,6 +6,7 @@ use octo_ipc::{
     TransportId,
 };
 
+use super::active_speaker::ActiveSpeakerObserver;
 use super::id_map::IdMap;
 use super::ortc::{self, OrtcError};
 
@@ -16,6 +17,7 @@ pub struct Router {
     pub transports: Vec<TransportId>,
     /// producer → its consumers, the fan-out list walked for every packet.
     pub fanout: IdMap<ProducerId, Vec<ConsumerId>>,
+    pub active_speaker: ActiveSpeakerObserver,
     /// data producer → its data consumers.
     pub data_fanout: IdMap<DataProducerId, Vec<DataConsumerId>>,
 }
@@ -27,6 +29,7 @@ impl Router {
             capabilities: ortc::router_rtp_capabilities(media_codecs)?,
             transports: Vec::new(),
             fanout: IdMap::default(),
+            active_speaker: ActiveSpeakerObserver::default(),
             data_fanout: IdMap::default(),
         })
     }

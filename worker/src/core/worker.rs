@@ -156,6 +156,16 @@ impl Worker {
             self.transport_timeout(now, id);
         }
         self.forget_expired_tuples();
+        let mut speakers = Vec::new();
+        for router in self.routers.values_mut() {
+            if let Some(producer_id) = router.active_speaker.handle_timeout(now) {
+                speakers
+                    .push(Notification::Router(router.id, octo_ipc::RouterNotification::ActiveSpeaker { producer_id }));
+            }
+        }
+        for n in speakers {
+            self.notify(n);
+        }
         self.next_tick = if self.transports.is_empty() { None } else { Some(now + TICK) };
     }
 
