@@ -513,6 +513,10 @@ pub fn parse_twcc_packet(packet: &[u8]) -> Result<(u32, u32, TwccFeedback<'_>), 
         return Err(TwccError::NotTwcc);
     }
     let len = (usize::from(u16::from_be_bytes([header[2], header[3]])) + 1) * 4;
+    // A length field too short for the feedback header lies about the packet.
+    if len < RTCP_FB_HEADER_LEN {
+        return Err(TwccError::BadLength);
+    }
     let mut packet = packet.get(..len).ok_or(TwccError::BadLength)?;
     if header[0] & 0x20 != 0 {
         let padding = usize::from(*packet.last().ok_or(TwccError::BadPadding)?);
@@ -637,6 +641,16 @@ impl Iterator for TwccPackets<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_length_field_shorter_than_the_header_is_an_error() {
+        // V=2, FMT=15, PT=205, length 0 (4 bytes) but 16 bytes present.
+        let mut packet = [0u8; 16];
+        packet[..4].copy_from_slice(&[0x8F, 205, 0, 0]);
+        assert_eq!(super::parse_twcc_packet(&packet).unwrap_err(), super::TwccError::BadLength);
+        packet[0] |= 0x20; // with the padding bit too
+        assert_eq!(super::parse_twcc_packet(&packet).unwrap_err(), super::TwccError::BadLength);
+    }
+
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
