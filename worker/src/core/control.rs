@@ -261,7 +261,8 @@ impl Worker {
         let rng = &mut self.rng;
         let mapping = ortc::producer_rtp_mapping(kind, &rtp_parameters, caps, || rng.ssrc())?;
         let consumable = ortc::consumable_rtp_parameters(kind, &rtp_parameters, caps, &mapping);
-        let producer = Producer::new(producer_id, transport_id, kind, rtp_parameters, consumable, &mapping, paused);
+        let producer =
+            Producer::new(producer_id, router_id, transport_id, kind, rtp_parameters, consumable, &mapping, paused);
         let rtp_type = producer.rtp_type;
         let transport = self.transports.get_mut(&transport_id).expect("checked by caller");
         for (encoding, stream) in producer.streams.iter().enumerate() {

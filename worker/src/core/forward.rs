@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use octo_ipc::{ConsumerId, ProducerId, TransportId};
+use octo_ipc::{ConsumerId, ProducerId, RouterId, TransportId};
 
 use super::consumer::Consumer;
 use super::producer::Producer;
@@ -118,24 +118,32 @@ impl Worker {
         if producer.paused || incoming.encoding != 0 {
             return;
         }
-        let producer_id = producer.id;
+        let (producer_id, router_id) = (producer.id, producer.router_id);
         let audio_level = producer
             .audio_level_ext_id
             .and_then(|id| RtpHeader::parse(&buf[..len]).ok().and_then(|h| h.audio_level(id)))
             .map(|l| l.level);
         if let Some(level) = audio_level
-            && let Some(router) = self.routers.values_mut().find(|r| r.fanout.contains_key(&producer_id))
+            && let Some(router) = self.routers.get_mut(&router_id)
         {
             router.active_speaker.record(now, producer_id, level);
         }
-        self.fan_out(now, producer_id, &buf[..len], seq, keyframe);
+        self.fan_out(now, router_id, producer_id, &buf[..len], seq, keyframe);
     }
 
     /// Sends a normalised packet of `producer_id` to every active consumer.
-    fn fan_out(&mut self, now: Instant, producer_id: ProducerId, packet: &[u8], seq: u16, keyframe: bool) {
-        let Some(router) = self.routers.values_mut().find(|r| r.fanout.contains_key(&producer_id)) else { return };
+    fn fan_out(
+        &mut self,
+        now: Instant,
+        router_id: RouterId,
+        producer_id: ProducerId,
+        packet: &[u8],
+        seq: u16,
+        keyframe: bool,
+    ) {
+        let Some(list) = self.routers.get_mut(&router_id).and_then(|r| r.fanout.get_mut(&producer_id)) else { return };
         // Taken out and put back so consumers and transports can be borrowed while walking it.
-        let consumers = std::mem::take(router.fanout.get_mut(&producer_id).expect("checked above"));
+        let consumers = std::mem::take(list);
         let mut wants_keyframe = false;
         for &consumer_id in &consumers {
             let Some(consumer) = self.consumers.get_mut(&consumer_id) else { continue };
@@ -198,7 +206,7 @@ impl Worker {
                 }
             }
         }
-        if let Some(list) = self.routers.values_mut().find_map(|r| r.fanout.get_mut(&producer_id)) {
+        if let Some(list) = self.routers.get_mut(&router_id).and_then(|r| r.fanout.get_mut(&producer_id)) {
             *list = consumers;
         }
         if wants_keyframe {

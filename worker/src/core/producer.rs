@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use octo_ipc::{MediaKind, ProducerId, RtpParameters, RtpType, TransportId};
+use octo_ipc::{MediaKind, ProducerId, RouterId, RtpParameters, RtpType, TransportId};
 
 use super::ortc::{self, RtpMapping};
 use super::retransmission_buffer::{RETRANSMISSION_SLOTS, RetransmissionBuffer};
@@ -72,6 +72,8 @@ impl std::fmt::Debug for ProducerStream {
 
 pub struct Producer {
     pub id: ProducerId,
+    /// Its router, so the forwarding path finds the fan-out list with one lookup.
+    pub router_id: RouterId,
     pub transport_id: TransportId,
     pub kind: MediaKind,
     pub rtp_parameters: RtpParameters,
@@ -101,8 +103,10 @@ pub struct Producer {
 }
 
 impl Producer {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: ProducerId,
+        router_id: RouterId,
         transport_id: TransportId,
         kind: MediaKind,
         rtp_parameters: RtpParameters,
@@ -174,6 +178,7 @@ impl Producer {
         let use_pli = has_fb("nack", Some("pli")) || !has_fb("ccm", Some("fir"));
         Self {
             id,
+            router_id,
             transport_id,
             kind,
             rtp_parameters,
