@@ -2,6 +2,7 @@
 //! [`MAX_DATAGRAM`] bytes on the wire, a keyframe burst every few seconds and on request) or
 //! Opus-like audio (one packet per 20 ms).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::probe;
@@ -47,11 +48,18 @@ pub struct SendStream {
     pub bytes_sent: u64,
     pub keyframes_sent: u64,
     pub last_rtp_timestamp: u32,
+    paced: VecDeque<Paced>,
 }
 
-/// One packet to encrypt and send: the plain RTP bytes in `buf[..len]`.
-pub struct Outgoing {
-    pub len: usize,
+/// A packet waiting for its paced send time.
+#[derive(Debug, Clone, Copy)]
+struct Paced {
+    due: Instant,
+    timestamp: u32,
+    payload_len: usize,
+    first: bool,
+    keyframe: bool,
+    last: bool,
 }
 
 const VIDEO_FPS: u64 = 30;
@@ -60,6 +68,8 @@ const AUDIO_PTIME: Duration = Duration::from_millis(20);
 const KEYFRAME_FACTOR: u64 = 5;
 /// Keyframe requests closer together than this are served by one keyframe (as browsers throttle).
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(300);
+/// WebRTC's pacer sends at 2.5 × the target bitrate.
+const PACING_FACTOR_PERCENT: u64 = 250;
 
 impl SendStream {
     pub fn new(config: SendStreamConfig, now: Instant, seed: u32) -> Self {
@@ -76,11 +86,8 @@ impl SendStream {
             bytes_sent: 0,
             keyframes_sent: 0,
             last_rtp_timestamp: 0,
+            paced: VecDeque::new(),
         }
-    }
-
-    pub fn next_due(&self) -> Instant {
-        self.next_frame
     }
 
     /// PLI or FIR from the worker.
@@ -130,26 +137,52 @@ impl SendStream {
         }
     }
 
-    /// Writes the packets of the frame due at `now` (if any), calling `emit` with each plain RTP
-    /// packet in a buffer with room for the SRTP tag.
+    /// Queues the frame due at `now` (if any) and emits, through `emit`, every queued packet
+    /// whose paced send time has come, each a plain RTP packet in a buffer with room for the SRTP
+    /// tag.
     pub fn poll(&mut self, now: Instant, epoch: Instant, mut emit: impl FnMut(&mut [u8], usize)) {
-        let Some((size, keyframe)) = self.next_frame(now) else { return };
-        let elapsed = now - self.start;
-        let clock = if self.config.kind == Kind::Video { 90_000 } else { 48_000 };
-        let timestamp = (elapsed.as_micros() as u64 * clock / 1_000_000) as u32;
-        self.last_rtp_timestamp = timestamp;
-        let packets = size.div_ceil(MAX_PAYLOAD);
-        let mut remaining = size;
+        if let Some((size, keyframe)) = self.next_frame(now) {
+            self.queue_frame(now, size, keyframe);
+        }
         // Room for the SRTP tag the caller appends in place.
         let mut buf = [0u8; MAX_DATAGRAM + 64];
-        for i in 0..packets {
-            let payload_len = remaining.min(MAX_PAYLOAD);
-            remaining -= payload_len;
-            let last = i + 1 == packets;
-            let len = self.write_packet(&mut buf, now - epoch, timestamp, payload_len, i == 0, keyframe, last);
+        while let Some(p) = self.paced.front().copied() {
+            if p.due > now {
+                break;
+            }
+            self.paced.pop_front();
+            let len = self.write_packet(&mut buf, now - epoch, p.timestamp, p.payload_len, p.first, p.keyframe, p.last);
             self.packets_sent += 1;
             self.bytes_sent += len as u64;
             emit(&mut buf, len);
+        }
+    }
+
+    /// Splits a frame into packets and gives each its send time: like WebRTC's pacer, a frame
+    /// leaves at 2.5 × the target bitrate instead of in one burst (a keyframe of five average
+    /// frames takes ~60 ms at 1 Mbit/s).
+    fn queue_frame(&mut self, now: Instant, size: usize, keyframe: bool) {
+        let clock = if self.config.kind == Kind::Video { 90_000 } else { 48_000 };
+        let timestamp = ((now - self.start).as_micros() as u64 * clock / 1_000_000) as u32;
+        self.last_rtp_timestamp = timestamp;
+        let packets = size.div_ceil(MAX_PAYLOAD);
+        let pacing_bps = (self.config.bitrate * PACING_FACTOR_PERCENT / 100).max(1);
+        let mut due = self.paced.back().map_or(now, |p| p.due.max(now));
+        let mut remaining = size;
+        for i in 0..packets {
+            let payload_len = remaining.min(MAX_PAYLOAD);
+            remaining -= payload_len;
+            self.paced.push_back(Paced {
+                due,
+                timestamp,
+                payload_len,
+                first: i == 0,
+                keyframe,
+                last: i + 1 == packets,
+            });
+            if self.config.kind == Kind::Video {
+                due += Duration::from_nanos(((payload_len + RTP_HEADER) as u64 * 8) * 1_000_000_000 / pacing_bps);
+            }
         }
     }
 
@@ -222,6 +255,19 @@ mod tests {
     }
 
     #[test]
+    fn keyframes_are_paced() {
+        let start = Instant::now();
+        let mut s = SendStream::new(video(1_000_000), start, 0);
+        let mut at = Vec::new();
+        for ms in 0..30 {
+            s.poll(start + Duration::from_millis(ms), start, |_, _| at.push(ms));
+        }
+        // A 20 kB keyframe at 2.5 Mbit/s takes ~67 ms: only part of it has left after 30 ms.
+        assert!(at.len() > 3 && at.len() < 12, "{at:?}");
+        assert!(at.windows(2).all(|w| w[1] >= w[0]));
+    }
+
+    #[test]
     fn video_keeps_its_bitrate_and_packet_size() {
         let start = Instant::now();
         let mut s = SendStream::new(video(1_000_000), start, 0);
@@ -240,7 +286,9 @@ mod tests {
     fn keyframe_on_request_and_readable_probe() {
         let start = Instant::now();
         let mut s = SendStream::new(video(500_000), start, 0);
-        s.poll(start, start, |_, _| {});
+        for ms in 0..=390 {
+            s.poll(start + Duration::from_millis(ms), start, |_, _| {});
+        }
         s.request_keyframe();
         let mut first = None;
         s.poll(start + Duration::from_millis(400), start, |buf, len| {
