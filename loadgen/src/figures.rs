@@ -65,6 +65,10 @@ pub struct StepFigures {
     pub rtx_received: u64,
     pub integrity_failures: u64,
     pub srtp_profile: Option<String>,
+    /// Times per second the workers were preempted while runnable, and the machine's 1-minute
+    /// load average at the end of the window: on a shared machine, what other processes took.
+    pub worker_preemptions_per_s: f64,
+    pub load_average: f64,
 }
 
 impl StepFigures {
@@ -155,5 +159,13 @@ pub fn window(
         rtx_received: cb.rtx_received - ca.rtx_received,
         integrity_failures: (cb.decrypt_failures - ca.decrypt_failures) + (cb.corrupt - ca.corrupt),
         srtp_profile: b.snapshot.srtp_profile.clone(),
+        worker_preemptions_per_s: a
+            .workers
+            .iter()
+            .zip(&b.workers)
+            .filter_map(|(x, y)| Some(y.as_ref()?.preemptions.saturating_sub(x.as_ref()?.preemptions)))
+            .sum::<u64>() as f64
+            / wall,
+        load_average: proc_stat::load_average(),
     }
 }

@@ -54,6 +54,9 @@ struct Common {
     /// Datagrams of the raw sendmmsg baseline (at most 5 s).
     #[arg(long, global = true, default_value_t = 500_000)]
     raw_packets: u64,
+    /// Do not pin the started Octo's workers and the media loop to CPUs of their own.
+    #[arg(long, global = true)]
+    no_pin: bool,
     /// Also write the figures as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
@@ -122,6 +125,7 @@ fn main() -> anyhow::Result<()> {
         decrypt_every: c.decrypt_every,
         raw_packets: c.raw_packets,
         json: c.json,
+        pin: !c.no_pin,
     };
     let report = match cli.command {
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,

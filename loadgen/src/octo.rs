@@ -22,6 +22,8 @@ pub struct Octo {
 pub struct LaunchOptions {
     pub bin: Option<PathBuf>,
     pub workers: usize,
+    /// `--pin-workers`: worker i on the i-th CPU, so the load generator can have another.
+    pub pin_workers: bool,
 }
 
 impl Octo {
@@ -37,6 +39,7 @@ impl Octo {
             .args(["--workers", &options.workers.to_string()])
             .args(["--max-peers-per-room", "100000", "--requests-per-second", "10000", "--request-burst", "10000"])
             .args(["--drain-timeout-ms", "500"])
+            .args(if options.pin_workers { &["--pin-workers"][..] } else { &[] })
             .args(["--log", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -3,17 +3,35 @@
 
 use std::time::Duration;
 
-/// utime + stime of a process, and its resident set size.
+/// utime + stime of a process, its resident set size, and how often it was preempted.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessSample {
     pub cpu: Duration,
     pub rss_bytes: u64,
+    /// `nonvoluntary_ctxt_switches` of its main thread: times the scheduler took the CPU away
+    /// while it still wanted it (on a shared machine, other processes' load).
+    pub preemptions: u64,
 }
 
-/// Reads `/proc/<pid>/stat`; `None` once the process is gone.
+/// Reads `/proc/<pid>/stat` and `status`; `None` once the process is gone.
 pub fn process(pid: u32) -> Option<ProcessSample> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    let mut sample = parse_stat(&text)?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    sample.preemptions = status
+        .lines()
+        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some(sample)
+}
+
+/// The 1-minute load average: how many threads wanted the machine's CPUs.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 fn parse_stat(text: &str) -> Option<ProcessSample> {
@@ -28,7 +46,11 @@ fn parse_stat(text: &str) -> Option<ProcessSample> {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
     let cpu_ticks = utime + stime;
-    Some(ProcessSample { cpu: Duration::from_nanos(cpu_ticks * 1_000_000_000 / ticks), rss_bytes: rss_pages * page })
+    Some(ProcessSample {
+        cpu: Duration::from_nanos(cpu_ticks * 1_000_000_000 / ticks),
+        rss_bytes: rss_pages * page,
+        preemptions: 0,
+    })
 }
 
 /// CPU time the calling thread has used.

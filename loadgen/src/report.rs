@@ -120,12 +120,15 @@ pub fn print(r: &Report) {
     );
     if let Some(s) = r.steps.last() {
         println!(
-            "SRTP profile {}; NACKs sent {}, PLIs sent {}, RTX received {}, integrity failures {} (last step)",
+            "SRTP profile {}; NACKs sent {}, PLIs sent {}, RTX received {}, integrity failures {}; worker \
+             preempted {:.0}/s, load average {:.1} (last step)",
             s.srtp_profile.as_deref().unwrap_or("-"),
             s.nacks_sent,
             s.plis_sent,
             s.rtx_received,
-            s.integrity_failures
+            s.integrity_failures,
+            s.worker_preemptions_per_s,
+            s.load_average
         );
     }
     if let Some(raw) = &r.raw_send {

@@ -37,6 +37,8 @@ pub struct Options {
     pub decrypt_every: u64,
     pub raw_packets: u64,
     pub json: Option<PathBuf>,
+    /// Pin the started Octo's workers (`--pin-workers`) and the media loop to CPUs of their own.
+    pub pin: bool,
 }
 
 /// How the load of a scenario grows to a level.
@@ -116,8 +118,11 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let workers = options.workers.unwrap_or(if kind == Kind::Rooms { 2 } else { 1 });
     let octo = match options.url {
         Some(addr) => Octo::connect(addr, options.metrics_url),
-        None => Octo::launch(&LaunchOptions { bin: options.octo_bin.clone(), workers })?,
+        None => Octo::launch(&LaunchOptions { bin: options.octo_bin.clone(), workers, pin_workers: options.pin })?,
     };
+    // Workers pinned to the first CPUs leave the next one to the media loop, if there is one.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loop_cpu = (options.pin && options.url.is_none() && workers < cpus).then_some(workers);
     let worker_pids = octo.worker_pids()?;
     anyhow::ensure!(!worker_pids.is_empty(), "Octo has no live worker");
     let baseline_rss: u64 =
@@ -125,7 +130,8 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let bound = ramp.as_ref().map_or(Duration::from_secs(120), |r| r.max_time + Duration::from_secs(60))
         + options.window
         + options.settle;
-    let media = MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound })?;
+    let media =
+        MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound, cpu: loop_cpu })?;
     let mut session = Session::new(octo.addr, media, options.media);
     let mut load: Box<dyn Load> = match kind {
         Kind::Webinar => Box::new(Webinar { publisher: None, subscribers: 0 }),

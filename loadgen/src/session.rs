@@ -97,6 +97,7 @@ impl Session {
             json!({"transportId": id, "dtlsParameters": {"role": "client", "fingerprints": fingerprints}}),
         )?;
         let socket = UdpSocket::bind("127.0.0.1:0")?;
+        set_receive_buffer(&socket, RECEIVE_BUFFER);
         socket.connect(candidate)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
@@ -241,6 +242,28 @@ impl Session {
 
     pub fn video_consumers(&self) -> usize {
         self.peers.iter().map(|p| p.video_consumers).sum()
+    }
+}
+
+/// Receive buffer of every client socket: a second of a subscriber's media and then some, so a
+/// moment the load generator's thread is not scheduled (the machine is shared) is not counted as
+/// Octo's loss. Loss inside Octo (its own socket buffers, its drops) is unaffected.
+const RECEIVE_BUFFER: i32 = 1 << 20;
+
+fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd and a pointer to an int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("SO_RCVBUF: {}", std::io::Error::last_os_error());
     }
 }
 

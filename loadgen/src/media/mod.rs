@@ -59,6 +59,8 @@ pub struct LoopOptions {
     pub decrypt_every: u64,
     /// The loop stops by itself after this long, whatever happens to its controller.
     pub max_duration: Duration,
+    /// Run the loop's thread on this CPU only (the one the workers do not use).
+    pub cpu: Option<usize>,
 }
 
 impl MediaLoop {
@@ -68,6 +70,9 @@ impl MediaLoop {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new().name("media".into()).spawn(move || {
+            if let Some(cpu) = options.cpu {
+                pin_current_thread(cpu);
+            }
             // The identity is made on the loop's thread, which owns it; only fingerprints leave.
             let identity = DtlsIdentity::generate()?;
             let _ = ready_tx.send(identity.fingerprints().to_vec());
@@ -102,6 +107,23 @@ impl MediaLoop {
 impl Drop for MediaLoop {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// Keeps the calling thread on one CPU. Without it, on a small machine, the scheduler may put the
+/// loop on the worker's CPU, and every datagram the worker sends wakes the loop there and preempts
+/// the worker.
+fn pin_current_thread(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it for cpu < CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return;
+        }
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(cpu, "pinning the media loop: {}", std::io::Error::last_os_error());
+        }
     }
 }
 
