@@ -254,13 +254,13 @@ impl State {
 
 /// Buffers and headers for one `recvmmsg` call, allocated once.
 struct RecvBatch {
-    bufs: Vec<Box<[u8; BUFFER]>>,
+    bufs: Vec<[u8; BUFFER]>,
     lens: [usize; BATCH],
 }
 
 impl RecvBatch {
     fn new() -> Self {
-        Self { bufs: (0..BATCH).map(|_| Box::new([0u8; BUFFER])).collect(), lens: [0; BATCH] }
+        Self { bufs: vec![[0u8; BUFFER]; BATCH], lens: [0; BATCH] }
     }
 
     /// Up to [`BATCH`] datagrams; 0 when the socket is drained (or on an error, which the next

@@ -86,8 +86,7 @@ impl RecvStream {
         let interval_lost = interval_expected.saturating_sub(interval_received);
         self.prior_expected = expected;
         self.prior_received = self.received;
-        let fraction_lost =
-            if interval_expected == 0 { 0 } else { ((interval_lost << 8) / interval_expected).min(255) as u8 };
+        let fraction_lost = (interval_lost << 8).checked_div(interval_expected).map_or(0, |f| f.min(255) as u8);
         Some(ReportBlock {
             ssrc: self.ssrc,
             fraction_lost,
