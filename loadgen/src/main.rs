@@ -90,8 +90,9 @@ enum Command {
     Ramp {
         #[arg(long, value_enum, default_value = "webinar")]
         scenario: RampScenario,
-        #[arg(long, default_value_t = 100)]
-        start: usize,
+        /// First level (default: 100 subscribers, or 10 rooms).
+        #[arg(long)]
+        start: Option<usize>,
         #[arg(long, default_value_t = 5000)]
         max: usize,
         /// Stop starting new steps after this many seconds.
@@ -136,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                 RampScenario::Webinar => Kind::Webinar,
                 RampScenario::Rooms => Kind::Rooms,
             };
+            let start = start.unwrap_or(if kind == Kind::Rooms { 10 } else { 100 });
             let ramp = Ramp { start, max, max_time: Duration::from_secs(max_time_s) };
             scenario::run(kind, start, Some(ramp), &options)?
         }
