@@ -4,8 +4,9 @@
 
 use std::process::Command;
 
-use octo_tests::bin;
-use serde_json::Value;
+use octo_loadgen::signaling::SignalingClient;
+use octo_tests::{Octo, bin};
+use serde_json::{Value, json};
 
 fn run(args: &[&str]) -> Value {
     let json = std::env::temp_dir().join(format!("octo-loadgen-smoke-{}-{}.json", std::process::id(), args[0]));
@@ -55,4 +56,35 @@ fn rooms_smoke_uses_both_workers() {
     assert_media_flowed(step, 2 * 4 * 3 * 2);
     let cpu = step["worker_cpu_percent"].as_array().unwrap();
     assert!(cpu.iter().all(|c| c.as_f64().unwrap() > 0.0), "a worker forwarded nothing: {cpu:?}");
+}
+
+/// The load generator found this: a client that emits `joinRoom` the moment its namespace connect
+/// is acknowledged (as the load generator's client does, over a WebSocket) must be answered. The
+/// controller once installed its event handlers only after socketioxide had sent the connect
+/// packet, so such an event could arrive first and be dropped, leaving the client waiting forever.
+/// The window is narrow: against a release `octo` the load generator hit it within the first few
+/// subscribers of every run; against the debug build this test runs it is seldom hit, so this test
+/// guards the behaviour more than it reproduces the race.
+#[test]
+fn events_sent_right_after_connecting_are_answered() {
+    let octo = Octo::start(&["--workers", "1"]).unwrap();
+    // Four at a time keep the controller's runtime busy, which widens the window the race needs.
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let addr = octo.addr;
+            scope.spawn(move || {
+                let mut open = Vec::new();
+                for i in 0..50 {
+                    let mut client = SignalingClient::connect(addr).unwrap();
+                    let room = format!("race-{t}-{}", i / 25);
+                    let data = client
+                        .request("joinRoom", json!({"roomId": room, "displayName": "fast"}))
+                        .unwrap_or_else(|e| panic!("client {t}/{i}: {e}"));
+                    assert!(data["peerId"].is_string(), "{data}");
+                    // Stay in the room: later joins then also notify the earlier peers.
+                    open.push(client);
+                }
+            });
+        }
+    });
 }
