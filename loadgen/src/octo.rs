@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -34,7 +35,14 @@ impl Octo {
             Some(b) => b.clone(),
             None => std::env::current_exe()?.parent().context("exe dir")?.join("octo"),
         };
-        let mut child = Command::new(&bin)
+        if !bin.is_file() {
+            bail!(
+                "{} is missing: build Octo first (`cargo build --release`) or pass --octo-bin / --url",
+                bin.display()
+            );
+        }
+        let mut command = Command::new(&bin);
+        command
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--rtc-listen-ip", "127.0.0.1"])
             .args(["--workers", &options.workers.to_string()])
             .args(["--max-peers-per-room", "100000", "--requests-per-second", "10000", "--request-burst", "10000"])
@@ -43,9 +51,18 @@ impl Octo {
             .args(["--log", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .stderr(Stdio::piped());
+        // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal, so
+        // an interrupted load generator (Ctrl-C) does not leave Octo running.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
         let stderr = child.stderr.take().context("octo stderr")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
