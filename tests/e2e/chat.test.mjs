@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { person, closeEveryone, joinThroughUi, tileOf, until } from './lib.mjs';
+import { person, closeEveryone, joinThroughUi, tileOf, until, waitMediaFrom } from './lib.mjs';
 
 const room = `chat-${Date.now()}`;
 let ann, bob, cy;
@@ -28,32 +28,53 @@ const chatLog = (p) =>
 /** The unread badge on `p`'s Chat button: its number, or null while hidden. */
 const badge = (p) => p.page.$eval('#chat-badge', (e) => (e.hidden ? null : e.textContent));
 
-/** Waits until `p`'s log has a line with `text`; resolves with the ms since `since`. */
-async function shows(p, text, since, timeout = 5000) {
-  await p.page.waitForFunction(
+/** Waits until `p`'s log has a line with `text`. */
+function shows(p, text) {
+  return p.page.waitForFunction(
     (t) => [...document.querySelectorAll('#chat-log .msg .text')].some((e) => e.textContent === t),
     text,
-    { polling: 20, timeout },
+    { polling: 50, timeout: 20000 },
   );
-  return Date.now() - since;
 }
 
 /** Types `text` into `p`'s chat (opening the panel if needed) and sends it with Enter or the button. */
 async function say(p, text, how = 'enter') {
   if (await p.page.isHidden('#chat')) await p.page.click('#chat-btn');
   await p.page.fill('#chat-input', text);
-  const sent = Date.now();
   if (how === 'enter') await p.page.press('#chat-input', 'Enter');
   else await p.page.click('#chat-send');
-  return sent;
 }
 
-/** Sends `text` from `from`; every one of `to` shows it within 1 s of the key press. */
+/**
+ * Sends `text` from `from`; every one of `to` shows it within 1 s of sending. The times are taken in
+ * the pages, on the one clock of this machine: the sender's form submit (Enter or the button), and a
+ * MutationObserver at each receiver that fires as the line enters the log — so the measure is the
+ * delivery itself, not playwright's round trips to the browsers.
+ */
 async function deliveredWithinASecond(from, to, text, how) {
-  const sent = await say(from, text, how);
-  const took = await Promise.all(to.map((p) => shows(p, text, sent)));
+  await Promise.all(
+    to.map((p) =>
+      p.page.evaluate((t) => {
+        const log = document.getElementById('chat-log');
+        window.arrivals ??= new Map();
+        const seen = new MutationObserver(() => {
+          if (![...log.querySelectorAll('.msg .text')].some((e) => e.textContent === t)) return;
+          window.arrivals.set(t, Date.now());
+          seen.disconnect();
+        });
+        seen.observe(log, { childList: true, subtree: true });
+      }, text),
+    ),
+  );
+  await from.page.evaluate(() =>
+    document.getElementById('chat-form').addEventListener('submit', () => (window.submittedAt = Date.now()), { capture: true, once: true }),
+  );
+  await say(from, text, how);
+  await Promise.all(to.map((p) => shows(p, text)));
+  const sent = await from.page.evaluate(() => window.submittedAt);
+  const took = await Promise.all(to.map((p) => p.page.evaluate((t) => window.arrivals.get(t), text).then((at) => at - sent)));
   console.log(`"${text}" from ${from.label} shown at ${to.map((p, i) => `${p.label} after ${took[i]} ms`).join(', ')}`);
-  for (const [i, ms] of took.entries()) assert.ok(ms <= 1000, `${to[i].label} showed "${text}" after ${ms} ms`);
+  for (const [i, ms] of took.entries()) assert.ok(ms >= 0 && ms <= 1000, `${to[i].label} showed "${text}" after ${ms} ms`);
 }
 
 /** Resolves once `p`'s data producer and a data consumer of each of `n` others are open. */
@@ -65,15 +86,19 @@ function channelsOpen(p, n) {
       return c.dataProducer?.readyState === 'open' && open.length === n;
     },
     n,
-    { timeout: 15000 },
+    { timeout: 30000 },
   );
 }
 
-test('three people join; each page opens its chat channel and one to each of the others', async () => {
+test('three people join; each page opens its chat channel and one to each of the others, and media flows', async () => {
   await joinThroughUi(ann, room, 'Ann');
   await joinThroughUi(bob, room, 'Bob');
   await joinThroughUi(cy, room, 'Cy');
   await Promise.all([ann, bob, cy].map((p) => channelsOpen(p, 2)));
+  // The call is up, media included, before anyone talks (and before the timing below: three pages
+  // starting their encoders and decoders at once keep a small machine busy for a few seconds).
+  const ps = [ann, bob, cy];
+  await Promise.all(ps.flatMap((p) => ps.filter((q) => q !== p).map((q) => waitMediaFrom(p, q.peerId, 20000))));
   for (const p of [ann, bob, cy]) {
     assert.equal(await p.page.isHidden('#chat'), true, 'the chat panel starts closed');
     assert.equal(await badge(p), null);
@@ -105,28 +130,41 @@ test('a typed message appears at the other two within 1 s, with its sender, and 
   assert.deepEqual((await chatLog(cy)).map((l) => [l.from, l.text]), [['Ann', 'Hello from Ann 👋'], ['Bob', 'Hi Ann, Bob here']]);
 });
 
-/** The emoji floating over `who`'s camera tile on `p`'s screen (`self` for `p`'s own). */
-const floating = (p, who) =>
-  p.page.$$eval(`.tile[data-peer-id="${who}"][data-kind="camera"] .reaction`, (els) => els.map((e) => e.textContent));
+/**
+ * From now on `p` records every reaction that appears in its grid: the tile it floats over and
+ * whether it lies within that tile. (A reaction floats for 3 s only; recording it as it appears
+ * keeps a slow machine from missing it.)
+ */
+const watchReactions = (p) =>
+  p.page.evaluate(() => {
+    window.reactionsSeen = [];
+    new MutationObserver((records) => {
+      for (const r of records) {
+        for (const el of r.addedNodes) {
+          if (!el.classList?.contains('reaction')) continue;
+          const tile = el.closest('.tile');
+          const [t, e] = [tile.getBoundingClientRect(), el.getBoundingClientRect()];
+          const inside = e.left >= t.left && e.right <= t.right + 1 && e.top >= t.top && e.bottom <= t.bottom + 1;
+          window.reactionsSeen.push({ peerId: tile.dataset.peerId, kind: tile.dataset.kind, emoji: el.textContent, inside });
+        }
+      }
+    }).observe(document.getElementById('grid'), { childList: true, subtree: true });
+  });
+const reactionsSeen = (p) => p.page.evaluate(() => window.reactionsSeen);
 
 test('a reaction floats over the sender\'s tile on every page, and only there', async () => {
+  await Promise.all([ann, bob, cy].map(watchReactions));
   await cy.page.click('.reaction-btn[data-emoji="🎉"]');
-  const selector = `.tile[data-peer-id="${cy.peerId}"][data-kind="camera"] .reaction`;
-  await Promise.all([ann, bob].map((p) => p.page.waitForSelector(selector, { timeout: 3000 })));
-  for (const [p, others] of [[ann, [bob.peerId, 'self']], [bob, [ann.peerId, 'self']]]) {
-    assert.deepEqual(await floating(p, cy.peerId), ['🎉'], `${p.label}'s view of Cy's tile`);
-    for (const o of others) assert.deepEqual(await floating(p, o), [], `${p.label}: a reaction on the wrong tile`);
-    // It floats over the tile, not somewhere else on the page.
-    const [tile, emoji] = await Promise.all([
-      p.page.locator(`.tile[data-peer-id="${cy.peerId}"][data-kind="camera"]`).boundingBox(),
-      p.page.locator(selector).boundingBox(),
-    ]);
-    assert.ok(emoji.x >= tile.x && emoji.x + emoji.width <= tile.x + tile.width + 1, JSON.stringify({ tile, emoji }));
+  for (const [p, tile] of [[ann, cy.peerId], [bob, cy.peerId], [cy, 'self']]) {
+    const seen = await until(10000, async () => {
+      const s = await reactionsSeen(p);
+      return s.length > 0 && s;
+    }, 100);
+    assert.deepEqual(seen, [{ peerId: tile, kind: 'camera', emoji: '🎉', inside: true }], `${p.label}'s grid`);
   }
-  assert.deepEqual(await floating(cy, 'self'), ['🎉'], 'the sender sees it over its own tile');
   assert.equal(await badge(ann), null, 'a reaction is not a chat message');
   // Briefly: gone a few seconds later.
-  await Promise.all([ann, bob, cy].map((p) => p.page.waitForSelector(`.tile .reaction`, { state: 'detached', timeout: 6000 })));
+  await Promise.all([ann, bob, cy].map((p) => p.page.waitForSelector('.tile .reaction', { state: 'detached', timeout: 10000 })));
 });
 
 test('a 200 KiB file arrives intact; one over the maximum is refused at the sender', async () => {
@@ -134,7 +172,7 @@ test('a 200 KiB file arrives intact; one over the maximum is refused at the send
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await bob.page.setInputFiles('#file-input', { name: 'notes.bin', mimeType: 'application/octet-stream', buffer: bytes });
   for (const p of [ann, cy]) {
-    const got = await until(10000, async () => (await p.page.evaluate(() => window.octo.files()))[0], 100);
+    const got = await until(20000, async () => (await p.page.evaluate(() => window.octo.files()))[0], 100);
     assert.deepEqual(got, { peerId: bob.peerId, name: 'notes.bin', size: 200 * 1024, sha256 }, `${p.label}'s file`);
     const link = await p.page.$eval('#chat-log a[download]', (a) => [a.download, a.textContent]);
     assert.deepEqual(link, ['notes.bin', 'notes.bin (200 KiB)']);
@@ -158,17 +196,17 @@ test('garbage on the data channel is ignored and the channel keeps working', asy
   for (const [i, p] of [ann, bob].entries()) {
     const log = await chatLog(p);
     assert.deepEqual(log.slice(0, -1), before[i], `${p.label} showed garbage`);
-    assert.equal((await p.page.$$('.tile .reaction')).length, 0);
+    assert.equal((await reactionsSeen(p)).length, 1, `${p.label} floated a bogus reaction`);
   }
 });
 
 test('a peer that leaves mid-conversation breaks no one else\'s channel; rejoining, it gets the chat again', async () => {
   await deliveredWithinASecond(cy, [ann, bob], 'gotta go', 'enter');
   // Cy leaves while Ann is sending.
-  const [sent] = await Promise.all([say(ann, 'bye Cy'), cy.page.click('#leave-btn')]);
-  await shows(bob, 'bye Cy', sent);
+  await Promise.all([say(ann, 'bye Cy'), cy.page.click('#leave-btn')]);
+  await shows(bob, 'bye Cy');
   for (const p of [ann, bob]) {
-    await p.page.waitForFunction(() => window.octo.call.dataConsumers.size === 1, null, { timeout: 5000 });
+    await p.page.waitForFunction(() => window.octo.call.dataConsumers.size === 1, null, { timeout: 10000 });
     assert.equal(await tileOf(p, cy.peerId), undefined);
   }
   assert.equal(await cy.page.isVisible('#lobby'), true);
@@ -180,7 +218,7 @@ test('a peer that leaves mid-conversation breaks no one else\'s channel; rejoini
 
   // Cy joins again: a late joiner consumes the data producers already there.
   await cy.page.click('#join');
-  await cy.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
+  await cy.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 20000 });
   cy.peerId = await cy.page.evaluate(() => window.octo.peerId());
   await Promise.all([ann, bob, cy].map((p) => channelsOpen(p, 2)));
   await deliveredWithinASecond(ann, [bob, cy], 'welcome back', 'enter');
