@@ -4,7 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { person, closeEveryone, joinThroughUi, tileOf, until, waitMediaFrom } from './lib.mjs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ARTIFACTS, person, closeEveryone, joinThroughUi, tileOf, until, waitMediaFrom } from './lib.mjs';
 
 const room = `chat-${Date.now()}`;
 let ann, bob, cy;
@@ -155,6 +157,10 @@ const reactionsSeen = (p) => p.page.evaluate(() => window.reactionsSeen);
 test('a reaction floats over the sender\'s tile on every page, and only there', async () => {
   await Promise.all([ann, bob, cy].map(watchReactions));
   await cy.page.click('.reaction-btn[data-emoji="🎉"]');
+  if (ARTIFACTS) {
+    await mkdir(ARTIFACTS, { recursive: true });
+    await cy.page.screenshot({ path: path.join(ARTIFACTS, 'chat-and-reaction.png') });
+  }
   for (const [p, tile] of [[ann, cy.peerId], [bob, cy.peerId], [cy, 'self']]) {
     const seen = await until(10000, async () => {
       const s = await reactionsSeen(p);
