@@ -1,7 +1,9 @@
 //! The browser app end to end: `tests/e2e/call.test.mjs` drives three (and more) headless Debian
 //! Chromium browsers with fake camera and microphone through the real UI served by the real `octo`
 //! (two workers), and checks media, mute, camera off, leaving, hostile or dropped peers, screen
-//! share, and the automatic rejoin after the room's worker is killed.
+//! share, and the automatic rejoin after the room's worker is killed. `tests/e2e/chat.test.mjs`: chat,
+//! reactions and a 200 KiB file over DataChannels through Octo between three pages, the unread
+//! badge, garbage on the channel, and a peer leaving and rejoining mid-conversation.
 //!
 //! Needs Node 20+, `npm ci --prefix tests/e2e` and `apt-get install -y chromium` (or `OCTO_CHROMIUM`
 //! naming another Chromium). Saves a screenshot of the call in `tests/artifacts/`.
@@ -25,9 +27,25 @@ fn three_people_in_chromium_through_the_real_ui() {
     let octo = Octo::start(&["--workers", "2"]).expect("octo starts");
     run_e2e(&octo, "call.test.mjs");
     // Hostile and dropped peers cost no worker; the one restart is the worker the script killed.
-    let (_, workers) = octo.get_json("/workers").expect("/workers");
-    let restarts: u64 = workers.as_array().expect("array").iter().filter_map(|w| w["restarts"].as_u64()).sum();
+    let (restarts, workers) = worker_restarts(&octo);
     assert_eq!(restarts, 1, "workers restarted other than the one killed on purpose: {workers}");
+}
+
+#[test]
+fn chat_reactions_and_files_over_datachannels_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "2"]).expect("octo starts");
+    run_e2e(&octo, "chat.test.mjs");
+    // Garbage on the data channel and a peer leaving cost no worker.
+    let (restarts, workers) = worker_restarts(&octo);
+    assert_eq!(restarts, 0, "a worker restarted: {workers}");
+}
+
+/// The sum of the workers' restarts, and `/workers` for the failure message.
+fn worker_restarts(octo: &Octo) -> (u64, serde_json::Value) {
+    let (_, workers) = octo.get_json("/workers").expect("/workers");
+    let restarts = workers.as_array().expect("array").iter().filter_map(|w| w["restarts"].as_u64()).sum();
+    (restarts, workers)
 }
 
 #[test]
