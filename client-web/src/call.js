@@ -131,8 +131,7 @@ export class Call {
       this.dropSession();
       this.rejoin('worker_died');
     });
-    // ACTIVE SPEAKER HOOK: the server does not send `activeSpeaker` yet (the worker has no audio level
-    // observer). When it does, `{peerId}` names the loudest peer and the UI highlights its tile.
+    // The worker's active-speaker observer (ssrc-audio-level) names the loudest peer, or null in silence.
     s.on('activeSpeaker', ({ peerId } = {}) => this.emit('activeSpeaker', { peerId: peerId ?? null }));
   }
 

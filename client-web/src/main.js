@@ -334,7 +334,7 @@ call.on('trackEnded', ({ peerId, source, kind }) => {
 });
 
 call.on('activeSpeaker', ({ peerId }) => {
-  // ACTIVE SPEAKER HOOK (see call.js): highlight the named peer's camera tile.
+  // Highlight the named peer's camera tile (our own tile is keyed 'self').
   for (const el of tiles.values()) el.classList.toggle('speaking', peerId !== null && el.dataset.peerId === (peerId === call.peerId ? 'self' : peerId) && el.dataset.kind === 'camera');
 });
 
