@@ -75,7 +75,7 @@ pub struct Args {
     pub empty_room_grace_ms: u64,
     /// Seed-app dialect: milliseconds between a client's /getRtpCapabilities answer and its first
     /// `transport-created` at the earliest.
-    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
+    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 300)]
     pub seed_transport_hold_ms: u64,
     /// On SIGTERM, how long rooms may go on (no new joins) before everything closes, in ms.
     #[arg(long, env = "OCTO_DRAIN_TIMEOUT_MS", default_value_t = 30_000)]

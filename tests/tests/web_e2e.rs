@@ -60,11 +60,11 @@ fn lobby_errors_a_person_understands() {
 }
 
 /// `octo --web-root` serving the seed page (built by the script into a fresh directory), with
-/// `--seed-transport-hold-ms hold_ms` (none: the default, 100 ms); the page's `device.load()` slowed by
+/// `--seed-transport-hold-ms hold_ms` (none: the default, 300 ms); the page's `device.load()` slowed by
 /// `slow_load_ms`.
 fn seed_pages(hold_ms: Option<u64>, slow_load_ms: u64) {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
-    let hold = hold_ms.unwrap_or(100).to_string();
+    let hold = hold_ms.unwrap_or(300).to_string();
     let web_root = std::env::temp_dir().join(format!("octo-seed-page-{}-{hold}", std::process::id()));
     let _ = std::fs::remove_dir_all(&web_root);
     let mut args = vec!["--workers", "1", "--web-root", web_root.to_str().expect("utf-8 temp dir")];

@@ -46,7 +46,7 @@ pub struct SignalingConfig {
 
 impl Default for SignalingConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), auth_secret: None, seed_transport_hold: Duration::from_millis(100) }
+        Self { limits: Limits::default(), auth_secret: None, seed_transport_hold: Duration::from_millis(300) }
     }
 }
 
