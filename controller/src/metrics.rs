@@ -66,12 +66,15 @@ pub async fn render(state: &MetricsState) -> String {
         }
     }
     let load = state.rooms.load();
+    // Each family's samples follow its own HELP and TYPE: the format does not allow interleaving.
     family(&mut out, "octo_rooms", "gauge", "Open rooms per worker.");
-    family(&mut out, "octo_peers", "gauge", "Joined peers per worker.");
     for (index, _, _) in &per_worker {
         let rooms = load.iter().filter(|(w, _)| w == index).count();
-        let peers: usize = load.iter().filter(|(w, _)| w == index).map(|(_, p)| p).sum();
         let _ = writeln!(out, "octo_rooms{{worker=\"{index}\"}} {rooms}");
+    }
+    family(&mut out, "octo_peers", "gauge", "Joined peers per worker.");
+    for (index, _, _) in &per_worker {
+        let peers: usize = load.iter().filter(|(w, _)| w == index).map(|(_, p)| p).sum();
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
