@@ -19,7 +19,7 @@ use str0m::rtp::ExtensionValues;
 #[derive(Debug, Clone, PartialEq)]
 struct Sample {
     name: String,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     value: f64,
 }
 
@@ -43,9 +43,11 @@ fn parse_value(s: &str) -> Option<f64> {
     }
 }
 
+type Labels = Vec<(String, String)>;
+
 /// Labels `{a="x",b="y\"z"}` from `rest` (starting after `{`); returns them and what follows `}`.
-fn parse_labels(mut rest: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+fn parse_labels(mut rest: &str) -> Result<(Labels, &str), String> {
+    let mut labels: Labels = Vec::new();
     loop {
         if let Some(after) = rest.strip_prefix('}') {
             return Ok((labels, after));
@@ -154,7 +156,7 @@ fn parse(text: &str) -> Result<Vec<Sample>, String> {
         if fields.next().is_some() {
             return fail("trailing fields");
         }
-        if kind == "counter" && !(value >= 0.0) {
+        if kind == "counter" && (value.is_nan() || value < 0.0) {
             return fail("negative or NaN counter");
         }
         let sample = Sample { name: name.to_owned(), labels, value };
