@@ -6,6 +6,7 @@ pub mod config;
 pub mod dispatcher;
 pub mod http;
 pub mod metrics;
+pub mod process_usage;
 pub mod rooms;
 pub mod signaling;
 pub mod systemd;

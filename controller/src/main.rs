@@ -107,6 +107,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let pool = Arc::new(WorkerPool::start(config).await?);
     let rooms = Rooms::new(pool.clone(), rooms_config);
+    let signaling = Signaling::new(rooms.clone(), signaling_config);
     if !args.metrics_listen.is_empty() {
         let addr: SocketAddr = args.metrics_listen.parse().context("--metrics-listen")?;
         let metrics_listener =
@@ -115,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let app = octo_controller::metrics::router(octo_controller::metrics::MetricsState {
             pool: pool.clone(),
             rooms: rooms.clone(),
+            signaling: signaling.clone(),
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(metrics_listener, app).await {
@@ -122,7 +124,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    let signaling = Signaling::new(rooms.clone(), signaling_config);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     info!(workers, "listening on http://{}", listener.local_addr()?);

@@ -17,7 +17,11 @@ use tracing::{error, info, warn};
 
 use crate::channel::{Channel, ChannelEnd, ChannelError};
 use crate::dispatcher::Dispatcher;
+use crate::process_usage::CpuMeter;
 use crate::worker_process;
+
+/// How often each worker's CPU utilisation is sampled (room placement reads the latest sample).
+const CPU_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -145,6 +149,9 @@ pub struct WorkerStatus {
     pub restarts: u64,
     pub routers: usize,
     pub last_exit: Option<String>,
+    /// The share of one core the process used over the last second (1.0 = a core busy); absent
+    /// until it has been sampled twice.
+    pub cpu_utilisation: Option<f64>,
 }
 
 #[derive(Default)]
@@ -152,6 +159,7 @@ struct Slot {
     current: Mutex<Option<Arc<WorkerHandle>>>,
     last_exit: Mutex<Option<String>>,
     restarts: AtomicU64,
+    cpu: Mutex<CpuMeter>,
 }
 
 struct Shared {
@@ -183,7 +191,9 @@ impl WorkerPool {
             shutdown: watch::channel(false).0,
             changed: Notify::new(),
         });
-        let supervisors = (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
+        let mut supervisors: Vec<_> =
+            (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
+        supervisors.push(tokio::spawn(sample_cpu(shared.clone())));
         let pool = WorkerPool { shared, supervisors: Mutex::new(supervisors) };
         let all_up = async {
             loop {
@@ -251,6 +261,7 @@ impl WorkerPool {
                     restarts: slot.restarts.load(Ordering::Relaxed),
                     routers: current.as_ref().map_or(0, |w| w.router_count()),
                     last_exit: slot.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    cpu_utilisation: slot.cpu.lock().unwrap_or_else(|p| p.into_inner()).utilisation(),
                 }
             })
             .collect()
@@ -270,6 +281,24 @@ impl Drop for WorkerPool {
     fn drop(&mut self) {
         // Supervisors own the children (kill_on_drop); stopping them stops the processes.
         self.shared.shutdown.send_replace(true);
+    }
+}
+
+/// Samples every slot's CPU utilisation each [`CPU_SAMPLE_INTERVAL`] until the pool shuts down.
+async fn sample_cpu(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut tick = tokio::time::interval(CPU_SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        let now = Instant::now();
+        for slot in &shared.slots {
+            let pid = slot.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|w| w.pid);
+            slot.cpu.lock().unwrap_or_else(|p| p.into_inner()).sample(pid, now);
+        }
     }
 }
 

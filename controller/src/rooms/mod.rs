@@ -1,11 +1,12 @@
 //! Rooms and peers: the one set of room operations that every signaling dialect calls.
 //!
-//! A [`Room`] is one router on one worker (placed on the live worker hosting the fewest routers). A
+//! A [`Room`] is one router on one worker (placed on the least-loaded live worker, see [`placement`]). A
 //! [`Peer`] owns the transports, producers and consumers it created; every operation names the
 //! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
 //! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
 
 mod peer;
+pub mod placement;
 mod room;
 
 use std::collections::HashMap;
@@ -225,6 +226,33 @@ impl Rooms {
             .collect()
     }
 
+    /// What placement weighs for each worker slot: the pool's view (live, routers, CPU) and the
+    /// producers and consumers of this controller's rooms on it.
+    pub fn worker_loads(&self) -> Vec<placement::WorkerLoad> {
+        let mut loads: Vec<placement::WorkerLoad> = self
+            .pool
+            .status()
+            .into_iter()
+            .map(|s| placement::WorkerLoad {
+                index: s.index,
+                alive: s.alive,
+                routers: s.routers,
+                producers: 0,
+                consumers: 0,
+                cpu: s.cpu_utilisation,
+            })
+            .collect();
+        let rooms: Vec<Arc<Room>> = self.lock().values().filter_map(|c| c.get().cloned()).collect();
+        for room in rooms.iter().filter(|r| !r.is_closed()) {
+            if let Some(load) = loads.get_mut(room.worker()) {
+                let (producers, consumers) = room.media_counts();
+                load.producers += producers;
+                load.consumers += consumers;
+            }
+        }
+        loads
+    }
+
     /// The room `room_id`, creating it (and its router) if it does not exist. A room created here
     /// that nobody joins closes after the grace period.
     pub async fn get_or_create(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {
@@ -264,14 +292,9 @@ impl Rooms {
     }
 
     async fn create_room(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {
-        let worker = self
-            .pool
-            .status()
-            .into_iter()
-            .filter(|s| s.alive)
-            .min_by_key(|s| (s.routers, s.index))
-            .map(|s| s.index)
-            .ok_or_else(|| RoomError::Unavailable("every worker is down".into()))?;
+        let loads = self.worker_loads();
+        let worker =
+            placement::choose_worker(&loads).ok_or_else(|| RoomError::Unavailable("every worker is down".into()))?;
         let router_id = RouterId(rand::random());
         // Subscribe first: the pool reports a dead worker's routers as soon as it sees the death.
         let notifications = self.pool.subscribe(Target::Router(router_id));
@@ -288,7 +311,16 @@ impl Rooms {
                 return Err(e.into());
             }
         };
-        info!(room = room_id, %router_id, worker, "room created");
+        let load = loads.iter().find(|l| l.index == worker).cloned().unwrap_or_default();
+        info!(
+            room = room_id,
+            %router_id,
+            worker,
+            streams = load.producers + load.consumers,
+            cpu = load.cpu,
+            routers = load.routers,
+            "room created"
+        );
         let room =
             Room::new(room_id.to_owned(), router_id, worker, rtp_capabilities, self.pool.clone(), self.me.clone());
         tokio::spawn(watch_router(Arc::downgrade(&room), notifications));
