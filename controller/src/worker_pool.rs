@@ -161,6 +161,8 @@ struct Shared {
     dispatcher: Dispatcher,
     shutdown: watch::Sender<bool>,
     changed: Notify,
+    /// The log filter set since start (SIGHUP), for workers spawned later.
+    log_filter: Mutex<Option<String>>,
 }
 
 pub struct WorkerPool {
@@ -182,6 +184,7 @@ impl WorkerPool {
             dispatcher: Dispatcher::default(),
             shutdown: watch::channel(false).0,
             changed: Notify::new(),
+            log_filter: Mutex::default(),
         });
         let supervisors = (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
         let pool = WorkerPool { shared, supervisors: Mutex::new(supervisors) };
@@ -256,6 +259,20 @@ impl WorkerPool {
             .collect()
     }
 
+    /// Gives every live worker the log filter `filter`, and every worker spawned from now on.
+    /// Returns each live worker's answer.
+    pub async fn set_log_filter(&self, filter: &str) -> Vec<(usize, Result<Response, PoolError>)> {
+        *self.shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()) = Some(filter.to_owned());
+        let mut answers = Vec::new();
+        for index in 0..self.len() {
+            if self.worker(index).is_some() {
+                let request = Request::Worker(WorkerRequest::SetLogFilter { filter: filter.to_owned() });
+                answers.push((index, self.request(index, request).await));
+            }
+        }
+        answers
+    }
+
     /// Asks every worker to close, kills those that do not, and waits for all supervisors.
     pub async fn close(&self) {
         self.shared.shutdown.send_replace(true);
@@ -317,7 +334,13 @@ async fn run_once(
     let config = &shared.config;
     let cpu =
         if config.pin_workers && !shared.cpus.is_empty() { Some(shared.cpus[index % shared.cpus.len()]) } else { None };
-    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &config.media.worker_args(index))?;
+    let spawned_filter = shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut args = config.media.worker_args(index);
+    // Otherwise the worker inherits the controller's filter, which a SIGHUP may have replaced.
+    if let Some(filter) = &spawned_filter {
+        args.extend(["--log-filter".to_owned(), filter.clone()]);
+    }
+    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &args)?;
     let pid = child.id().unwrap_or(0);
     let dispatch_to = shared.clone();
     let (channel, mut channel_end) =
@@ -331,6 +354,16 @@ async fn run_once(
                 info!(worker = index, pid, ?cpu, "worker up");
                 *shared.slots[index].current.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
                 shared.changed.notify_waiters();
+                // A filter set between spawn and now missed this worker both ways: hand it over.
+                let current = shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if current != spawned_filter
+                    && let Some(filter) = current
+                {
+                    let request = Request::Worker(WorkerRequest::SetLogFilter { filter });
+                    if let Err(e) = handle.request(request).await {
+                        warn!(worker = index, "worker kept its old log filter: {e}");
+                    }
+                }
             }
             Err(e) => warn!(worker = index, pid, "worker did not answer its first request: {e}"),
         }
