@@ -61,7 +61,8 @@ pub async fn reload_on_sighup(
                 continue;
             }
         }
-        for (index, result) in pool.set_log_filter(&log).await {
+        // Parsed above already: the pool only refuses what the controller refused.
+        for (index, result) in pool.set_log_filter(&log).await.unwrap_or_default() {
             if let Err(e) = result {
                 warn!(worker = index, "SIGHUP: worker kept its old log filter: {e}");
             }

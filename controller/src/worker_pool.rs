@@ -95,6 +95,8 @@ pub enum PoolError {
     },
     #[error("workers did not come up within {0:?}; see the log for their errors")]
     Startup(Duration),
+    #[error("log filter {filter:?} is invalid: {reason}")]
+    InvalidLogFilter { filter: String, reason: String },
     #[error("worker binary {0} not found (build it with `cargo build --release`, or pass --worker-bin)")]
     MissingBinary(PathBuf),
 }
@@ -260,8 +262,10 @@ impl WorkerPool {
     }
 
     /// Gives every live worker the log filter `filter`, and every worker spawned from now on.
-    /// Returns each live worker's answer.
-    pub async fn set_log_filter(&self, filter: &str) -> Vec<(usize, Result<Response, PoolError>)> {
+    /// Returns each live worker's answer; a filter that does not parse goes nowhere.
+    pub async fn set_log_filter(&self, filter: &str) -> Result<Vec<(usize, Result<Response, PoolError>)>, PoolError> {
+        tracing_subscriber::EnvFilter::try_new(filter)
+            .map_err(|e| PoolError::InvalidLogFilter { filter: filter.to_owned(), reason: e.to_string() })?;
         *self.shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()) = Some(filter.to_owned());
         let mut answers = Vec::new();
         for index in 0..self.len() {
@@ -270,7 +274,7 @@ impl WorkerPool {
                 answers.push((index, self.request(index, request).await));
             }
         }
-        answers
+        Ok(answers)
     }
 
     /// Asks every worker to close, kills those that do not, and waits for all supervisors.
