@@ -30,6 +30,16 @@ pub struct Args {
     /// HTTP listen address (web client, signaling, health).
     #[arg(long, env = "OCTO_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+    /// PEM certificate chain: with `--tls-key`, the listener serves HTTPS and WSS.
+    #[arg(long, env = "OCTO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "OCTO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated at startup for localhost, 127.0.0.1 and the listen
+    /// address (LAN trials: browsers warn once; its SHA-256 fingerprint is logged).
+    #[arg(long, env = "OCTO_SELF_SIGNED")]
+    pub self_signed: bool,
     /// Number of worker processes [default: the CPUs this process may use].
     #[arg(long, env = "OCTO_WORKERS")]
     pub workers: Option<usize>,
@@ -86,6 +96,27 @@ pub struct Args {
     /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
     #[arg(long, env = "OCTO_LOG", default_value = "info")]
     pub log: String,
+    /// Log line format of the controller and its workers: `text` or `json` (one object a line).
+    #[arg(long, env = "OCTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (to stderr, where journald or a collector picks them up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The spelling of the flag, file and `OCTO_LOG_FORMAT` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -100,6 +131,9 @@ fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Erro
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    self_signed: Option<bool>,
     workers: Option<usize>,
     pin_workers: Option<bool>,
     worker_bin: Option<PathBuf>,
@@ -117,6 +151,7 @@ struct FileConfig {
     metrics_listen: Option<String>,
     drain_timeout_ms: Option<u64>,
     log: Option<String>,
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,8 +165,8 @@ pub enum ConfigError {
 /// What `load` decided.
 pub enum Loaded {
     Run(Box<Args>),
-    /// `--check-config`: the effective configuration as TOML.
-    Checked(String),
+    /// `--check-config`: the settings, and the effective configuration as TOML.
+    Checked(Box<Args>, String),
 }
 
 /// Reads the file (if any) into the environment, then parses flags and environment.
@@ -148,8 +183,12 @@ pub fn load() -> anyhow::Result<Loaded> {
         }
     }
     let args = Args::parse_from(argv);
+    if args.self_signed && args.tls_cert.is_some() {
+        anyhow::bail!("--self-signed and --tls-cert/--tls-key exclude each other: choose one certificate");
+    }
     if args.check_config {
-        return Ok(Loaded::Checked(toml::to_string(&args)?));
+        let text = toml::to_string(&args)?;
+        return Ok(Loaded::Checked(Box::new(args), text));
     }
     Ok(Loaded::Run(Box::new(args)))
 }

@@ -99,6 +99,8 @@ pub enum PoolError {
     },
     #[error("workers did not come up within {0:?}; see the log for their errors")]
     Startup(Duration),
+    #[error("log filter {filter:?} is invalid: {reason}")]
+    InvalidLogFilter { filter: String, reason: String },
     #[error("worker binary {0} not found (build it with `cargo build --release`, or pass --worker-bin)")]
     MissingBinary(PathBuf),
 }
@@ -169,6 +171,8 @@ struct Shared {
     dispatcher: Dispatcher,
     shutdown: watch::Sender<bool>,
     changed: Notify,
+    /// The log filter set since start (SIGHUP), for workers spawned later.
+    log_filter: Mutex<Option<String>>,
 }
 
 pub struct WorkerPool {
@@ -190,6 +194,7 @@ impl WorkerPool {
             dispatcher: Dispatcher::default(),
             shutdown: watch::channel(false).0,
             changed: Notify::new(),
+            log_filter: Mutex::default(),
         });
         let mut supervisors: Vec<_> =
             (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
@@ -265,6 +270,22 @@ impl WorkerPool {
                 }
             })
             .collect()
+    }
+
+    /// Gives every live worker the log filter `filter`, and every worker spawned from now on.
+    /// Returns each live worker's answer; a filter that does not parse goes nowhere.
+    pub async fn set_log_filter(&self, filter: &str) -> Result<Vec<(usize, Result<Response, PoolError>)>, PoolError> {
+        tracing_subscriber::EnvFilter::try_new(filter)
+            .map_err(|e| PoolError::InvalidLogFilter { filter: filter.to_owned(), reason: e.to_string() })?;
+        *self.shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()) = Some(filter.to_owned());
+        let mut answers = Vec::new();
+        for index in 0..self.len() {
+            if self.worker(index).is_some() {
+                let request = Request::Worker(WorkerRequest::SetLogFilter { filter: filter.to_owned() });
+                answers.push((index, self.request(index, request).await));
+            }
+        }
+        Ok(answers)
     }
 
     /// Asks every worker to close, kills those that do not, and waits for all supervisors.
@@ -346,7 +367,13 @@ async fn run_once(
     let config = &shared.config;
     let cpu =
         if config.pin_workers && !shared.cpus.is_empty() { Some(shared.cpus[index % shared.cpus.len()]) } else { None };
-    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &config.media.worker_args(index))?;
+    let spawned_filter = shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut args = config.media.worker_args(index);
+    // Otherwise the worker inherits the controller's filter, which a SIGHUP may have replaced.
+    if let Some(filter) = &spawned_filter {
+        args.extend(["--log-filter".to_owned(), filter.clone()]);
+    }
+    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &args)?;
     let pid = child.id().unwrap_or(0);
     let dispatch_to = shared.clone();
     let (channel, mut channel_end) =
@@ -360,6 +387,16 @@ async fn run_once(
                 info!(worker = index, pid, ?cpu, "worker up");
                 *shared.slots[index].current.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
                 shared.changed.notify_waiters();
+                // A filter set between spawn and now missed this worker both ways: hand it over.
+                let current = shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if current != spawned_filter
+                    && let Some(filter) = current
+                {
+                    let request = Request::Worker(WorkerRequest::SetLogFilter { filter });
+                    if let Err(e) = handle.request(request).await {
+                        warn!(worker = index, "worker kept its old log filter: {e}");
+                    }
+                }
             }
             Err(e) => warn!(worker = index, pid, "worker did not answer its first request: {e}"),
         }

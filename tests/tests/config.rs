@@ -85,7 +85,10 @@ fn the_example_file_is_valid_and_complete() {
         .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ") && !r.starts_with(' ')).unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n");
-    let table = effective(&check_config(&all, &[], &[]));
+    // --check-config loads the certificate files: the example's paths are replaced by real ones.
+    let cert = octo_tests::tls::TestCertificate::generate("example", &["localhost"]).unwrap();
+    let flags = ["--tls-cert", cert.cert.to_str().unwrap(), "--tls-key", cert.key.to_str().unwrap()];
+    let table = effective(&check_config(&all, &[], &flags));
     let help = String::from_utf8_lossy(&Command::new(bin("octo")).arg("--help").output().unwrap().stdout).into_owned();
     // `config` is the file itself, not a setting in it.
     for key in table.keys().filter(|k| *k != "config") {

@@ -39,7 +39,7 @@ fn three_people_in_chromium_through_the_real_ui() {
 fn chat_reactions_and_files_over_datachannels_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "2"]).expect("octo starts");
-    run_e2e(&octo, "chat.test.mjs");
+    run_e2e(&octo, "chat.test.mjs", &[]);
     // Garbage on the data channel and a peer leaving cost no worker.
     let (restarts, workers) = worker_restarts(&octo);
     assert_eq!(restarts, 0, "a worker restarted: {workers}");

@@ -213,6 +213,10 @@ impl Rooms {
         self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Peers in all open rooms.
     pub fn peer_total(&self) -> usize {
         self.load().iter().map(|(_, peers)| peers).sum()
