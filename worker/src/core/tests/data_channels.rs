@@ -310,3 +310,17 @@ fn a_message_over_the_maximum_is_dropped_and_its_stream_reset() {
     h.advance(Duration::from_millis(300), &mut [&mut attacker, &mut honest, &mut sub]);
     assert_eq!(sub.messages, vec![(good_stream, ppid::STRING, b"fine".to_vec())]);
 }
+
+#[test]
+fn a_closed_data_consumers_stream_id_is_not_handed_out_again_at_once() {
+    // Chromium refuses a negotiated channel on an id whose old channel is still closing, so a
+    // peer leaving and rejoining must not make the others' next consumer reuse the id just reset.
+    let (mut h, mut publisher, mut a, mut b, consumers) = room(reliable(1, true));
+    let first = consumers[0].sctp_stream_parameters.stream_id;
+    h.request(Request::DataConsumer(consumers[0].id, DataConsumerRequest::Close)).unwrap();
+    let again = h.consume_data(&a, 30, DataProducerId(10)).sctp_stream_parameters.stream_id;
+    assert_ne!(again, first, "the stream id just reset came back at once");
+    publisher.send_message(1, ppid::STRING, b"after the swap").unwrap();
+    h.advance(Duration::from_millis(300), &mut [&mut publisher, &mut a, &mut b]);
+    assert!(a.messages.contains(&(again, ppid::STRING, b"after the swap".to_vec())), "{:?}", a.messages);
+}
