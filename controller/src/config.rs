@@ -68,6 +68,10 @@ pub struct Args {
     #[arg(long, env = "OCTO_AUTH_SECRET", hide_env_values = true)]
     #[serde(serialize_with = "masked")]
     pub auth_secret: Option<String>,
+    /// Codecs every room's router offers, in order of preference (any of opus, vp8, vp9, h264).
+    #[arg(long, env = "OCTO_MEDIA_CODECS", value_enum, value_delimiter = ',',
+          default_values = ["opus", "vp8", "vp9", "h264"])]
+    pub media_codecs: Vec<MediaCodec>,
     /// Most peers in one room.
     #[arg(long, env = "OCTO_MAX_PEERS_PER_ROOM", default_value_t = 50)]
     pub max_peers_per_room: usize,
@@ -119,6 +123,17 @@ impl LogFormat {
     }
 }
 
+/// A codec a router can offer; its RTP capability (clock rate, channels, parameters) is fixed by Octo
+/// because the worker knows how to handle exactly these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaCodec {
+    Opus,
+    Vp8,
+    Vp9,
+    H264,
+}
+
 fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => s.serialize_str("(set)"),
@@ -138,6 +153,7 @@ struct FileConfig {
     pin_workers: Option<bool>,
     worker_bin: Option<PathBuf>,
     rtc_listen_ips: Option<Vec<IpAddr>>,
+    media_codecs: Option<Vec<MediaCodec>>,
     rtc_port: Option<u16>,
     rtc_announced_address: Option<String>,
     web_root: Option<PathBuf>,

@@ -91,7 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let rooms_config = RoomsConfig {
         max_peers_per_room: args.max_peers_per_room,
         empty_room_grace: Duration::from_millis(args.empty_room_grace_ms),
-        ..RoomsConfig::default()
+        media_codecs: octo_controller::rooms::media_codecs(&args.media_codecs),
     };
     let signaling_config = SignalingConfig {
         limits: Limits {

@@ -96,3 +96,19 @@ fn the_example_file_is_valid_and_complete() {
         assert!(help.contains(&format!("--{}", key.replace('_', "-"))) || key == "rtc_listen_ips", "{key}");
     }
 }
+
+#[test]
+fn configured_media_codecs_are_what_rooms_offer() {
+    let octo = octo_tests::Octo::start(&["--workers", "1", "--media-codecs", "vp8,opus,vp8"]).expect("octo starts");
+    let (status, body) = octo_tests::http_get(octo.addr, "/getRtpCapabilities?roomId=codecs").expect("capabilities");
+    assert_eq!(status, 200, "{body}");
+    let caps: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let mimes: Vec<&str> =
+        caps["codecs"].as_array().expect("codecs").iter().filter_map(|c| c["mimeType"].as_str()).collect();
+    // VP8 first as configured, its RTX, then Opus; the repeated vp8 counts once; nothing else.
+    assert_eq!(mimes, ["video/VP8", "video/rtx", "audio/opus"], "{body}");
+
+    let bad = check_config("", &[("OCTO_MEDIA_CODECS", "opus,av2")], &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("av2"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

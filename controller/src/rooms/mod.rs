@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use crate::channel::ChannelError;
+use crate::config::MediaCodec;
 use crate::worker_pool::{PoolError, WorkerPool};
 
 pub use peer::Peer;
@@ -123,14 +124,37 @@ impl Default for RoomsConfig {
 
 /// Opus, VP8, VP9 and H.264 constrained baseline: what every browser can send or receive.
 pub fn default_media_codecs() -> Vec<RtpCodecCapability> {
-    serde_json::from_value(serde_json::json!([
-        {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
-        {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000},
-        {"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "parameters": {"profile-id": 0}},
-        {"kind": "video", "mimeType": "video/H264", "clockRate": 90000,
-         "parameters": {"packetization-mode": 1, "profile-level-id": "42e01f", "level-asymmetry-allowed": 1}}
-    ]))
-    .expect("built-in codec list is valid")
+    media_codecs(&[MediaCodec::Opus, MediaCodec::Vp8, MediaCodec::Vp9, MediaCodec::H264])
+}
+
+/// The routers' codec list for the configured codecs, in the configured order, each once.
+pub fn media_codecs(codecs: &[MediaCodec]) -> Vec<RtpCodecCapability> {
+    let mut seen = Vec::new();
+    codecs
+        .iter()
+        .filter(|c| {
+            !seen.contains(*c) && {
+                seen.push(**c);
+                true
+            }
+        })
+        .map(|c| codec_capability(*c))
+        .collect()
+}
+
+fn codec_capability(codec: MediaCodec) -> RtpCodecCapability {
+    let json = match codec {
+        MediaCodec::Opus => {
+            serde_json::json!({"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2})
+        }
+        MediaCodec::Vp8 => serde_json::json!({"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}),
+        MediaCodec::Vp9 => {
+            serde_json::json!({"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "parameters": {"profile-id": 0}})
+        }
+        MediaCodec::H264 => serde_json::json!({"kind": "video", "mimeType": "video/H264", "clockRate": 90000,
+            "parameters": {"packetization-mode": 1, "profile-level-id": "42e01f", "level-asymmetry-allowed": 1}}),
+    };
+    serde_json::from_value(json).expect("built-in codec capabilities are valid")
 }
 
 /// Why a room operation failed. Signaling maps each variant to a stable error code.
@@ -358,5 +382,18 @@ async fn watch_router(room: Weak<Room>, mut notifications: tokio::sync::mpsc::Un
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_codecs_keep_their_order_and_appear_once() {
+        let codecs = media_codecs(&[MediaCodec::H264, MediaCodec::Opus, MediaCodec::H264]);
+        let mimes: Vec<&str> = codecs.iter().map(|c| c.mime_type.as_str()).collect();
+        assert_eq!(mimes, ["video/H264", "audio/opus"]);
+        assert_eq!(default_media_codecs().len(), 4);
     }
 }
