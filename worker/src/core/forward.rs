@@ -22,6 +22,10 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// SSRCs one transport may receive (signalled or learnt by rid).
 const MAX_INCOMING_SSRCS: usize = 64;
 
+/// Bytes a forwarded packet may grow by (header rewrite, RTX wrapping, the SRTP tag): the room a
+/// full-size 1500-byte datagram always had in a [`BUFFER_SIZE`] buffer, now given to every packet.
+const REWRITE_HEADROOM: usize = BUFFER_SIZE - 1500;
+
 /// Packets at most sent behind a late keyframe (about a second of 1 Mbit/s video).
 const CATCH_UP_LIMIT: usize = 128;
 
@@ -290,8 +294,10 @@ fn send_to_consumer(
         return false;
     }
     let mut buf = transmits.buffer();
-    buf.resize(BUFFER_SIZE, 0);
-    buf[..packet.len()].copy_from_slice(packet);
+    buf.extend_from_slice(packet);
+    // Zeroing only the room the rewrite and the tag may use: clearing the whole buffer first cost as
+    // much as copying the packet.
+    buf.resize((packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE), 0);
     let Ok(mut out) = RtpPacket::parse(&mut buf, packet.len()) else {
         transmits.recycle(buf);
         return false;
