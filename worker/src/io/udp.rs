@@ -60,6 +60,11 @@ impl UdpSockets {
         self.sockets[index].local_addr()
     }
 
+    /// Turns UDP GSO off (or back on): for measurements, and it turns itself off when refused.
+    pub fn set_gso(&mut self, on: bool) {
+        self.batch.set_gso(on);
+    }
+
     pub fn socket_mut(&mut self, index: usize) -> &mut UdpSocket {
         &mut self.sockets[index]
     }
@@ -89,8 +94,13 @@ impl UdpSockets {
         if self.pending.is_empty() {
             return;
         }
-        // Stable: datagrams to one destination keep their order.
-        self.pending.sort_by_key(|t| t.socket);
+        // Stable: datagrams to one destination keep their order. With GSO, a destination's datagrams
+        // are put next to each other so that runs of them leave as one message.
+        if self.batch.gso() {
+            self.pending.sort_by_key(|t| (t.socket, t.to));
+        } else {
+            self.pending.sort_by_key(|t| t.socket);
+        }
         let mut start = 0;
         while start < self.pending.len() {
             let socket = self.pending[start].socket;
