@@ -19,6 +19,7 @@ mod retransmission_buffer;
 pub mod rng;
 mod router;
 mod rtcp_feedback;
+mod shared_rewrite;
 pub mod rtp;
 pub mod sctp;
 pub mod srtp;
