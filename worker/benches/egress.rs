@@ -4,7 +4,7 @@
 //! send and loopback delivery are in it) per egress datagram, and the ratio of the two.
 //!
 //! `cargo bench -p octo-worker --bench egress` (50 consumers; one or four packets read per loop
-//! turn), or name the consumer counts: `-- 10 200`. Bounded: 5,000 timed packets in per case and round,
+//! turn), or name the consumer counts and packets per turn: `-- 10 200 burst=2`. Bounded: 5,000 timed packets in per case and round,
 //! best of three rounds.
 //!
 //! Each loop turn: the publisher's socket sends `burst` datagrams to the worker's socket (untimed),
@@ -186,9 +186,14 @@ fn main() {
     if counts.is_empty() {
         counts = vec![50];
     }
+    // `burst=N`: packets read per loop turn (default: 1 and 4).
+    let mut bursts: Vec<usize> = args.iter().filter_map(|a| a.strip_prefix("burst=")?.parse().ok()).collect();
+    if bursts.is_empty() {
+        bursts = vec![1, 4];
+    }
     println!("egress to 127.0.0.1 receivers: CPU (user + system) of the sending thread per egress datagram");
     for consumers in counts {
-        for burst in [1, 4] {
+        for burst in bursts.iter().copied() {
             // Best of a few rounds, the cases interleaved: the machine is shared, and load only ever
             // adds time.
             let (mut raw_best, mut plain_best, mut gso_best) = (None::<Cost>, None::<Cost>, None::<Cost>);
@@ -205,7 +210,8 @@ fn main() {
                     }
                 }
             }
-            let (raw, plain, gso) = (raw_best.unwrap_or_default(), plain_best.unwrap_or_default(), gso_best.unwrap_or_default());
+            let (raw, plain, gso) =
+                (raw_best.unwrap_or_default(), plain_best.unwrap_or_default(), gso_best.unwrap_or_default());
             let (raw_cpu, raw_wall) = raw.ns_per_datagram();
             println!(
                 "consumers {consumers:>4}, {burst} packet(s) in per loop turn, {len}-byte datagrams: raw sendmmsg \

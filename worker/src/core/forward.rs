@@ -329,7 +329,13 @@ fn send_to_consumer(
                 // Debug builds (every test) check the shortcut against the full rewrite.
                 let mut full = [0u8; BUFFER_SIZE];
                 full[..packet.len()].copy_from_slice(packet);
-                let expected = rewrite(&mut full[..(packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE)], packet.len(), consumer, out_seq, out_ts);
+                let expected = rewrite(
+                    &mut full[..(packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE)],
+                    packet.len(),
+                    consumer,
+                    out_seq,
+                    out_ts,
+                );
                 debug_assert_eq!(expected.as_ref().map(|(p, ok)| (p.as_bytes(), *ok)), Some((&buf[..len], true)));
             }
             // The same room as the full rewrite leaves, for the tag.

@@ -19,9 +19,9 @@ mod retransmission_buffer;
 pub mod rng;
 mod router;
 mod rtcp_feedback;
-mod shared_rewrite;
 pub mod rtp;
 pub mod sctp;
+mod shared_rewrite;
 pub mod srtp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -69,26 +69,33 @@ impl SendBatch {
         self.gso = on;
     }
 
-    /// Sends `transmits` (all for the socket `fd`) and returns how many the kernel refused. Runs of
-    /// datagrams to one destination are best put next to each other (keeping their order) first.
-    pub fn send(&mut self, fd: &impl AsRawFd, transmits: &[Transmit]) -> u64 {
+    /// Sends `transmits[order[0]]`, `transmits[order[1]]`, … (all for the socket `fd`) and returns how
+    /// many the kernel refused. Runs to one destination are best put next to each other (keeping
+    /// their order) first.
+    pub fn send(&mut self, fd: &impl AsRawFd, transmits: &[Transmit], order: &[usize]) -> u64 {
         let mut dropped = 0;
         let mut next = 0;
         // A GSO message the kernel refused is sent again as single datagrams: up to here, no runs.
         let mut single_until = 0;
-        while next < transmits.len() {
-            let messages = self.fill(transmits, next, single_until);
+        while next < order.len() {
+            let messages = self.fill(transmits, order, next, single_until);
             let mut sent = 0;
             let mut again_from = None;
             while sent < messages {
                 // SAFETY: headers[sent..messages] point at live iovecs, addresses, control data and
                 // transmit buffers, all filled by `fill` for this very slice.
                 let n = unsafe {
-                    libc::sendmmsg(fd.as_raw_fd(), self.headers[sent..].as_mut_ptr(), (messages - sent) as libc::c_uint, 0)
+                    libc::sendmmsg(
+                        fd.as_raw_fd(),
+                        self.headers[sent..].as_mut_ptr(),
+                        (messages - sent) as libc::c_uint,
+                        0,
+                    )
                 };
                 if n >= 0 {
                     let done = &self.spans[sent..sent + n as usize];
-                    self.segmented += done.iter().filter(|s| s.end - s.start > 1).map(|s| (s.end - s.start) as u64).sum::<u64>();
+                    self.segmented +=
+                        done.iter().filter(|s| s.end - s.start > 1).map(|s| (s.end - s.start) as u64).sum::<u64>();
                     sent += n as usize;
                     continue;
                 }
@@ -116,19 +123,20 @@ impl SendBatch {
         dropped
     }
 
-    /// Describes up to [`BATCH`] messages, starting at `transmits[first]`, in `headers`; returns how
-    /// many. Datagrams before `single_until` go one per message.
-    fn fill(&mut self, transmits: &[Transmit], first: usize, single_until: usize) -> usize {
+    /// Describes up to [`BATCH`] messages, starting at `order[first]`, in `headers`; returns how
+    /// many. Datagrams before `single_until` (in `order`) go one per message.
+    fn fill(&mut self, transmits: &[Transmit], order: &[usize], first: usize, single_until: usize) -> usize {
         self.addrs.clear();
         let mut next = first;
         let mut messages = 0;
-        while messages < BATCH && next < transmits.len() {
-            let end = if self.gso && next >= single_until { run_end(transmits, next) } else { next + 1 };
+        while messages < BATCH && next < order.len() {
+            let end = if self.gso && next >= single_until { run_end(transmits, order, next) } else { next + 1 };
             self.spans[messages] = Span { start: next, end };
-            self.addrs.push(SockaddrStorage::from(transmits[next].to));
+            self.addrs.push(SockaddrStorage::from(transmits[order[next]].to));
             let iovecs = &mut self.iovecs[messages * MAX_SEGMENTS..];
-            for (iov, t) in iovecs.iter_mut().zip(&transmits[next..end]) {
-                *iov = libc::iovec { iov_base: t.buf.as_ptr() as *mut libc::c_void, iov_len: t.buf.len() };
+            for (iov, &i) in iovecs.iter_mut().zip(&order[next..end]) {
+                let buf = &transmits[i].buf;
+                *iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
             }
             next = end;
             messages += 1;
@@ -146,7 +154,7 @@ impl SendBatch {
             header.msg_len = 0;
             if span.end - span.start > 1 {
                 // Every segment is as long as the first; the kernel lets the last be shorter.
-                let segment = transmits[span.start].buf.len() as u16;
+                let segment = transmits[order[span.start]].buf.len() as u16;
                 set_udp_segment(header, &mut self.control[m], segment);
             }
         }
@@ -170,13 +178,13 @@ fn set_udp_segment(header: &mut libc::mmsghdr, control: &mut [u64; CONTROL_WORDS
     }
 }
 
-/// Where a GSO message starting at `transmits[start]` ends: the same destination, every datagram as
-/// long as the first except a shorter last one, within the kernel's segment and size limits.
-fn run_end(transmits: &[Transmit], start: usize) -> usize {
-    let first = &transmits[start];
+/// Where (in `order`) a GSO message starting at `transmits[order[start]]` ends: the same destination,
+/// every datagram as long as the first except a shorter last one, within the kernel's limits.
+fn run_end(transmits: &[Transmit], order: &[usize], start: usize) -> usize {
+    let first = &transmits[order[start]];
     let size = first.buf.len();
     let (mut end, mut bytes) = (start + 1, size);
-    while let Some(t) = transmits.get(end) {
+    while let Some(t) = order.get(end).map(|&i| &transmits[i]) {
         let len = t.buf.len();
         if end - start == MAX_SEGMENTS || t.to != first.to || len == 0 || len > size || bytes + len > MAX_GSO_BYTES {
             break;
@@ -206,6 +214,10 @@ mod tests {
 
     fn transmit(to: SocketAddr, buf: Vec<u8>) -> Transmit {
         Transmit { socket: SocketId(0), to, buf }
+    }
+
+    fn in_order(transmits: &[Transmit]) -> Vec<usize> {
+        (0..transmits.len()).collect()
     }
 
     fn receivers(n: usize) -> Vec<UdpSocket> {
@@ -238,10 +250,12 @@ mod tests {
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let receivers = receivers(2);
         let transmits: Vec<Transmit> = (0..150u32)
-            .map(|i| transmit(receivers[(i % 2) as usize].local_addr().unwrap(), vec![i as u8; 1 + (i as usize * 7) % 1200]))
+            .map(|i| {
+                transmit(receivers[(i % 2) as usize].local_addr().unwrap(), vec![i as u8; 1 + (i as usize * 7) % 1200])
+            })
             .collect();
         let mut batch = SendBatch::default();
-        assert_eq!(batch.send(&sender, &transmits), 0);
+        assert_eq!(batch.send(&sender, &transmits, &in_order(&transmits)), 0);
         assert_received(&sender, &receivers, &transmits);
     }
 
@@ -268,7 +282,7 @@ mod tests {
             }
             let mut batch = SendBatch::default();
             batch.set_gso(gso);
-            assert_eq!(batch.send(&sender, &transmits), 0);
+            assert_eq!(batch.send(&sender, &transmits, &in_order(&transmits)), 0);
             assert_received(&sender, &receivers, &transmits);
             assert_eq!(batch.gso(), gso, "loopback takes GSO");
             // Runs: 4, the two after the 900, 64 + 5, 2.
@@ -282,7 +296,7 @@ mod tests {
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
         let run = |list: &[(SocketAddr, usize)]| {
             let transmits: Vec<Transmit> = list.iter().map(|&(to, n)| transmit(to, vec![0; n])).collect();
-            run_end(&transmits, 0)
+            run_end(&transmits, &in_order(&transmits), 0)
         };
         assert_eq!(run(&[(a, 100), (a, 100), (b, 100)]), 2);
         assert_eq!(run(&[(a, 100), (a, 101)]), 1);
