@@ -1,6 +1,8 @@
 // One person's presence in one room: the Socket.IO signaling (Octo's own dialect, see PROTOCOL.md),
 // the mediasoup-client Device and its two transports, our producers and the consumers of everyone
-// else's. It knows nothing about the DOM: the UI listens to the events it emits.
+// else's, and the DataChannels (our one data producer, a data consumer of each other peer's) that
+// carry chat and reactions through Octo. It knows nothing about the DOM or what the data means: the
+// UI listens to the events it emits.
 import { io } from 'socket.io-client';
 import { Device } from 'mediasoup-client';
 
@@ -13,6 +15,9 @@ export class CallError extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 10000;
+/** Our data producer (see README.md, "DataChannel messages"). */
+export const DATA_LABEL = 'chat';
+export const DATA_PROTOCOL = 'octo-chat';
 
 export class Call {
   constructor(serverUrl) {
@@ -36,6 +41,9 @@ export class Call {
     this.consumers = new Map(); // consumerId → {consumer, peerId, source, producerId}
     this.remoteProducers = new Map(); // producerId → {peerId, kind, source, paused}
     this.peers = new Map(); // peerId → displayName
+    this.dataProducer = null;
+    this.dataConsumers = new Map(); // dataProducerId → {dataConsumer, peerId}
+    this.maxMessageSize = 0; // the send transport's SCTP maximum, bytes
     // Bumped on every (re)join so that work started for an older session drops its results.
     this.generation = (this.generation ?? 0) + 1;
     this.ready = null;
@@ -105,12 +113,15 @@ export class Call {
     s.on('peerLeft', ({ peerId }) => {
       for (const [id, c] of this.consumers) if (c.peerId === peerId) this.dropConsumer(id);
       for (const [id, p] of this.remoteProducers) if (p.peerId === peerId) this.remoteProducers.delete(id);
+      for (const [id, d] of this.dataConsumers) if (d.peerId === peerId) this.dropDataConsumer(id);
       this.peers.delete(peerId);
       this.emit('peerLeft', { peerId });
     });
     s.on('newProducer', (p) => this.consume(p).catch((e) => this.emit('warning', e)));
     s.on('producerClosed', ({ producerId }) => this.dropProducer(producerId));
     s.on('consumerClosed', ({ producerId }) => this.dropProducer(producerId));
+    s.on('newDataProducer', (p) => this.consumeData(p).catch((e) => this.emit('warning', e)));
+    s.on('dataProducerClosed', ({ dataProducerId }) => this.dropDataConsumer(dataProducerId));
     s.on('producerPaused', ({ producerId }) => this.remotePaused(producerId, true));
     s.on('producerResumed', ({ producerId }) => this.remotePaused(producerId, false));
     s.on('roomError', (e) => {
@@ -120,8 +131,7 @@ export class Call {
       this.dropSession();
       this.rejoin('worker_died');
     });
-    // ACTIVE SPEAKER HOOK: the server does not send `activeSpeaker` yet (the worker has no audio level
-    // observer). When it does, `{peerId}` names the loudest peer and the UI highlights its tile.
+    // The worker's active-speaker observer (ssrc-audio-level) names the loudest peer, or null in silence.
     s.on('activeSpeaker', ({ peerId } = {}) => this.emit('activeSpeaker', { peerId: peerId ?? null }));
   }
 
@@ -172,8 +182,11 @@ export class Call {
     this.recvTransport = await this.createTransport('recv');
     if (gen !== this.generation) return;
     markReady();
+    // Chat first: it works even for someone without camera or microphone.
+    await this.produceData().catch((e) => this.emit('warning', e));
     for (const [source, { track, paused }] of this.local) await this.publish(source, track, paused);
     for (const p of joinData.producers) this.consume(p).catch((e) => this.emit('warning', e));
+    for (const d of joinData.dataProducers ?? []) this.consumeData(d).catch((e) => this.emit('warning', e));
   }
 
   async rejoin(why) {
@@ -206,7 +219,11 @@ export class Call {
   }
 
   async createTransport(direction) {
-    const params = await this.request('createWebRtcTransport', { direction });
+    const params = await this.request('createWebRtcTransport', {
+      direction,
+      sctpCapabilities: this.device.sctpCapabilities,
+    });
+    if (direction === 'send') this.maxMessageSize = params.sctpParameters?.maxMessageSize ?? 0;
     const device = this.device;
     const transport =
       direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
@@ -217,6 +234,10 @@ export class Call {
     if (direction === 'send') {
       transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
         this.request('produce', { transportId: transport.id, kind, rtpParameters, appData })
+          .then(({ id }) => callback({ id }), errback);
+      });
+      transport.on('producedata', ({ sctpStreamParameters, label, protocol, appData }, callback, errback) => {
+        this.request('produceData', { transportId: transport.id, sctpStreamParameters, label, protocol, appData })
           .then(({ id }) => callback({ id }), errback);
       });
     }
@@ -284,6 +305,63 @@ export class Call {
     this.consumers.set(consumer.id, { consumer, peerId, source, producerId });
     await this.request('resumeConsumer', { consumerId: consumer.id });
     this.emit('track', { peerId, source, kind: consumer.kind, track: consumer.track, paused: remote.paused });
+  }
+
+  /** Our one data producer: ordered and reliable, since a chat must not lose or reorder lines. */
+  async produceData() {
+    const gen = this.generation;
+    const dataProducer = await this.sendTransport.produceData({ ordered: true, label: DATA_LABEL, protocol: DATA_PROTOCOL });
+    if (gen !== this.generation) return dataProducer.close();
+    this.dataProducer = dataProducer;
+  }
+
+  /**
+   * Sends one DataChannel message (a string or an ArrayBuffer / typed array) to everyone, waiting for
+   * the channel to open if it has not yet. Throws if there is no channel or it does not open in time.
+   */
+  async sendData(data) {
+    const dp = this.dataProducer;
+    if (!dp || dp.closed) throw new CallError('invalid_state', 'not connected for chat');
+    if (dp.readyState === 'connecting') {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new CallError('timeout', 'the chat channel did not open')), REQUEST_TIMEOUT_MS);
+        dp.once('open', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    dp.send(data);
+  }
+
+  /** Another peer's data producer: we consume those of our own protocol and emit their messages. */
+  async consumeData({ dataProducerId, peerId, label, protocol }) {
+    if (label !== DATA_LABEL || protocol !== DATA_PROTOCOL) return;
+    const gen = this.generation;
+    await this.ready;
+    if (gen !== this.generation || !this.recvTransport) return;
+    const params = await this.request('consumeData', { transportId: this.recvTransport.id, dataProducerId });
+    if (gen !== this.generation) return;
+    const dataConsumer = await this.recvTransport.consumeData({
+      id: params.id,
+      dataProducerId,
+      sctpStreamParameters: params.sctpStreamParameters,
+      label: params.label,
+      protocol: params.protocol,
+    });
+    // Closed (its peer left) while we were setting it up.
+    if (gen !== this.generation || !this.peers.has(peerId)) return dataConsumer.close();
+    dataConsumer.binaryType = 'arraybuffer';
+    // The sender is who signaling says owns the data producer, never what a message claims.
+    dataConsumer.on('message', (data) => this.emit('data', { peerId, data }));
+    this.dataConsumers.set(dataProducerId, { dataConsumer, peerId });
+  }
+
+  dropDataConsumer(dataProducerId) {
+    const d = this.dataConsumers.get(dataProducerId);
+    if (!d) return;
+    this.dataConsumers.delete(dataProducerId);
+    d.dataConsumer.close();
   }
 
   remotePaused(producerId, paused) {

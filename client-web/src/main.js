@@ -1,7 +1,11 @@
 // The page: the lobby (room, name, preview, device pickers, shareable link) and the call (grid of
-// tiles, controls, banners). All signaling and media work is in call.js.
+// tiles, controls, banners). All signaling and media work is in call.js; the chat panel is chat.js,
+// reactions reactions.js, and what their DataChannel carries wire.js.
 import { Call } from './call.js';
+import { setupChat } from './chat.js';
 import { callErrorMessage, mediaErrorMessage } from './messages.js';
+import { setupReactions } from './reactions.js';
+import { decode } from './wire.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -144,6 +148,7 @@ function enterCallView(roomId, displayName) {
 }
 
 function leaveCallView() {
+  chat.clear();
   for (const t of tiles.values()) t.remove();
   tiles.clear();
   showBanner('');
@@ -329,8 +334,17 @@ call.on('trackEnded', ({ peerId, source, kind }) => {
 });
 
 call.on('activeSpeaker', ({ peerId }) => {
-  // ACTIVE SPEAKER HOOK (see call.js): highlight the named peer's camera tile.
+  // Highlight the named peer's camera tile (our own tile is keyed 'self').
   for (const el of tiles.values()) el.classList.toggle('speaking', peerId !== null && el.dataset.peerId === (peerId === call.peerId ? 'self' : peerId) && el.dataset.kind === 'camera');
+});
+
+// Chat and reactions: DataChannel messages from the others, sender named by signaling.
+const chat = setupChat(call);
+const reactions = setupReactions(call, (peerId) => tiles.get(`${peerId}/camera`), reportWarning);
+call.on('data', ({ peerId, data }) => {
+  const msg = decode(data);
+  if (msg?.type === 'reaction') reactions.show(peerId, msg.emoji);
+  else if (msg) chat.receive(peerId, msg);
 });
 
 call.on('connection', (s) => {
@@ -398,6 +412,8 @@ window.octo = {
       peerId: el.dataset.peerId, kind: el.dataset.kind, name: el.dataset.name, mic: el.dataset.mic,
       cam: el.dataset.cam, conn: el.dataset.conn ?? null, speaking: el.classList.contains('speaking'),
     })),
+  /** Files received over the chat channel: `{peerId, name, size, sha256}` (hex). */
+  files: () => chat.files(),
   peerId: () => call.peerId,
   socket: () => call.socket,
 };

@@ -30,6 +30,16 @@ pub struct Args {
     /// HTTP listen address (web client, signaling, health).
     #[arg(long, env = "OCTO_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+    /// PEM certificate chain: with `--tls-key`, the listener serves HTTPS and WSS.
+    #[arg(long, env = "OCTO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "OCTO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated at startup for localhost, 127.0.0.1 and the listen
+    /// address (LAN trials: browsers warn once; its SHA-256 fingerprint is logged).
+    #[arg(long, env = "OCTO_SELF_SIGNED")]
+    pub self_signed: bool,
     /// Number of worker processes [default: the CPUs this process may use].
     #[arg(long, env = "OCTO_WORKERS")]
     pub workers: Option<usize>,
@@ -58,6 +68,10 @@ pub struct Args {
     #[arg(long, env = "OCTO_AUTH_SECRET", hide_env_values = true)]
     #[serde(serialize_with = "masked")]
     pub auth_secret: Option<String>,
+    /// Codecs every room's router offers, in order of preference (any of opus, vp8, vp9, h264).
+    #[arg(long, env = "OCTO_MEDIA_CODECS", value_enum, value_delimiter = ',',
+          default_values = ["opus", "vp8", "vp9", "h264"])]
+    pub media_codecs: Vec<MediaCodec>,
     /// Most peers in one room.
     #[arg(long, env = "OCTO_MAX_PEERS_PER_ROOM", default_value_t = 50)]
     pub max_peers_per_room: usize,
@@ -75,7 +89,7 @@ pub struct Args {
     pub empty_room_grace_ms: u64,
     /// Seed-app dialect: milliseconds between a client's /getRtpCapabilities answer and its first
     /// `transport-created` at the earliest.
-    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 100)]
+    #[arg(long, env = "OCTO_SEED_TRANSPORT_HOLD_MS", default_value_t = 300)]
     pub seed_transport_hold_ms: u64,
     /// On SIGTERM, how long rooms may go on (no new joins) before everything closes, in ms.
     #[arg(long, env = "OCTO_DRAIN_TIMEOUT_MS", default_value_t = 30_000)]
@@ -86,6 +100,38 @@ pub struct Args {
     /// Log filter, in tracing's EnvFilter syntax (also read by the workers).
     #[arg(long, env = "OCTO_LOG", default_value = "info")]
     pub log: String,
+    /// Log line format of the controller and its workers: `text` or `json` (one object a line).
+    #[arg(long, env = "OCTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (to stderr, where journald or a collector picks them up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The spelling of the flag, file and `OCTO_LOG_FORMAT` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// A codec a router can offer; its RTP capability (clock rate, channels, parameters) is fixed by Octo
+/// because the worker knows how to handle exactly these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaCodec {
+    Opus,
+    Vp8,
+    Vp9,
+    H264,
 }
 
 fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -100,10 +146,14 @@ fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Erro
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    self_signed: Option<bool>,
     workers: Option<usize>,
     pin_workers: Option<bool>,
     worker_bin: Option<PathBuf>,
     rtc_listen_ips: Option<Vec<IpAddr>>,
+    media_codecs: Option<Vec<MediaCodec>>,
     rtc_port: Option<u16>,
     rtc_announced_address: Option<String>,
     web_root: Option<PathBuf>,
@@ -117,6 +167,7 @@ struct FileConfig {
     metrics_listen: Option<String>,
     drain_timeout_ms: Option<u64>,
     log: Option<String>,
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,8 +181,8 @@ pub enum ConfigError {
 /// What `load` decided.
 pub enum Loaded {
     Run(Box<Args>),
-    /// `--check-config`: the effective configuration as TOML.
-    Checked(String),
+    /// `--check-config`: the settings, and the effective configuration as TOML.
+    Checked(Box<Args>, String),
 }
 
 /// Reads the file (if any) into the environment, then parses flags and environment.
@@ -148,8 +199,12 @@ pub fn load() -> anyhow::Result<Loaded> {
         }
     }
     let args = Args::parse_from(argv);
+    if args.self_signed && args.tls_cert.is_some() {
+        anyhow::bail!("--self-signed and --tls-cert/--tls-key exclude each other: choose one certificate");
+    }
     if args.check_config {
-        return Ok(Loaded::Checked(toml::to_string(&args)?));
+        let text = toml::to_string(&args)?;
+        return Ok(Loaded::Checked(Box::new(args), text));
     }
     Ok(Loaded::Run(Box::new(args)))
 }

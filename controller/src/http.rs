@@ -13,14 +13,24 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::services::ServeDir;
 
+use crate::readiness::{self, Readiness};
 use crate::signaling::{self, Signaling};
 use crate::web_assets;
 use crate::worker_pool::WorkerPool;
 
 /// Every route. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the seed
 /// dialect keys its `transport-created` hold by client address.
-pub fn router(pool: Arc<WorkerPool>, signaling: Arc<Signaling>, web_root: Option<PathBuf>) -> Router {
-    let ops = Router::new().route("/healthz", get(healthz)).route("/workers", get(workers)).with_state(pool);
+pub fn router(
+    pool: Arc<WorkerPool>,
+    readiness: Arc<Readiness>,
+    signaling: Arc<Signaling>,
+    web_root: Option<PathBuf>,
+) -> Router {
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/workers", get(workers))
+        .with_state(pool)
+        .merge(Router::new().route("/readyz", get(readiness::readyz)).with_state(readiness));
     let seed =
         Router::new().route("/getRtpCapabilities", get(signaling::get_rtp_capabilities)).with_state(signaling.clone());
     let mut app = ops.merge(seed);
@@ -31,7 +41,7 @@ pub fn router(pool: Arc<WorkerPool>, signaling: Arc<Signaling>, web_root: Option
     app.layer(signaling.layer())
 }
 
-/// 200 with the live worker count while at least one worker answers; 503 otherwise.
+/// Liveness: 200 with the live worker count while at least one worker answers; 503 otherwise.
 async fn healthz(State(pool): State<Arc<WorkerPool>>) -> impl IntoResponse {
     let live = pool.live_count();
     let status = if live > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

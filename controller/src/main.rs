@@ -1,20 +1,25 @@
-//! `octo`: the controller daemon. Spawns one worker per core and serves HTTP.
+//! `octo`: the controller daemon. Spawns one worker per core and serves HTTP (or HTTPS).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener, ListenerExt};
 use octo_controller::config::{self, Args};
 use octo_controller::http;
+use octo_controller::logging;
+use octo_controller::readiness::Readiness;
 use octo_controller::rooms::{Rooms, RoomsConfig};
 use octo_controller::signaling::{Limits, Signaling, SignalingConfig};
+use octo_controller::tls::{Tls, TlsListener};
 use octo_controller::worker_pool::{MediaListen, PoolConfig, WorkerPool};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::info;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, reload};
 
 /// How long open HTTP requests may finish after SIGTERM before they are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -24,49 +29,42 @@ fn main() -> anyhow::Result<()> {
     // environment (file < environment < flags), which is only safe to write single-threaded.
     let args = match config::load()? {
         config::Loaded::Run(args) => *args,
-        config::Loaded::Checked(text) => {
+        config::Loaded::Checked(args, text) => {
+            // The certificate files are part of the configuration: check they load.
+            tls(&args)?;
             print!("{text}");
             return Ok(());
         }
     };
-    // The workers inherit the environment: give them the same filter.
+    // The workers inherit the environment: give them the same filter and format.
     // SAFETY: still the only thread.
-    unsafe { std::env::set_var("OCTO_LOG", &args.log) };
+    unsafe {
+        std::env::set_var("OCTO_LOG", &args.log);
+        std::env::set_var("OCTO_LOG_FORMAT", args.log_format.as_str());
+    }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
 }
 
+/// The certificate to serve, if TLS is configured.
+fn tls(args: &Args) -> anyhow::Result<Option<Tls>> {
+    Ok(match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
+        _ if args.self_signed => Some(Tls::self_signed(args.listen)?),
+        _ => None,
+    })
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
-    let (filter, filter_handle) = reload::Layer::new(EnvFilter::try_new(&args.log).context("--log")?);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
-        .init();
-    // SIGHUP re-reads the log filter from the config file (and never stops octo, whose default
-    // action for SIGHUP would be to die).
-    let mut sighup = signal(SignalKind::hangup())?;
-    let config_path = args.config.clone();
-    tokio::spawn(async move {
-        while sighup.recv().await.is_some() {
-            let Some(path) = &config_path else {
-                info!("SIGHUP: no config file to reload");
-                continue;
-            };
-            let log = config::file_environment(path)
-                .map(|vars| vars.into_iter().find(|(k, _)| k == "OCTO_LOG").map(|(_, v)| v));
-            match log {
-                Ok(Some(log)) => {
-                    let applied = EnvFilter::try_new(&log).ok().is_some_and(|f| filter_handle.reload(f).is_ok());
-                    if applied {
-                        info!("SIGHUP: log filter now {log}");
-                    } else {
-                        tracing::warn!("SIGHUP: log filter {log:?} is invalid; kept the old one");
-                    }
-                }
-                Ok(None) => info!("SIGHUP: {} sets no log filter; kept the old one", path.display()),
-                Err(e) => tracing::warn!("SIGHUP: {e}"),
-            }
-        }
-    });
+    let filter_handle = logging::init(&args.log, args.log_format).context("--log")?;
+    // Registered now, handled once the workers exist: a SIGHUP in between waits instead of killing
+    // octo (the default action).
+    let sighup = signal(SignalKind::hangup())?;
+    // Before any worker starts: a bad certificate is a configuration error, reported at once.
+    let tls = tls(&args)?;
+    if let Some(tls) = &tls {
+        let source = if args.self_signed { "self-signed certificate" } else { "certificate" };
+        info!("TLS {source} SHA-256 fingerprint {}", tls.fingerprint);
+    }
 
     let workers = match args.workers {
         Some(0) => anyhow::bail!("--workers must be at least 1"),
@@ -93,7 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let rooms_config = RoomsConfig {
         max_peers_per_room: args.max_peers_per_room,
         empty_room_grace: Duration::from_millis(args.empty_room_grace_ms),
-        ..RoomsConfig::default()
+        media_codecs: octo_controller::rooms::media_codecs(&args.media_codecs),
     };
     let signaling_config = SignalingConfig {
         limits: Limits {
@@ -106,7 +104,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         seed_transport_hold: Duration::from_millis(args.seed_transport_hold_ms),
     };
     let pool = Arc::new(WorkerPool::start(config).await?);
+    tokio::spawn(logging::reload_on_sighup(sighup, args.config.clone(), filter_handle, pool.clone()));
     let rooms = Rooms::new(pool.clone(), rooms_config);
+    let signaling = Signaling::new(rooms.clone(), signaling_config);
+    let readiness = Readiness::new(pool.clone(), rooms.clone());
     if !args.metrics_listen.is_empty() {
         let addr: SocketAddr = args.metrics_listen.parse().context("--metrics-listen")?;
         let metrics_listener =
@@ -115,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let app = octo_controller::metrics::router(octo_controller::metrics::MetricsState {
             pool: pool.clone(),
             rooms: rooms.clone(),
+            signaling: signaling.clone(),
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(metrics_listener, app).await {
@@ -122,21 +124,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    let signaling = Signaling::new(rooms.clone(), signaling_config);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    info!(workers, "listening on http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let local_addr = listener.local_addr()?;
 
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let app = http::router(pool.clone(), signaling, args.web_root);
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    // Workers answer and the listener accepts: tell systemd (Type=notify) we are ready.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let app = http::router(pool.clone(), readiness.clone(), signaling, args.web_root);
+    let mut server = match tls {
+        None => serve(listener, app, stop_rx),
+        // tap_io: axum derives the SocketAddr connect info of any listener it wraps.
+        Some(tls) => serve(TlsListener::new(listener, tls.config)?.tap_io(|_| {}), app, stop_rx),
+    };
+    // Workers answer and the listener accepts: ready for load balancers and systemd (Type=notify).
+    readiness.mark_serving();
+    info!(workers, "listening on {scheme}://{local_addr}");
     let notifier = octo_controller::systemd::Notifier::from_env().context("NOTIFY_SOCKET")?;
     if let Some(n) = &notifier {
         n.notify(&format!("READY=1\nSTATUS=serving with {workers} workers\nMAINPID={}", std::process::id()))
@@ -189,4 +191,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     pool.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.
+fn serve<L>(listener: L, app: Router, mut stop: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+    for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
+{
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
 }

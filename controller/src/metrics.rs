@@ -12,13 +12,16 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use octo_ipc::{Request, Response, WorkerMetrics, WorkerRequest};
 
+use crate::process_usage::process_usage;
 use crate::rooms::Rooms;
+use crate::signaling::Signaling;
 use crate::worker_pool::WorkerPool;
 
 #[derive(Clone)]
 pub struct MetricsState {
     pub pool: Arc<WorkerPool>,
     pub rooms: Arc<Rooms>,
+    pub signaling: Arc<Signaling>,
 }
 
 pub fn router(state: MetricsState) -> Router {
@@ -27,22 +30,6 @@ pub fn router(state: MetricsState) -> Router {
 
 async fn metrics(State(state): State<MetricsState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], render(&state).await)
-}
-
-/// CPU seconds (user + system) and resident bytes of a process, from /proc.
-fn process_usage(pid: u32) -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // After the command name: state is field 3, utime 14, stime 15 (1-based in proc(5)).
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let pages: u64 =
-        std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: as above.
-    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-    Some(((utime + stime) as f64 / ticks, pages * page_size))
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -79,12 +66,15 @@ pub async fn render(state: &MetricsState) -> String {
         }
     }
     let load = state.rooms.load();
+    // Each family's samples follow its own HELP and TYPE: the format does not allow interleaving.
     family(&mut out, "octo_rooms", "gauge", "Open rooms per worker.");
-    family(&mut out, "octo_peers", "gauge", "Joined peers per worker.");
     for (index, _, _) in &per_worker {
         let rooms = load.iter().filter(|(w, _)| w == index).count();
-        let peers: usize = load.iter().filter(|(w, _)| w == index).map(|(_, p)| p).sum();
         let _ = writeln!(out, "octo_rooms{{worker=\"{index}\"}} {rooms}");
+    }
+    family(&mut out, "octo_peers", "gauge", "Joined peers per worker.");
+    for (index, _, _) in &per_worker {
+        let peers: usize = load.iter().filter(|(w, _)| w == index).map(|(_, p)| p).sum();
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
@@ -121,6 +111,21 @@ pub async fn render(state: &MetricsState) -> String {
                 let _ = writeln!(out, "{name}{{worker=\"{index}\"}} {}", field(m));
             }
         }
+    }
+    let counters = state.signaling.counters();
+    family(
+        &mut out,
+        "octo_signaling_requests_total",
+        "counter",
+        "Signaling requests by dialect and event (event names neither dialect knows count as unknown).",
+    );
+    for (dialect, event, n) in counters.requests() {
+        let _ = writeln!(out, "octo_signaling_requests_total{{dialect=\"{dialect}\",event=\"{event}\"}} {n}");
+    }
+    family(&mut out, "octo_signaling_errors_total", "counter", "Signaling requests answered with an error, by code.");
+    for (dialect, event, code, n) in counters.errors() {
+        let _ =
+            writeln!(out, "octo_signaling_errors_total{{dialect=\"{dialect}\",event=\"{event}\",code=\"{code}\"}} {n}");
     }
     out
 }

@@ -17,7 +17,11 @@ use tracing::{error, info, warn};
 
 use crate::channel::{Channel, ChannelEnd, ChannelError};
 use crate::dispatcher::Dispatcher;
+use crate::process_usage::CpuMeter;
 use crate::worker_process;
+
+/// How often each worker's CPU utilisation is sampled (room placement reads the latest sample).
+const CPU_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -95,6 +99,8 @@ pub enum PoolError {
     },
     #[error("workers did not come up within {0:?}; see the log for their errors")]
     Startup(Duration),
+    #[error("log filter {filter:?} is invalid: {reason}")]
+    InvalidLogFilter { filter: String, reason: String },
     #[error("worker binary {0} not found (build it with `cargo build --release`, or pass --worker-bin)")]
     MissingBinary(PathBuf),
 }
@@ -145,6 +151,9 @@ pub struct WorkerStatus {
     pub restarts: u64,
     pub routers: usize,
     pub last_exit: Option<String>,
+    /// The share of one core the process used over the last second (1.0 = a core busy); absent
+    /// until it has been sampled twice.
+    pub cpu_utilisation: Option<f64>,
 }
 
 #[derive(Default)]
@@ -152,6 +161,7 @@ struct Slot {
     current: Mutex<Option<Arc<WorkerHandle>>>,
     last_exit: Mutex<Option<String>>,
     restarts: AtomicU64,
+    cpu: Mutex<CpuMeter>,
 }
 
 struct Shared {
@@ -161,6 +171,8 @@ struct Shared {
     dispatcher: Dispatcher,
     shutdown: watch::Sender<bool>,
     changed: Notify,
+    /// The log filter set since start (SIGHUP), for workers spawned later.
+    log_filter: Mutex<Option<String>>,
 }
 
 pub struct WorkerPool {
@@ -182,8 +194,11 @@ impl WorkerPool {
             dispatcher: Dispatcher::default(),
             shutdown: watch::channel(false).0,
             changed: Notify::new(),
+            log_filter: Mutex::default(),
         });
-        let supervisors = (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
+        let mut supervisors: Vec<_> =
+            (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
+        supervisors.push(tokio::spawn(sample_cpu(shared.clone())));
         let pool = WorkerPool { shared, supervisors: Mutex::new(supervisors) };
         let all_up = async {
             loop {
@@ -251,9 +266,26 @@ impl WorkerPool {
                     restarts: slot.restarts.load(Ordering::Relaxed),
                     routers: current.as_ref().map_or(0, |w| w.router_count()),
                     last_exit: slot.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    cpu_utilisation: slot.cpu.lock().unwrap_or_else(|p| p.into_inner()).utilisation(),
                 }
             })
             .collect()
+    }
+
+    /// Gives every live worker the log filter `filter`, and every worker spawned from now on.
+    /// Returns each live worker's answer; a filter that does not parse goes nowhere.
+    pub async fn set_log_filter(&self, filter: &str) -> Result<Vec<(usize, Result<Response, PoolError>)>, PoolError> {
+        tracing_subscriber::EnvFilter::try_new(filter)
+            .map_err(|e| PoolError::InvalidLogFilter { filter: filter.to_owned(), reason: e.to_string() })?;
+        *self.shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()) = Some(filter.to_owned());
+        let mut answers = Vec::new();
+        for index in 0..self.len() {
+            if self.worker(index).is_some() {
+                let request = Request::Worker(WorkerRequest::SetLogFilter { filter: filter.to_owned() });
+                answers.push((index, self.request(index, request).await));
+            }
+        }
+        Ok(answers)
     }
 
     /// Asks every worker to close, kills those that do not, and waits for all supervisors.
@@ -270,6 +302,24 @@ impl Drop for WorkerPool {
     fn drop(&mut self) {
         // Supervisors own the children (kill_on_drop); stopping them stops the processes.
         self.shared.shutdown.send_replace(true);
+    }
+}
+
+/// Samples every slot's CPU utilisation each [`CPU_SAMPLE_INTERVAL`] until the pool shuts down.
+async fn sample_cpu(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut tick = tokio::time::interval(CPU_SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        let now = Instant::now();
+        for slot in &shared.slots {
+            let pid = slot.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|w| w.pid);
+            slot.cpu.lock().unwrap_or_else(|p| p.into_inner()).sample(pid, now);
+        }
     }
 }
 
@@ -317,7 +367,13 @@ async fn run_once(
     let config = &shared.config;
     let cpu =
         if config.pin_workers && !shared.cpus.is_empty() { Some(shared.cpus[index % shared.cpus.len()]) } else { None };
-    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &config.media.worker_args(index))?;
+    let spawned_filter = shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut args = config.media.worker_args(index);
+    // Otherwise the worker inherits the controller's filter, which a SIGHUP may have replaced.
+    if let Some(filter) = &spawned_filter {
+        args.extend(["--log-filter".to_owned(), filter.clone()]);
+    }
+    let (mut child, stream) = worker_process::spawn(&config.worker_bin, index, cpu, &args)?;
     let pid = child.id().unwrap_or(0);
     let dispatch_to = shared.clone();
     let (channel, mut channel_end) =
@@ -331,6 +387,16 @@ async fn run_once(
                 info!(worker = index, pid, ?cpu, "worker up");
                 *shared.slots[index].current.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
                 shared.changed.notify_waiters();
+                // A filter set between spawn and now missed this worker both ways: hand it over.
+                let current = shared.log_filter.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if current != spawned_filter
+                    && let Some(filter) = current
+                {
+                    let request = Request::Worker(WorkerRequest::SetLogFilter { filter });
+                    if let Err(e) = handle.request(request).await {
+                        warn!(worker = index, "worker kept its old log filter: {e}");
+                    }
+                }
             }
             Err(e) => warn!(worker = index, pid, "worker did not answer its first request: {e}"),
         }

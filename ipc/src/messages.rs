@@ -75,6 +75,9 @@ pub enum WorkerRequest {
     GetMetrics,
     /// Closes every router and ends the worker process after the response is written.
     Close,
+    /// Replaces the worker's log filter (tracing's EnvFilter syntax), as the controller's own is on
+    /// SIGHUP. A filter that does not parse fails with `InvalidRequest` and the old one stays.
+    SetLogFilter { filter: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

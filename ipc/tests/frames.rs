@@ -45,6 +45,7 @@ fn all_controller_messages() -> Vec<ControllerMessage> {
         Request::DataConsumer(DC, DataConsumerRequest::Dump),
         Request::DataConsumer(DC, DataConsumerRequest::Close),
         Request::DataConsumer(DC, DataConsumerRequest::GetStats),
+        Request::Worker(WorkerRequest::SetLogFilter { filter: "info,octo_worker=debug".into() }),
     ];
     requests
         .into_iter()

@@ -4,6 +4,7 @@
 pub mod interop;
 pub mod node;
 pub mod socketio;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -46,6 +47,8 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
 pub struct Octo {
     child: Child,
     pub addr: SocketAddr,
+    /// Serving HTTPS (`--tls-cert`/`--tls-key` or `--self-signed`).
+    pub https: bool,
     /// Where `/metrics` is served (tests get a free port unless they pass `--metrics-listen`).
     pub metrics_addr: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
@@ -78,26 +81,34 @@ impl Octo {
                     let addr = rest.split('/').next().unwrap_or_default();
                     *metrics_sink.lock().unwrap() = addr.parse::<SocketAddr>().ok();
                 }
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                    let _ = addr_tx.send(addr);
+                // Text or JSON lines: the URL ends at a space or a closing quote.
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap_or_default();
+                    if let Some((scheme, addr)) = url.split_once("://") {
+                        let _ = addr_tx.send((scheme == "https", addr.to_owned()));
+                    }
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match addr_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a.parse().context("listen address")?,
+        let (https, addr) = match addr_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok((https, a)) => (https, a.parse().context("listen address")?),
             Err(_) => {
                 let _ = child.kill();
                 bail!("octo did not start listening; status {:?}", child.wait());
             }
         };
         let metrics_addr = *metrics_addr.lock().unwrap();
-        Ok(Octo { child, addr, metrics_addr, log })
+        Ok(Octo { child, addr, https, metrics_addr, log })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     /// Every log line so far that contains `needle`.

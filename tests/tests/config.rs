@@ -85,11 +85,30 @@ fn the_example_file_is_valid_and_complete() {
         .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ") && !r.starts_with(' ')).unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n");
-    let table = effective(&check_config(&all, &[], &[]));
+    // --check-config loads the certificate files: the example's paths are replaced by real ones.
+    let cert = octo_tests::tls::TestCertificate::generate("example", &["localhost"]).unwrap();
+    let flags = ["--tls-cert", cert.cert.to_str().unwrap(), "--tls-key", cert.key.to_str().unwrap()];
+    let table = effective(&check_config(&all, &[], &flags));
     let help = String::from_utf8_lossy(&Command::new(bin("octo")).arg("--help").output().unwrap().stdout).into_owned();
     // `config` is the file itself, not a setting in it.
     for key in table.keys().filter(|k| *k != "config") {
         assert!(example.contains(&format!("{key} = ")), "octo.example.toml does not document {key}");
         assert!(help.contains(&format!("--{}", key.replace('_', "-"))) || key == "rtc_listen_ips", "{key}");
     }
+}
+
+#[test]
+fn configured_media_codecs_are_what_rooms_offer() {
+    let octo = octo_tests::Octo::start(&["--workers", "1", "--media-codecs", "vp8,opus,vp8"]).expect("octo starts");
+    let (status, body) = octo_tests::http_get(octo.addr, "/getRtpCapabilities?roomId=codecs").expect("capabilities");
+    assert_eq!(status, 200, "{body}");
+    let caps: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let mimes: Vec<&str> =
+        caps["codecs"].as_array().expect("codecs").iter().filter_map(|c| c["mimeType"].as_str()).collect();
+    // VP8 first as configured, its RTX, then Opus; the repeated vp8 counts once; nothing else.
+    assert_eq!(mimes, ["video/VP8", "video/rtx", "audio/opus"], "{body}");
+
+    let bad = check_config("", &[("OCTO_MEDIA_CODECS", "opus,av2")], &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("av2"), "{}", String::from_utf8_lossy(&bad.stderr));
 }

@@ -41,12 +41,12 @@ fn main_protocol_two_peers_and_mediasoup_client_device() {
 
 #[test]
 fn seed_app_dialect_with_the_transport_hold() {
-    run_node("seed.test.mjs", &["--workers", "1"], &[("OCTO_SEED_HOLD_MS", "100")]);
+    run_node("seed.test.mjs", &["--workers", "1"], &[("OCTO_SEED_HOLD_MS", "300")]);
 }
 
 #[test]
 fn seed_app_dialect_honours_a_configured_hold() {
-    run_node("seed.test.mjs", &["--workers", "1", "--seed-transport-hold-ms", "300"], &[("OCTO_SEED_HOLD_MS", "300")]);
+    run_node("seed.test.mjs", &["--workers", "1", "--seed-transport-hold-ms", "150"], &[("OCTO_SEED_HOLD_MS", "150")]);
 }
 
 #[test]

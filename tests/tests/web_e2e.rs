@@ -1,7 +1,13 @@
 //! The browser app end to end: `tests/e2e/call.test.mjs` drives three (and more) headless Debian
 //! Chromium browsers with fake camera and microphone through the real UI served by the real `octo`
 //! (two workers), and checks media, mute, camera off, leaving, hostile or dropped peers, screen
-//! share, and the automatic rejoin after the room's worker is killed.
+//! share, and the automatic rejoin after the room's worker is killed. `tests/e2e/chat.test.mjs`: chat,
+//! reactions and a 200 KiB file over DataChannels through Octo between three pages, the unread
+//! badge, garbage on the channel, and a peer leaving and rejoining mid-conversation.
+//!
+//! `tests/e2e/seed.test.mjs` does the same for the seed app's client order of calls (a stand-in page
+//! in `tests/e2e/seed-page/`, served by `octo --web-root`), with and without the `transport-created`
+//! hold.
 //!
 //! Needs Node 20+, `npm ci --prefix tests/e2e` and `apt-get install -y chromium` (or `OCTO_CHROMIUM`
 //! naming another Chromium). Saves a screenshot of the call in `tests/artifacts/`.
@@ -23,27 +29,89 @@ static BROWSERS: Mutex<()> = Mutex::new(());
 fn three_people_in_chromium_through_the_real_ui() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "2"]).expect("octo starts");
-    run_e2e(&octo, "call.test.mjs");
+    run_e2e(&octo, "call.test.mjs", &[]);
     // Hostile and dropped peers cost no worker; the one restart is the worker the script killed.
-    let (_, workers) = octo.get_json("/workers").expect("/workers");
-    let restarts: u64 = workers.as_array().expect("array").iter().filter_map(|w| w["restarts"].as_u64()).sum();
+    let (restarts, workers) = worker_restarts(&octo);
     assert_eq!(restarts, 1, "workers restarted other than the one killed on purpose: {workers}");
+}
+
+#[test]
+fn chat_reactions_and_files_over_datachannels_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "2"]).expect("octo starts");
+    run_e2e(&octo, "chat.test.mjs", &[]);
+    // Garbage on the data channel and a peer leaving cost no worker.
+    let (restarts, workers) = worker_restarts(&octo);
+    assert_eq!(restarts, 0, "a worker restarted: {workers}");
+}
+
+/// The sum of the workers' restarts, and `/workers` for the failure message.
+fn worker_restarts(octo: &Octo) -> (u64, serde_json::Value) {
+    let (_, workers) = octo.get_json("/workers").expect("/workers");
+    let restarts = workers.as_array().expect("array").iter().filter_map(|w| w["restarts"].as_u64()).sum();
+    (restarts, workers)
 }
 
 #[test]
 fn lobby_errors_a_person_understands() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "1", "--max-peers-per-room", "1"]).expect("octo starts");
-    run_e2e(&octo, "errors.test.mjs");
+    run_e2e(&octo, "errors.test.mjs", &[]);
 }
 
-/// Runs `node --test <script>` in `tests/e2e` against `octo`; fails with node's output unless every
-/// test passed within the deadline.
-fn run_e2e(octo: &Octo, script: &str) {
+/// `octo --web-root` serving the seed page (built by the script into a fresh directory), with
+/// `--seed-transport-hold-ms hold_ms` (none: the default, 300 ms); the page's `device.load()` slowed by
+/// `slow_load_ms`.
+fn seed_pages(hold_ms: Option<u64>, slow_load_ms: u64) {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let hold = hold_ms.unwrap_or(300).to_string();
+    let web_root = std::env::temp_dir().join(format!("octo-seed-page-{}-{hold}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&web_root);
+    let mut args = vec!["--workers", "1", "--web-root", web_root.to_str().expect("utf-8 temp dir")];
+    if hold_ms.is_some() {
+        args.extend(["--seed-transport-hold-ms", &hold]);
+    }
+    let octo = Octo::start(&args).expect("octo starts");
+    run_e2e(
+        &octo,
+        "seed.test.mjs",
+        &[
+            ("OCTO_SEED_WEB_ROOT", web_root.clone().into()),
+            ("OCTO_SEED_HOLD_MS", hold.clone().into()),
+            ("OCTO_SEED_SLOW_LOAD_MS", slow_load_ms.to_string().into()),
+        ],
+    );
+    drop(octo);
+    let _ = std::fs::remove_dir_all(&web_root);
+}
+
+/// Two seed pages, the seed client's order of calls, the default hold: both calls start, media both
+/// ways, `leave-room` seen as `peer-left`.
+#[test]
+fn seed_app_client_order_calls_in_chromium_with_the_default_hold() {
+    seed_pages(None, 0);
+}
+
+/// The negative: the same page, made slow to load (certain to lose the race), with the hold off
+/// (`seed_transport_hold_ms = 0`) throws `not loaded`.
+#[test]
+fn seed_app_client_order_fails_not_loaded_without_the_hold() {
+    seed_pages(Some(0), 1000);
+}
+
+/// And that slow page under a hold longer than its load calls: the hold is what makes it work.
+#[test]
+fn seed_app_client_order_with_a_slow_load_calls_under_a_longer_hold() {
+    seed_pages(Some(2500), 1000);
+}
+
+/// Runs `node --test <script>` in `tests/e2e` against `octo`, with `env` added to its environment;
+/// fails with node's output unless every test passed within the deadline.
+fn run_e2e(octo: &Octo, script: &str, env: &[(&'static str, std::ffi::OsString)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("e2e");
     assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
+        dir.join("node_modules/playwright-core").is_dir() && dir.join("node_modules/mediasoup-client").is_dir(),
         "{}/node_modules is missing: run `npm ci --prefix tests/e2e` (needs Node 20+) before this test",
         dir.display()
     );
@@ -52,10 +120,11 @@ fn run_e2e(octo: &Octo, script: &str) {
         Path::new(&chromium).is_file(),
         "{chromium} is missing: `apt-get install -y chromium` (Debian), or set OCTO_CHROMIUM to a Chromium binary"
     );
-    let vars: Vec<(&str, std::ffi::OsString)> = vec![
+    let mut vars: Vec<(&str, std::ffi::OsString)> = vec![
         ("OCTO_URL", format!("http://{}", octo.addr).into()),
         ("OCTO_CHROMIUM", chromium.clone().into()),
         ("OCTO_ARTIFACTS", root.join("artifacts").into()),
     ];
+    vars.extend(env.iter().cloned());
     octo_tests::node::run_node_test(&dir, script, &vars, DEADLINE);
 }

@@ -122,3 +122,33 @@ async fn close_ends_every_worker_process() {
         assert!(!octo_tests::is_running(pid), "worker {pid} still runs");
     }
 }
+
+#[tokio::test]
+async fn a_log_filter_that_does_not_parse_is_refused_and_the_worker_goes_on() {
+    let pool = pool(2).await;
+    let pids: Vec<u32> = (0..2).map(|i| pool.worker(i).unwrap().pid).collect();
+    for garbage in ["octo_worker=loudest", "info,[{=", "=debug", "a[b]c=trace", "\u{0}\u{ffff}=info"] {
+        // Straight to each worker, past the pool's own check.
+        for index in 0..2 {
+            let request = Request::Worker(WorkerRequest::SetLogFilter { filter: garbage.to_owned() });
+            match pool.request(index, request).await {
+                Err(PoolError::Channel { source: ChannelError::Request(e), .. }) => {
+                    assert_eq!(e.code, ErrorCode::InvalidRequest, "{garbage:?}");
+                    assert!(e.message.contains("invalid"), "worker {index}: {e}");
+                }
+                other => panic!("worker {index} accepted {garbage:?}: {other:?}"),
+            }
+        }
+        let refused = pool.set_log_filter(garbage).await;
+        assert!(matches!(refused, Err(PoolError::InvalidLogFilter { .. })), "{garbage:?}: {refused:?}");
+    }
+    for (index, answer) in pool.set_log_filter("warn,octo_worker=debug").await.unwrap() {
+        assert!(matches!(answer, Ok(Response::Ok)), "worker {index}: {answer:?}");
+    }
+    // Same processes, still answering.
+    for (index, pid) in pids.into_iter().enumerate() {
+        assert_eq!(pool.worker(index).unwrap().pid, pid);
+        assert!(matches!(pool.request(index, Request::Worker(WorkerRequest::Dump)).await, Ok(Response::WorkerDump(_))));
+    }
+    pool.close().await;
+}

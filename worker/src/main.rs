@@ -8,30 +8,35 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use nix::fcntl::{FcntlArg, fcntl};
 use octo_worker::io::MediaConfig;
-use tracing_subscriber::EnvFilter;
+use octo_worker::logging::Logging;
 
 /// The fd the controller puts the channel on, as mediasoup's workers receive theirs.
 const DEFAULT_CHANNEL_FD: RawFd = 3;
 
 const USAGE: &str = "octo-worker [--channel-fd N] [--rtc-listen IP:PORT]... [--rtc-announced-address HOST]
+            [--log-filter FILTER]
 Started by `octo`; speaks octo-ipc frames on fd N (default 3) and receives WebRTC media on the
---rtc-listen UDP addresses (default 127.0.0.1:0; port 0 picks a free port).";
+--rtc-listen UDP addresses (default 127.0.0.1:0; port 0 picks a free port). Logs with the filter
+--log-filter or OCTO_LOG (default info), as text or as JSON lines if OCTO_LOG_FORMAT=json.";
 
 struct Args {
     channel_fd: RawFd,
     media: MediaConfig,
+    log_filter: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = std::env::args().skip(1);
     let mut channel_fd = DEFAULT_CHANNEL_FD;
     let mut media = MediaConfig::default();
+    let mut log_filter = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--channel-fd" => channel_fd = value("--channel-fd")?.parse().context("--channel-fd")?,
             "--rtc-listen" => media.listen.push(value("--rtc-listen")?.parse().context("--rtc-listen")?),
             "--rtc-announced-address" => media.announced_address = Some(value("--rtc-announced-address")?),
+            "--log-filter" => log_filter = Some(value("--log-filter")?),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -42,15 +47,15 @@ fn parse_args() -> anyhow::Result<Args> {
     if media.listen.is_empty() {
         media.listen.push(SocketAddr::from(([127, 0, 0, 1], 0)));
     }
-    Ok(Args { channel_fd, media })
+    Ok(Args { channel_fd, media, log_filter })
 }
 
 fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_env("OCTO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
+    let args = parse_args();
+    let logging = Logging::init(args.as_ref().ok().and_then(|a| a.log_filter.as_deref()));
     let _span = tracing::info_span!("worker", pid = std::process::id()).entered();
 
-    match start() {
+    match args.and_then(|args| start(args, &logging)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -59,8 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn start() -> anyhow::Result<()> {
-    let args = parse_args()?;
+fn start(args: Args, logging: &Logging) -> anyhow::Result<()> {
     let fd = args.channel_fd;
     if fd < 0 {
         bail!("--channel-fd must not be negative");
@@ -71,6 +75,6 @@ fn start() -> anyhow::Result<()> {
         .with_context(|| format!("fd {fd} is not open: octo-worker is started by `octo`, not by hand"))?;
     // SAFETY: the fd is open and nothing else in this process owns it.
     let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    octo_worker::io::run(stream, &args.media)?;
+    octo_worker::io::run(stream, &args.media, &|filter| logging.set_filter(filter))?;
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! Rooms and peers: the one set of room operations that every signaling dialect calls.
 //!
-//! A [`Room`] is one router on one worker (placed on the live worker hosting the fewest routers). A
+//! A [`Room`] is one router on one worker (placed on the least-loaded live worker, see [`placement`]). A
 //! [`Peer`] owns the transports, producers and consumers it created; every operation names the
 //! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
 //! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
 
 mod peer;
+pub mod placement;
 mod room;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use crate::channel::ChannelError;
+use crate::config::MediaCodec;
 use crate::worker_pool::{PoolError, WorkerPool};
 
 pub use peer::Peer;
@@ -122,14 +124,37 @@ impl Default for RoomsConfig {
 
 /// Opus, VP8, VP9 and H.264 constrained baseline: what every browser can send or receive.
 pub fn default_media_codecs() -> Vec<RtpCodecCapability> {
-    serde_json::from_value(serde_json::json!([
-        {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
-        {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000},
-        {"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "parameters": {"profile-id": 0}},
-        {"kind": "video", "mimeType": "video/H264", "clockRate": 90000,
-         "parameters": {"packetization-mode": 1, "profile-level-id": "42e01f", "level-asymmetry-allowed": 1}}
-    ]))
-    .expect("built-in codec list is valid")
+    media_codecs(&[MediaCodec::Opus, MediaCodec::Vp8, MediaCodec::Vp9, MediaCodec::H264])
+}
+
+/// The routers' codec list for the configured codecs, in the configured order, each once.
+pub fn media_codecs(codecs: &[MediaCodec]) -> Vec<RtpCodecCapability> {
+    let mut seen = Vec::new();
+    codecs
+        .iter()
+        .filter(|c| {
+            !seen.contains(*c) && {
+                seen.push(**c);
+                true
+            }
+        })
+        .map(|c| codec_capability(*c))
+        .collect()
+}
+
+fn codec_capability(codec: MediaCodec) -> RtpCodecCapability {
+    let json = match codec {
+        MediaCodec::Opus => {
+            serde_json::json!({"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2})
+        }
+        MediaCodec::Vp8 => serde_json::json!({"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}),
+        MediaCodec::Vp9 => {
+            serde_json::json!({"kind": "video", "mimeType": "video/VP9", "clockRate": 90000, "parameters": {"profile-id": 0}})
+        }
+        MediaCodec::H264 => serde_json::json!({"kind": "video", "mimeType": "video/H264", "clockRate": 90000,
+            "parameters": {"packetization-mode": 1, "profile-level-id": "42e01f", "level-asymmetry-allowed": 1}}),
+    };
+    serde_json::from_value(json).expect("built-in codec capabilities are valid")
 }
 
 /// Why a room operation failed. Signaling maps each variant to a stable error code.
@@ -212,6 +237,10 @@ impl Rooms {
         self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Peers in all open rooms.
     pub fn peer_total(&self) -> usize {
         self.load().iter().map(|(_, peers)| peers).sum()
@@ -223,6 +252,33 @@ impl Rooms {
             .values()
             .filter_map(|c| c.get().filter(|r| !r.is_closed()).map(|r| (r.worker(), r.peer_count())))
             .collect()
+    }
+
+    /// What placement weighs for each worker slot: the pool's view (live, routers, CPU) and the
+    /// producers and consumers of this controller's rooms on it.
+    pub fn worker_loads(&self) -> Vec<placement::WorkerLoad> {
+        let mut loads: Vec<placement::WorkerLoad> = self
+            .pool
+            .status()
+            .into_iter()
+            .map(|s| placement::WorkerLoad {
+                index: s.index,
+                alive: s.alive,
+                routers: s.routers,
+                producers: 0,
+                consumers: 0,
+                cpu: s.cpu_utilisation,
+            })
+            .collect();
+        let rooms: Vec<Arc<Room>> = self.lock().values().filter_map(|c| c.get().cloned()).collect();
+        for room in rooms.iter().filter(|r| !r.is_closed()) {
+            if let Some(load) = loads.get_mut(room.worker()) {
+                let (producers, consumers) = room.media_counts();
+                load.producers += producers;
+                load.consumers += consumers;
+            }
+        }
+        loads
     }
 
     /// The room `room_id`, creating it (and its router) if it does not exist. A room created here
@@ -264,14 +320,9 @@ impl Rooms {
     }
 
     async fn create_room(&self, room_id: &str) -> Result<Arc<Room>, RoomError> {
-        let worker = self
-            .pool
-            .status()
-            .into_iter()
-            .filter(|s| s.alive)
-            .min_by_key(|s| (s.routers, s.index))
-            .map(|s| s.index)
-            .ok_or_else(|| RoomError::Unavailable("every worker is down".into()))?;
+        let loads = self.worker_loads();
+        let worker =
+            placement::choose_worker(&loads).ok_or_else(|| RoomError::Unavailable("every worker is down".into()))?;
         let router_id = RouterId(rand::random());
         // Subscribe first: the pool reports a dead worker's routers as soon as it sees the death.
         let notifications = self.pool.subscribe(Target::Router(router_id));
@@ -288,7 +339,16 @@ impl Rooms {
                 return Err(e.into());
             }
         };
-        info!(room = room_id, %router_id, worker, "room created");
+        let load = loads.iter().find(|l| l.index == worker).cloned().unwrap_or_default();
+        info!(
+            room = room_id,
+            %router_id,
+            worker,
+            streams = load.producers + load.consumers,
+            cpu = load.cpu,
+            routers = load.routers,
+            "room created"
+        );
         let room =
             Room::new(room_id.to_owned(), router_id, worker, rtp_capabilities, self.pool.clone(), self.me.clone());
         tokio::spawn(watch_router(Arc::downgrade(&room), notifications));
@@ -322,5 +382,18 @@ async fn watch_router(room: Weak<Room>, mut notifications: tokio::sync::mpsc::Un
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_codecs_keep_their_order_and_appear_once() {
+        let codecs = media_codecs(&[MediaCodec::H264, MediaCodec::Opus, MediaCodec::H264]);
+        let mimes: Vec<&str> = codecs.iter().map(|c| c.mime_type.as_str()).collect();
+        assert_eq!(mimes, ["video/H264", "audio/opus"]);
+        assert_eq!(default_media_codecs().len(), 4);
     }
 }

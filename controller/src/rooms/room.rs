@@ -186,6 +186,12 @@ impl Room {
         self.lock().peers.len()
     }
 
+    /// (producers, consumers) of every peer in the room: its media load, for placement.
+    pub fn media_counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        state.peers.iter().fold((0, 0), |(p, c), peer| (p + peer.producers.len(), c + peer.consumers.len()))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -29,6 +29,28 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, for counting errors by code.
+    pub const ALL: [Code; 18] = [
+        Code::BadRequest,
+        Code::UnknownEvent,
+        Code::PayloadTooLarge,
+        Code::RateLimited,
+        Code::Unauthorized,
+        Code::NotJoined,
+        Code::AlreadyJoined,
+        Code::RoomFull,
+        Code::NotFound,
+        Code::Forbidden,
+        Code::WrongDirection,
+        Code::CannotConsume,
+        Code::InvalidState,
+        Code::LimitExceeded,
+        Code::NotImplemented,
+        Code::RoomClosed,
+        Code::Unavailable,
+        Code::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::BadRequest => "bad_request",
@@ -103,5 +125,40 @@ impl From<RoomError> for SignalError {
             other => other.to_string(),
         };
         SignalError { code, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_code_once() {
+        // No wildcard arm: a new variant does not compile here until it is considered, and then
+        // the count below reminds to add it to ALL.
+        let named = |c: Code| match c {
+            Code::BadRequest
+            | Code::UnknownEvent
+            | Code::PayloadTooLarge
+            | Code::RateLimited
+            | Code::Unauthorized
+            | Code::NotJoined
+            | Code::AlreadyJoined
+            | Code::RoomFull
+            | Code::NotFound
+            | Code::Forbidden
+            | Code::WrongDirection
+            | Code::CannotConsume
+            | Code::InvalidState
+            | Code::LimitExceeded
+            | Code::NotImplemented
+            | Code::RoomClosed
+            | Code::Unavailable
+            | Code::Internal => c.as_str(),
+        };
+        let mut names: Vec<_> = Code::ALL.iter().map(|c| named(*c)).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 18);
     }
 }

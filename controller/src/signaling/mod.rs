@@ -6,6 +6,7 @@
 //! task. Order matters: the seed app's client sends `join` and `create-transport` back to back
 //! without waiting, and a peer's operations must not race each other.
 
+mod counters;
 mod error;
 mod json;
 mod limits;
@@ -29,6 +30,7 @@ use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 use tracing::debug;
 
+pub use counters::{DialectLabel, GET_RTP_CAPABILITIES, SignalingCounters};
 pub use error::{Code, SignalError};
 pub use limits::{Auth, Limits, RoomClaims, TokenBucket};
 pub use seed::get_rtp_capabilities;
@@ -47,7 +49,7 @@ pub struct SignalingConfig {
 
 impl Default for SignalingConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), auth_secret: None, seed_transport_hold: Duration::from_millis(100) }
+        Self { limits: Limits::default(), auth_secret: None, seed_transport_hold: Duration::from_millis(300) }
     }
 }
 
@@ -68,6 +70,7 @@ pub struct Signaling {
     sessions: Mutex<HashMap<Sid, Arc<Session>>>,
     /// When each (client IP, room) last got `/getRtpCapabilities` answered: the seed dialect's hold.
     seed_fetches: Mutex<HashMap<(IpAddr, String), Instant>>,
+    counters: SignalingCounters,
 }
 
 struct Session {
@@ -123,11 +126,23 @@ fn engine_max_payload(limits: &Limits) -> usize {
 impl Signaling {
     pub fn new(rooms: Arc<Rooms>, config: SignalingConfig) -> Arc<Signaling> {
         let auth = config.auth_secret.as_deref().map(|s| Auth::new(s.as_bytes()));
-        Arc::new(Signaling { rooms, config, auth, sessions: Mutex::default(), seed_fetches: Mutex::default() })
+        Arc::new(Signaling {
+            rooms,
+            config,
+            auth,
+            sessions: Mutex::default(),
+            seed_fetches: Mutex::default(),
+            counters: SignalingCounters::default(),
+        })
     }
 
     pub fn rooms(&self) -> &Arc<Rooms> {
         &self.rooms
+    }
+
+    /// Requests and errors by dialect, event and code, for `/metrics`.
+    pub fn counters(&self) -> &SignalingCounters {
+        &self.counters
     }
 
     /// The Socket.IO layer to put on the HTTP router (it answers `/socket.io/`).
@@ -182,7 +197,7 @@ impl Signaling {
             let retry = limits::retry_after(limits.requests_per_second);
             let e =
                 SignalError::new(Code::RateLimited, format!("too many requests; retry in {} ms", retry.as_millis()));
-            reply_error(&event, &payload, ack, &e);
+            self.reply_error(&event, &payload, ack, &e);
             return;
         }
         let size = serde_json::to_vec(&payload).map_or(usize::MAX, |v| v.len());
@@ -191,13 +206,13 @@ impl Signaling {
                 Code::PayloadTooLarge,
                 format!("payload is {size} bytes; the limit is {}", limits.max_payload_bytes),
             );
-            reply_error(&event, &Value::Null, ack, &e);
+            self.reply_error(&event, &Value::Null, ack, &e);
             return;
         }
         let job = Job { event, payload, ack, arrived: Instant::now() };
         if let Err(mpsc::error::TrySendError::Full(job)) = session.jobs.try_send(job) {
             let e = SignalError::new(Code::RateLimited, "too many requests waiting for an answer");
-            reply_error(&job.event, &job.payload, job.ack, &e);
+            self.reply_error(&job.event, &job.payload, job.ack, &e);
         }
     }
 
@@ -268,13 +283,18 @@ fn dialect_of(event: &str, payload: &Value, joined: Option<Dialect>) -> Option<D
     None
 }
 
-/// Answers an event that never reached its handler, in its dialect's shape.
-fn reply_error(event: &str, payload: &Value, ack: AckSender, e: &SignalError) {
-    let value = match dialect_of(event, payload, None) {
-        Some(Dialect::Seed) => seed::error_ack(event, e),
-        _ => e.to_ack(),
-    };
-    let _ = ack.send(&value);
+impl Signaling {
+    /// Answers an event that never reached its handler, in its dialect's shape, and counts it.
+    fn reply_error(&self, event: &str, payload: &Value, ack: AckSender, e: &SignalError) {
+        let dialect = dialect_of(event, payload, None);
+        self.counters.request(dialect.into(), event);
+        self.counters.error(dialect.into(), event, e.code);
+        let value = match dialect {
+            Some(Dialect::Seed) => seed::error_ack(event, e),
+            _ => e.to_ack(),
+        };
+        let _ = ack.send(&value);
+    }
 }
 
 async fn run_session(
@@ -285,17 +305,20 @@ async fn run_session(
 ) {
     let mut state = SessionState::default();
     while let Some(job) = queue.recv().await {
+        let joined = state.joined.as_ref().map(|j| j.dialect);
+        let dialect = dialect_of(&job.event, &job.payload, joined);
+        sig.counters.request(dialect.into(), &job.event);
         if disconnected.load(Ordering::Relaxed) {
             continue;
         }
-        let joined = state.joined.as_ref().map(|j| j.dialect);
-        match dialect_of(&job.event, &job.payload, joined) {
+        match dialect {
             Some(Dialect::Main) => {
                 let reply = protocol::handle(&sig, &socket, &mut state, &job.event, job.payload).await;
                 let value = match reply {
                     Ok(data) => serde_json::json!({ "data": data }),
                     Err(e) => {
                         debug!(sid = %socket.id, event = job.event, "{e}");
+                        sig.counters.error(DialectLabel::Main, &job.event, e.code);
                         e.to_ack()
                     }
                 };
@@ -306,6 +329,7 @@ async fn run_session(
             }
             None => {
                 let e = SignalError::new(Code::UnknownEvent, format!("unknown event {:?}", job.event));
+                sig.counters.error(DialectLabel::Unknown, &job.event, e.code);
                 let _ = job.ack.send(&e.to_ack());
             }
         }

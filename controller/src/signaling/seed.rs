@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 use tracing::debug;
 
+use super::counters::{DialectLabel, GET_RTP_CAPABILITIES};
 use super::error::{Code, SignalError};
 use super::json::{parse, parse_id, to_json, transport_json};
 use super::limits::check_room_id;
@@ -118,7 +119,7 @@ pub(super) async fn handle(
         "create-transport" => on_create_transport(sig, socket, state, payload).await,
         "connect-transport" => on_connect_transport(state, payload).await,
         "produce" => on_produce(state, payload).await,
-        "consume" => return on_consume(state, payload, ack).await,
+        "consume" => return on_consume(sig, state, payload, ack).await,
         "request-existing-producers" => on_existing_producers(state, payload),
         "leave-room" => on_leave(state).await,
         other => Err(SignalError::new(Code::UnknownEvent, format!("unknown event {other:?}"))),
@@ -127,6 +128,7 @@ pub(super) async fn handle(
         Ok(v) => v,
         Err(e) => {
             debug!(sid = %socket.id, event, "{e}");
+            sig.counters.error(DialectLabel::Seed, event, e.code);
             // The seed server reported these two failures as `error` events; its client has no ack.
             let tag = match event {
                 "join" => Some("join-failed"),
@@ -201,7 +203,7 @@ async fn on_produce(state: &mut SessionState, payload: Value) -> Result<Value, S
 
 /// Answers `{params}` and then resumes the consumer and asks for a keyframe, as the seed server did:
 /// its client never sends a resume.
-async fn on_consume(state: &mut SessionState, payload: Value, ack: AckSender) {
+async fn on_consume(sig: &Signaling, state: &mut SessionState, payload: Value, ack: AckSender) {
     let result = async {
         let req: Consume = parse(payload)?;
         let producer_id: ProducerId = parse_id(&req.producer_id, "producerId")?;
@@ -229,6 +231,7 @@ async fn on_consume(state: &mut SessionState, payload: Value, ack: AckSender) {
             }
         }
         Err(e) => {
+            sig.counters.error(DialectLabel::Seed, "consume", e.code);
             let _ = ack.send(&error_ack("consume", &e));
         }
     }
@@ -279,7 +282,9 @@ pub async fn get_rtp_capabilities(
     Query(query): Query<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
+    sig.counters.request(DialectLabel::Seed, GET_RTP_CAPABILITIES);
     let fail = |status: StatusCode, e: SignalError| {
+        sig.counters.error(DialectLabel::Seed, GET_RTP_CAPABILITIES, e.code);
         (status, Json(json!({ "error": e.message, "code": e.code.as_str() }))).into_response()
     };
     let Some(room_id) = query.get("roomId") else {

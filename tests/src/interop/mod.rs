@@ -11,8 +11,11 @@
 //!   steps any number of peers and the worker's ipc until a condition holds or time runs out.
 //! - [`media`]: the mediasoup-shaped parameters the peers announce and recognisable VP8/Opus payloads.
 //! - [`loss`]: seeded datagram loss and targeted RTP drops between a peer and the worker.
+//! - [`signaled`]: a str0m peer that gets its transport through Octo's signaling instead, for tests
+//!   of the whole server.
 
 pub mod loss;
 pub mod media;
 pub mod peer;
+pub mod signaled;
 pub mod worker;

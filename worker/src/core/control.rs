@@ -86,6 +86,11 @@ impl Worker {
                 Ok(Response::RouterCreated { rtp_capabilities })
             }
             WorkerRequest::GetMetrics => Ok(Response::WorkerMetrics(self.metrics())),
+            // The process's logging is the IO shell's (`io::run` answers this request itself); a
+            // core without one, as in the in-memory harness, has nothing to set.
+            WorkerRequest::SetLogFilter { .. } => {
+                Err(RequestError::new(ErrorCode::InvalidState, "this worker core has no log filter"))
+            }
             WorkerRequest::Close => {
                 let ids: Vec<RouterId> = self.routers.keys().copied().collect();
                 for id in ids {

@@ -77,9 +77,13 @@ impl Worker {
             .ok_or_else(|| RequestError::not_found(Target::DataProducer(data_producer_id)))?;
         let transport = self.transports.get_mut(&transport_id).ok_or_else(|| invalid("no transport"))?;
         let sctp = transport.sctp_parameters.ok_or_else(|| invalid("transport was created without sctp"))?;
-        // The lowest stream id free on this transport, in either direction, below its OS.
+        // The next stream id free on this transport, in either direction, below its OS, going round
+        // from the last one handed out (see `next_data_stream_id`).
         let data_consumers = &self.data_consumers;
-        let stream_id = (0..sctp.os)
+        let start = u32::from(transport.next_data_stream_id);
+        let os = u32::from(sctp.os);
+        let stream_id = (0..os)
+            .filter_map(|i| u16::try_from((start + i) % os).ok())
             .find(|s| {
                 !transport.data_streams.contains_key(s)
                     && !transport
@@ -88,6 +92,7 @@ impl Worker {
                         .any(|c| data_consumers.get(c).is_some_and(|c| c.stream_id() == *s))
             })
             .ok_or_else(|| RequestError::new(ErrorCode::InvalidState, "no free SCTP stream id on this transport"))?;
+        transport.next_data_stream_id = stream_id.wrapping_add(1);
         let params = SctpStreamParameters { stream_id, ..producer.sctp_stream_parameters };
         let consumer = DataConsumer {
             id,

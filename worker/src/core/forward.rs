@@ -10,6 +10,7 @@ use super::producer::Producer;
 use super::rtp::keyframe::is_keyframe;
 use super::rtp::packet::{RtpHeader, RtpPacket};
 use super::rtp::rtcp::{FirEntry, write_fir, write_pli};
+use super::shared_rewrite::SharedRewrite;
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
 use super::webrtc_transport::IncomingStream;
 use super::webrtc_transport::WebRtcTransport;
@@ -21,6 +22,10 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
 /// SSRCs one transport may receive (signalled or learnt by rid).
 const MAX_INCOMING_SSRCS: usize = 64;
+
+/// Bytes a forwarded packet may grow by (header rewrite, RTX wrapping, the SRTP tag): the room a
+/// full-size 1500-byte datagram always had in a [`BUFFER_SIZE`] buffer, now given to every packet.
+const REWRITE_HEADROOM: usize = BUFFER_SIZE - 1500;
 
 /// Packets at most sent behind a late keyframe (about a second of 1 Mbit/s video).
 const CATCH_UP_LIMIT: usize = 128;
@@ -145,6 +150,7 @@ impl Worker {
         // Taken out and put back so consumers and transports can be borrowed while walking it.
         let consumers = std::mem::take(list);
         let mut wants_keyframe = false;
+        let mut shared = SharedRewrite::new();
         for &consumer_id in &consumers {
             let Some(consumer) = self.consumers.get_mut(&consumer_id) else { continue };
             if !consumer.is_active() {
@@ -167,7 +173,8 @@ impl Worker {
             let Some(out_seq) = consumer.seq.input(seq) else { continue };
             let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { continue };
             let out_ts = consumer.timestamps.map(now, timestamp);
-            if send_to_consumer(now, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false) {
+            let shared = Some(&mut shared);
+            if send_to_consumer(now, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false, shared) {
                 consumer.remember_sent(out_seq, seq, out_ts);
                 consumer.last_sent = Some((now, out_ts));
             }
@@ -196,6 +203,7 @@ impl Worker {
                                 out_seq,
                                 out_ts,
                                 false,
+                                None,
                             ) {
                                 consumer.remember_sent(out_seq, next, out_ts);
                                 consumer.last_sent = Some((now, out_ts));
@@ -224,7 +232,7 @@ impl Worker {
         let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { return };
         // The very same header as the first time: without RTX the packet is re-encrypted under the
         // same SRTP index, which is only safe for identical bytes.
-        if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, lost, sent.out_ts, true) {
+        if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, lost, sent.out_ts, true, None) {
             consumer.packets_retransmitted += 1;
         }
     }
@@ -269,6 +277,28 @@ fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut WebRtcTr
     }
 }
 
+/// Rewrites the normalised packet in `buf[..len]` for `consumer`: its SSRC, sequence number,
+/// timestamp, payload type, extension ids and mid. `None` when it does not parse; the flag says
+/// whether the extensions could be rewritten.
+fn rewrite<'a>(
+    buf: &'a mut [u8],
+    len: usize,
+    consumer: &Consumer,
+    out_seq: u16,
+    out_ts: u32,
+) -> Option<(RtpPacket<'a>, bool)> {
+    let mut out = RtpPacket::parse(buf, len).ok()?;
+    out.set_ssrc(consumer.ssrc);
+    out.set_sequence_number(out_seq);
+    out.set_timestamp(out_ts);
+    out.set_payload_type(consumer.payload_type);
+    let mut ok = out.rewrite_extension_ids(&consumer.extension_ids).is_ok();
+    if let Some(id) = consumer.mid_ext_id {
+        ok &= out.set_extension(id, &consumer.mid).is_ok();
+    }
+    Some((out, ok))
+}
+
 /// Copies a normalised packet into a send buffer, rewrites it for `consumer`, encrypts and queues
 /// it. Returns whether it was queued.
 ///
@@ -284,31 +314,56 @@ fn send_to_consumer(
     out_seq: u16,
     out_ts: u32,
     as_retransmission: bool,
+    shared: Option<&mut SharedRewrite>,
 ) -> bool {
     let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else { return false };
     if packet.len() > BUFFER_SIZE {
         return false;
     }
     let mut buf = transmits.buffer();
-    buf.resize(BUFFER_SIZE, 0);
-    buf[..packet.len()].copy_from_slice(packet);
-    let Ok(mut out) = RtpPacket::parse(&mut buf, packet.len()) else {
-        transmits.recycle(buf);
-        return false;
+    let (ok, plain_len) = match shared {
+        Some(shared) if !as_retransmission && shared.fits(consumer) => {
+            let len = shared.write(&mut buf, consumer, packet, out_seq, out_ts);
+            #[cfg(debug_assertions)]
+            {
+                // Debug builds (every test) check the shortcut against the full rewrite.
+                let mut full = [0u8; BUFFER_SIZE];
+                full[..packet.len()].copy_from_slice(packet);
+                let expected = rewrite(
+                    &mut full[..(packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE)],
+                    packet.len(),
+                    consumer,
+                    out_seq,
+                    out_ts,
+                );
+                debug_assert_eq!(expected.as_ref().map(|(p, ok)| (p.as_bytes(), *ok)), Some((&buf[..len], true)));
+            }
+            // The same room as the full rewrite leaves, for the tag.
+            buf.resize((packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE).max(len), 0);
+            (true, len)
+        }
+        shared => {
+            buf.extend_from_slice(packet);
+            // Zeroing only the room the rewrite and the tag may use: clearing the whole buffer
+            // first cost as much as copying the packet.
+            buf.resize((packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE), 0);
+            let Some((mut out, mut ok)) = rewrite(&mut buf, packet.len(), consumer, out_seq, out_ts) else {
+                transmits.recycle(buf);
+                return false;
+            };
+            if as_retransmission && let Some((rtx_ssrc, rtx_pt)) = consumer.rtx {
+                ok &= out.rtx_wrap(rtx_pt, rtx_ssrc, consumer.rtx_seq).is_ok();
+                consumer.rtx_seq = consumer.rtx_seq.wrapping_add(1);
+            }
+            if ok
+                && !as_retransmission
+                && let Some(shared) = shared
+            {
+                shared.keep(consumer, packet, &out);
+            }
+            (ok, out.len())
+        }
     };
-    out.set_ssrc(consumer.ssrc);
-    out.set_sequence_number(out_seq);
-    out.set_timestamp(out_ts);
-    out.set_payload_type(consumer.payload_type);
-    let mut ok = out.rewrite_extension_ids(&consumer.extension_ids).is_ok();
-    if let Some(id) = consumer.mid_ext_id {
-        ok &= out.set_extension(id, &consumer.mid).is_ok();
-    }
-    if as_retransmission && let Some((rtx_ssrc, rtx_pt)) = consumer.rtx {
-        ok &= out.rtx_wrap(rtx_pt, rtx_ssrc, consumer.rtx_seq).is_ok();
-        consumer.rtx_seq = consumer.rtx_seq.wrapping_add(1);
-    }
-    let plain_len = out.len();
     let encrypted = if ok { srtp.encrypt_rtp(&mut buf, plain_len).ok() } else { None };
     match encrypted {
         Some(n) => {

@@ -21,6 +21,7 @@ mod router;
 mod rtcp_feedback;
 pub mod rtp;
 pub mod sctp;
+mod shared_rewrite;
 pub mod srtp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -81,6 +81,10 @@ pub struct WebRtcTransport {
     /// Incoming SCTP stream id → the data producer on it.
     pub data_streams: HashMap<u16, DataProducerId>,
     pub counters: TransportCounters,
+    /// Where the search for a data consumer's stream id starts: ids go round rather than lowest-first
+    /// so a just-closed stream is not handed out again while the browser may still be resetting it
+    /// (Chromium refuses `createDataChannel` on an id whose old channel is still closing).
+    pub next_data_stream_id: u16,
     next_mid: u32,
 }
 
@@ -106,6 +110,7 @@ impl WebRtcTransport {
             data_streams: HashMap::new(),
             sctp_parameters,
             counters: TransportCounters::default(),
+            next_data_stream_id: 0,
             next_mid: 0,
         }
     }

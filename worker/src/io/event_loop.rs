@@ -6,7 +6,9 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::Instant;
 
 use mio::{Events, Interest, Poll, Token};
-use octo_ipc::FrameError;
+use octo_ipc::{
+    ControllerMessage, ErrorCode, FrameError, Request, RequestError, Response, WorkerMessage, WorkerRequest,
+};
 use tracing::{debug, info};
 
 use super::channel::{ControllerChannel, ReadOutcome};
@@ -35,8 +37,13 @@ pub struct MediaConfig {
     pub announced_address: Option<String>,
 }
 
-/// Runs the worker until the controller closes the channel or sends `Close`.
-pub fn run(stream: StdUnixStream, media: &MediaConfig) -> Result<(), RunError> {
+/// Runs the worker until the controller closes the channel or sends `Close`. `set_log_filter`
+/// answers `SetLogFilter` requests: logging belongs to the process, not to the sans-IO core.
+pub fn run(
+    stream: StdUnixStream,
+    media: &MediaConfig,
+    set_log_filter: &dyn Fn(&str) -> Result<(), String>,
+) -> Result<(), RunError> {
     stream.set_nonblocking(true)?;
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(256);
@@ -101,7 +108,18 @@ pub fn run(stream: StdUnixStream, media: &MediaConfig) -> Result<(), RunError> {
                     let outcome = channel.read_ready()?;
                     while let Some(msg) = channel.next_message()? {
                         debug!(?msg, "request");
-                        worker.handle_input(now, Input::Controller(msg));
+                        match msg {
+                            ControllerMessage::Request {
+                                id,
+                                request: Request::Worker(WorkerRequest::SetLogFilter { filter }),
+                            } => {
+                                let result = set_log_filter(&filter)
+                                    .map(|()| Response::Ok)
+                                    .map_err(|e| RequestError::new(ErrorCode::InvalidRequest, e));
+                                channel.queue(&WorkerMessage::Response { id, result })?;
+                            }
+                            msg => worker.handle_input(now, Input::Controller(msg)),
+                        }
                     }
                     if outcome == ReadOutcome::Closed {
                         channel.finish()?;

@@ -7,3 +7,4 @@ mod udp;
 
 pub use channel::ControllerChannel;
 pub use event_loop::{MediaConfig, RunError, run};
+pub use udp::UdpSockets;

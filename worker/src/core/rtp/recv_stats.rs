@@ -301,6 +301,9 @@ pub struct BitrateWindow {
     bucket_us: u64,
     /// (bucket number since the epoch, bytes in it).
     buckets: [(u64, u64); BITRATE_BUCKETS],
+    /// The bucket `add` filled last: the instants it spans and its slot. Every forwarded packet adds to
+    /// two windows, and comparing two instants is much cheaper than dividing a duration.
+    current: Option<(Instant, Instant, usize)>,
 }
 
 impl Default for BitrateWindow {
@@ -313,7 +316,7 @@ impl BitrateWindow {
     /// A window of 20 buckets of `bucket` each.
     pub fn new(bucket: Duration) -> Self {
         let bucket_us = u64::try_from(bucket.as_micros()).unwrap_or(u64::MAX).max(1);
-        Self { epoch: None, bucket_us, buckets: [(u64::MAX, 0); BITRATE_BUCKETS] }
+        Self { epoch: None, bucket_us, buckets: [(u64::MAX, 0); BITRATE_BUCKETS], current: None }
     }
 
     fn elapsed_us(&self, now: Instant) -> Option<u64> {
@@ -322,14 +325,26 @@ impl BitrateWindow {
     }
 
     pub fn add(&mut self, now: Instant, bytes: usize) {
-        self.epoch.get_or_insert(now);
+        if let Some((start, end, slot)) = self.current
+            && start <= now
+            && now < end
+        {
+            let slot = &mut self.buckets[slot].1;
+            *slot = slot.saturating_add(bytes as u64);
+            return;
+        }
+        let epoch = *self.epoch.get_or_insert(now);
         let Some(elapsed) = self.elapsed_us(now) else { return };
         let index = elapsed / self.bucket_us;
-        let slot = &mut self.buckets[(index % BITRATE_BUCKETS as u64) as usize];
+        let slot_index = (index % BITRATE_BUCKETS as u64) as usize;
+        let slot = &mut self.buckets[slot_index];
         if slot.0 != index {
             *slot = (index, 0);
         }
         slot.1 = slot.1.saturating_add(bytes as u64);
+        let start = index.checked_mul(self.bucket_us).and_then(|us| epoch.checked_add(Duration::from_micros(us)));
+        let end = start.and_then(|s| s.checked_add(Duration::from_micros(self.bucket_us)));
+        self.current = start.zip(end).map(|(start, end)| (start, end, slot_index));
     }
 
     /// Bits per second over the window ending at `now` (shorter while the stream is younger).
@@ -491,6 +506,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_cached_bucket_counts_as_the_full_computation_does(
+            steps in proptest::collection::vec((0u64..120_000, any::<bool>(), 1usize..1500), 1..200),
+        ) {
+            let t0 = Instant::now() + Duration::from_secs(10);
+            let (mut cached, mut full) = (BitrateWindow::default(), BitrateWindow::default());
+            let mut now = t0;
+            for (dt_us, backwards, bytes) in steps {
+                // Mostly forwards; sometimes an instant slightly in the past (another socket's read).
+                now = if backwards { now - Duration::from_micros(dt_us / 8) } else { now + Duration::from_micros(dt_us) };
+                cached.add(now, bytes);
+                full.current = None;
+                full.add(now, bytes);
+                prop_assert_eq!(cached.buckets, full.buckets);
+                prop_assert_eq!(cached.bitrate(now), full.bitrate(now));
+            }
+        }
+
         #[test]
         fn random_streams_keep_report_invariants(
             events in proptest::collection::vec((any::<i16>(), 0u64..50, any::<u32>(), any::<bool>()), 1..300),

@@ -56,16 +56,15 @@ impl SrtpSendContext {
         if buf.len() - len < self.keys.rtp.tag_len() {
             return Err(SrtpError::BufferTooSmall);
         }
-        let previous = self.rtp.get(header.ssrc).copied();
-        let index = match previous {
-            Some(highest) => replay::estimate_index(highest, header.seq).ok_or(SrtpError::IndexExhausted)?,
-            None if self.rtp.has_room() => u64::from(header.seq),
-            None => return Err(SrtpError::TooManySsrcs),
-        };
-        let out = self.keys.rtp.protect_rtp(buf, header.len, len, header.ssrc, index);
-        let highest = previous.map_or(index, |h| h.max(index));
-        self.rtp.insert(header.ssrc, highest)?;
-        Ok(out)
+        // One lookup per packet: the known SSRC's entry is updated through the reference it was read by.
+        if let Some(highest) = self.rtp.get_mut(header.ssrc) {
+            let index = replay::estimate_index(*highest, header.seq).ok_or(SrtpError::IndexExhausted)?;
+            *highest = (*highest).max(index);
+            return Ok(self.keys.rtp.protect_rtp(buf, header.len, len, header.ssrc, index));
+        }
+        let index = u64::from(header.seq);
+        self.rtp.insert(header.ssrc, index)?;
+        Ok(self.keys.rtp.protect_rtp(buf, header.len, len, header.ssrc, index))
     }
 
     /// Encrypts the RTCP packet (or compound) `buf[..len]` in place after its first 8 bytes and appends

@@ -161,6 +161,21 @@ impl Harness {
         }
     }
 
+    /// The fan-out the benchmarks time: `publisher` (on transport 1) produces video (producer 100),
+    /// and every subscriber consumes it, resumed, on a transport of its own. Returns the producer.
+    pub fn fan_out(&mut self, publisher: &mut Peer, subscribers: &mut [Peer]) -> ProducerId {
+        let t = self.create_transport(1);
+        self.connect(publisher, &t);
+        let producer = self.produce(publisher, 100, MediaKind::Video);
+        for (i, sub) in subscribers.iter_mut().enumerate() {
+            let t = self.create_transport(1000 + i as u128);
+            self.connect(sub, &t);
+            let c = self.consume(sub, 5000 + i as u128, producer);
+            assert_eq!(self.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
+        }
+        producer
+    }
+
     /// Publishes a peer's transport: STUN with USE-CANDIDATE, Connect, DTLS to completion.
     pub fn connect(&mut self, peer: &mut Peer, data: &WebRtcTransportData) {
         peer.transport = data.id;
@@ -497,6 +512,21 @@ impl Peer {
         buf.truncate(n);
         self.outgoing.push(buf);
     }
+}
+
+/// `packets` SRTP datagrams of a VP8 stream from `publisher` (payload type 96, SSRC 1111, 30 fps
+/// timestamps): a keyframe first, then delta frames padded to `payload_len` bytes of payload.
+pub fn vp8_stream(publisher: &mut Peer, packets: u16, payload_len: usize) -> Vec<Vec<u8>> {
+    let keyframe = vp8_payload(true, 1);
+    let mut delta = vp8_payload(false, 2);
+    delta.resize(payload_len, 0xAB);
+    let mut datagrams = Vec::with_capacity(usize::from(packets));
+    for seq in 0..packets {
+        let payload = if seq == 0 { &keyframe } else { &delta };
+        publisher.send_rtp(96, 1111, seq, u32::from(seq) * 3000, payload);
+        datagrams.extend(publisher.take_outgoing());
+    }
+    datagrams
 }
 
 /// A VP8 payload: descriptor (S=1, PID=0) then a frame tag; keyframes carry the start code.

@@ -386,3 +386,45 @@ fn rid_only_simulcast_encodings_are_learnt_and_the_first_is_forwarded() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn consumers_sharing_one_rewrite_each_get_their_own_mid_and_numbering() {
+    // Eleven consumers of one producer on one transport have mids "0" to "10": the first rewrite
+    // is shared, then refused (a longer mid), then shared again. Debug builds also compare every
+    // shared rewrite with the full one.
+    let mut h = Harness::new();
+    let (mut publisher, mut sub) = (Peer::new(50000), Peer::new(50001));
+    let t = h.create_transport(1);
+    h.connect(&mut publisher, &t);
+    let t = h.create_transport(2);
+    h.connect(&mut sub, &t);
+    let producer = h.produce(&publisher, 100, MediaKind::Video);
+    let consumers: Vec<ConsumerData> = (0..11)
+        .map(|i| {
+            let c = h.consume(&sub, 200 + i, producer);
+            assert_eq!(h.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
+            c
+        })
+        .collect();
+    h.pump(&mut [&mut publisher, &mut sub]);
+    for seq in 0..5u16 {
+        publisher.send_rtp(VP8_PT, VIDEO_SSRC, seq, u32::from(seq) * 3000, &vp8_payload(seq == 0, seq as u8));
+        h.pump(&mut [&mut publisher, &mut sub]);
+    }
+    assert_eq!(sub.undecryptable, 0);
+    let mids: Vec<String> = consumers.iter().map(|c| c.rtp_parameters.mid.clone().unwrap()).collect();
+    assert!(mids.iter().any(|m| m.len() == 1) && mids.iter().any(|m| m.len() == 2), "{mids:?}");
+    for (consumer, mid) in consumers.iter().zip(&mids) {
+        let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+        let got: Vec<_> = sub.rtp.iter().filter(|p| p.ssrc == ssrc).collect();
+        assert_eq!(got.len(), 5, "consumer {mid}");
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p.mid.as_deref(), Some(mid.as_bytes()));
+            assert_eq!(p.payload_type, 101);
+            assert_eq!(p.payload, vp8_payload(i == 0, i as u8), "payload intact");
+            if i > 0 {
+                assert_eq!(p.seq, got[i - 1].seq.wrapping_add(1));
+            }
+        }
+    }
+}
