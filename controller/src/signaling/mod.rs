@@ -24,6 +24,7 @@ use axum::http::request::Parts;
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
@@ -149,10 +150,16 @@ impl Signaling {
         let max = engine_max_payload(&self.config.limits);
         let (layer, io) = SocketIo::builder().max_payload(max as u64).ws_max_message_size(max).build_layer();
         let sig = self.clone();
-        io.ns("/", move |socket: SocketRef| {
+        // The event handlers are installed in a connect middleware, which socketioxide runs before
+        // it sends the client its connect packet: installed in the connect handler (which runs
+        // after that packet, on a spawned task), an event the client sends as soon as it is
+        // connected could arrive first and be dropped unanswered (the load generator's clients
+        // hit that race).
+        let install = move |socket: SocketRef| {
             sig.clone().connected(socket);
-            std::future::ready(())
-        });
+            std::future::ready(Ok::<(), std::convert::Infallible>(()))
+        };
+        io.ns("/", (|| std::future::ready(())).with(install));
         layer
     }
 

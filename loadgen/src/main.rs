@@ -1,0 +1,149 @@
+//! `octo-loadgen`: see `octo-loadgen --help` and BENCHMARKS.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use octo_loadgen::scenario::{self, Kind, Options, Ramp};
+use octo_loadgen::session::MediaOptions;
+
+#[derive(Parser)]
+#[command(version, about = "Load generator for Octo: real Socket.IO signaling, ICE, DTLS and SRTP clients")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// An Octo already running (its HTTP address); by default the load generator starts the `octo`
+    /// next to its own executable on ephemeral loopback ports.
+    #[arg(long, global = true)]
+    url: Option<SocketAddr>,
+    /// That Octo's metrics address (for egress counters); without it, egress is counted at the
+    /// subscribers.
+    #[arg(long, global = true)]
+    metrics_url: Option<SocketAddr>,
+    /// The `octo` binary to start.
+    #[arg(long, global = true)]
+    octo_bin: Option<PathBuf>,
+    /// Workers of the started Octo (default: 1, rooms: 2).
+    #[arg(long, global = true)]
+    workers: Option<usize>,
+    /// Video bitrate of every publisher, bit/s.
+    #[arg(long, global = true, default_value_t = 1_000_000)]
+    bitrate: u64,
+    /// Interval of periodic keyframes, ms.
+    #[arg(long, global = true, default_value_t = 3000)]
+    keyframe_interval_ms: u64,
+    /// Publish video only.
+    #[arg(long, global = true)]
+    no_audio: bool,
+    /// Wait after setup before measuring, ms.
+    #[arg(long, global = true, default_value_t = 2000)]
+    settle_ms: u64,
+    /// Length of each measurement window, ms.
+    #[arg(long, global = true, default_value_t = 8000)]
+    window_ms: u64,
+    /// Decrypt every Nth packet of each stream (integrity check and latency sample).
+    #[arg(long, global = true, default_value_t = 8)]
+    decrypt_every: u64,
+    /// Datagrams of the raw sendmmsg baseline (at most 5 s).
+    #[arg(long, global = true, default_value_t = 500_000)]
+    raw_packets: u64,
+    /// Do not pin the started Octo's workers and the media loop to CPUs of their own.
+    #[arg(long, global = true)]
+    no_pin: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RampScenario {
+    Webinar,
+    Rooms,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// P publishers in one room, everyone consuming everyone.
+    Meeting {
+        #[arg(long, default_value_t = 6)]
+        publishers: usize,
+    },
+    /// One publisher, N subscribers.
+    Webinar {
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+    },
+    /// R rooms of 4 publishing peers, spread over the workers.
+    Rooms {
+        #[arg(long, default_value_t = 20)]
+        rooms: usize,
+    },
+    /// Raise N (subscribers, or rooms) until loss > 0.5 %, p99 added latency > 20 ms or a
+    /// process saturates; report the last good N.
+    Ramp {
+        #[arg(long, value_enum, default_value = "webinar")]
+        scenario: RampScenario,
+        /// First level (default: 100 subscribers, or 10 rooms).
+        #[arg(long)]
+        start: Option<usize>,
+        #[arg(long, default_value_t = 5000)]
+        max: usize,
+        /// Stop starting new steps after this many seconds.
+        #[arg(long, default_value_t = 200)]
+        max_time_s: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,octo_loadgen=info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let c = cli.common;
+    let options = Options {
+        url: c.url,
+        metrics_url: c.metrics_url,
+        octo_bin: c.octo_bin,
+        workers: c.workers,
+        media: MediaOptions {
+            bitrate: c.bitrate,
+            keyframe_interval: Duration::from_millis(c.keyframe_interval_ms.max(100)),
+            audio: !c.no_audio,
+        },
+        settle: Duration::from_millis(c.settle_ms),
+        window: Duration::from_millis(c.window_ms.max(100)),
+        decrypt_every: c.decrypt_every,
+        raw_packets: c.raw_packets,
+        json: c.json,
+        pin: !c.no_pin,
+    };
+    let report = match cli.command {
+        Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,
+        Command::Webinar { subscribers } => scenario::run(Kind::Webinar, subscribers.max(1), None, &options)?,
+        Command::Rooms { rooms } => scenario::run(Kind::Rooms, rooms.max(1), None, &options)?,
+        Command::Ramp { scenario: s, start, max, max_time_s } => {
+            let kind = match s {
+                RampScenario::Webinar => Kind::Webinar,
+                RampScenario::Rooms => Kind::Rooms,
+            };
+            let start = start.unwrap_or(if kind == Kind::Rooms { 10 } else { 100 });
+            let ramp = Ramp { start, max, max_time: Duration::from_secs(max_time_s) };
+            scenario::run(kind, start, Some(ramp), &options)?
+        }
+    };
+    // A run where no media flowed is a failure, whatever the figures say.
+    let flowed = report.steps.iter().any(|s| s.received_rtp_per_s > 0.0);
+    anyhow::ensure!(flowed, "no media flowed: {}", report.stop_reason.unwrap_or_default());
+    Ok(())
+}

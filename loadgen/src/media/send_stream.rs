@@ -1,0 +1,303 @@
+//! A publisher's outgoing stream: VP8-like video (frames at 30 fps split into packets of at most
+//! [`MAX_DATAGRAM`] bytes on the wire, a keyframe burst every few seconds and on request) or
+//! Opus-like audio (one packet per 20 ms).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::probe;
+
+/// Largest datagram a publisher sends, SRTP tag included.
+pub const MAX_DATAGRAM: usize = 1200;
+/// RTP header (12) + one-byte extension block with the mid (8).
+const RTP_HEADER: usize = 20;
+/// AEAD tag (or HMAC tag, which is shorter).
+const SRTP_TAG: usize = 16;
+/// Payload of every packet but a frame's last.
+const MAX_PAYLOAD: usize = MAX_DATAGRAM - RTP_HEADER - SRTP_TAG;
+/// The header extension id the load generator declares for the mid in `produce`.
+pub const MID_EXTENSION_ID: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Audio,
+    Video,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendStreamConfig {
+    pub kind: Kind,
+    pub ssrc: u32,
+    pub payload_type: u8,
+    pub mid: u8,
+    /// Video bitrate in bit/s (audio ignores it).
+    pub bitrate: u64,
+    pub keyframe_interval: Duration,
+}
+
+pub struct SendStream {
+    pub config: SendStreamConfig,
+    seq: u16,
+    counter: u32,
+    next_frame: Instant,
+    frames: u64,
+    start: Instant,
+    keyframe_requested: bool,
+    last_keyframe: Option<Instant>,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub keyframes_sent: u64,
+    pub last_rtp_timestamp: u32,
+    paced: VecDeque<Paced>,
+}
+
+/// A packet waiting for its paced send time.
+#[derive(Debug, Clone, Copy)]
+struct Paced {
+    due: Instant,
+    timestamp: u32,
+    payload_len: usize,
+    first: bool,
+    keyframe: bool,
+    last: bool,
+}
+
+const VIDEO_FPS: u64 = 30;
+const AUDIO_PTIME: Duration = Duration::from_millis(20);
+/// A keyframe is this many times the size of an average frame (what encoders roughly do).
+const KEYFRAME_FACTOR: u64 = 5;
+/// Keyframe requests closer together than this are served by one keyframe (as browsers throttle).
+const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(300);
+/// WebRTC's pacer sends at 2.5 × the target bitrate.
+const PACING_FACTOR_PERCENT: u64 = 250;
+
+impl SendStream {
+    pub fn new(config: SendStreamConfig, now: Instant, seed: u32) -> Self {
+        Self {
+            config,
+            seq: seed as u16,
+            counter: 0,
+            next_frame: now,
+            frames: 0,
+            start: now,
+            keyframe_requested: true,
+            last_keyframe: None,
+            packets_sent: 0,
+            bytes_sent: 0,
+            keyframes_sent: 0,
+            last_rtp_timestamp: 0,
+            paced: VecDeque::new(),
+        }
+    }
+
+    /// PLI or FIR from the worker.
+    pub fn request_keyframe(&mut self) {
+        self.keyframe_requested = true;
+    }
+
+    fn frame_interval(&self) -> Duration {
+        match self.config.kind {
+            Kind::Video => Duration::from_nanos(1_000_000_000 / VIDEO_FPS),
+            Kind::Audio => AUDIO_PTIME,
+        }
+    }
+
+    /// The sizes of the frame due now, if one is due; advances the schedule (skipping frames a
+    /// stalled loop missed rather than bursting them all at once).
+    fn next_frame(&mut self, now: Instant) -> Option<(usize, bool)> {
+        if now < self.next_frame {
+            return None;
+        }
+        let interval = self.frame_interval();
+        self.next_frame += interval;
+        if self.next_frame + interval < now {
+            self.next_frame = now + interval;
+        }
+        self.frames += 1;
+        match self.config.kind {
+            Kind::Audio => Some((80, false)),
+            Kind::Video => {
+                let periodic = self.last_keyframe.is_none_or(|t| now >= t + self.config.keyframe_interval);
+                let requested =
+                    self.keyframe_requested && self.last_keyframe.is_none_or(|t| now >= t + MIN_KEYFRAME_GAP);
+                let keyframe = periodic || requested;
+                // Frames per keyframe period; delta frames shrink so the average stays at the bitrate.
+                let per_period = (self.config.keyframe_interval.as_millis() as u64 * VIDEO_FPS / 1000).max(2);
+                let average = self.config.bitrate / 8 / VIDEO_FPS;
+                let size = if keyframe {
+                    self.keyframe_requested = false;
+                    self.last_keyframe = Some(now);
+                    self.keyframes_sent += 1;
+                    average * KEYFRAME_FACTOR
+                } else {
+                    (average * per_period).saturating_sub(average * KEYFRAME_FACTOR) / (per_period - 1)
+                };
+                Some((size.max(100) as usize, keyframe))
+            }
+        }
+    }
+
+    /// Queues the frame due at `now` (if any) and emits, through `emit`, every queued packet
+    /// whose paced send time has come, each a plain RTP packet in a buffer with room for the SRTP
+    /// tag.
+    pub fn poll(&mut self, now: Instant, epoch: Instant, mut emit: impl FnMut(&mut [u8], usize)) {
+        if let Some((size, keyframe)) = self.next_frame(now) {
+            self.queue_frame(now, size, keyframe);
+        }
+        // Room for the SRTP tag the caller appends in place.
+        let mut buf = [0u8; MAX_DATAGRAM + 64];
+        while let Some(p) = self.paced.front().copied() {
+            if p.due > now {
+                break;
+            }
+            self.paced.pop_front();
+            let len = self.write_packet(&mut buf, now - epoch, p.timestamp, p.payload_len, p.first, p.keyframe, p.last);
+            self.packets_sent += 1;
+            self.bytes_sent += len as u64;
+            emit(&mut buf, len);
+        }
+    }
+
+    /// Splits a frame into packets and gives each its send time: like WebRTC's pacer, a frame
+    /// leaves at 2.5 × the target bitrate instead of in one burst (a keyframe of five average
+    /// frames takes ~60 ms at 1 Mbit/s).
+    fn queue_frame(&mut self, now: Instant, size: usize, keyframe: bool) {
+        let clock = if self.config.kind == Kind::Video { 90_000 } else { 48_000 };
+        let timestamp = ((now - self.start).as_micros() as u64 * clock / 1_000_000) as u32;
+        self.last_rtp_timestamp = timestamp;
+        let packets = size.div_ceil(MAX_PAYLOAD);
+        let pacing_bps = (self.config.bitrate * PACING_FACTOR_PERCENT / 100).max(1);
+        let mut due = self.paced.back().map_or(now, |p| p.due.max(now));
+        let mut remaining = size;
+        for i in 0..packets {
+            let payload_len = remaining.min(MAX_PAYLOAD);
+            remaining -= payload_len;
+            self.paced.push_back(Paced {
+                due,
+                timestamp,
+                payload_len,
+                first: i == 0,
+                keyframe,
+                last: i + 1 == packets,
+            });
+            if self.config.kind == Kind::Video {
+                due += Duration::from_nanos(((payload_len + RTP_HEADER) as u64 * 8) * 1_000_000_000 / pacing_bps);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_packet(
+        &mut self,
+        buf: &mut [u8],
+        sent: Duration,
+        timestamp: u32,
+        payload_len: usize,
+        first: bool,
+        keyframe: bool,
+        marker: bool,
+    ) -> usize {
+        buf[0] = 0x90; // V=2, X=1
+        buf[1] = self.config.payload_type | if marker { 0x80 } else { 0 };
+        buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        buf[8..12].copy_from_slice(&self.config.ssrc.to_be_bytes());
+        // One-byte header extensions (RFC 8285): the mid, one ASCII digit, then padding.
+        buf[12..16].copy_from_slice(&[0xBE, 0xDE, 0, 1]);
+        buf[16..20].copy_from_slice(&[MID_EXTENSION_ID << 4, b'0' + self.config.mid, 0, 0]);
+        self.seq = self.seq.wrapping_add(1);
+        let payload = &mut buf[RTP_HEADER..RTP_HEADER + payload_len.max(probe::LEN + 11)];
+        let codec_header = match self.config.kind {
+            // Opus TOC: SILK-only 20 ms, mono, one frame; contents are not decoded by anyone.
+            Kind::Audio => {
+                payload[0] = 0x08;
+                1
+            }
+            // VP8 payload descriptor (S=1 on a frame's first packet), then on that packet the frame
+            // tag: P=0 and the start code 9d 01 2a on a keyframe (RFC 6386 §9.1) so the worker's
+            // keyframe detection sees real VP8 structure.
+            Kind::Video if first && keyframe => {
+                payload[..11].copy_from_slice(&[0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
+                11
+            }
+            Kind::Video if first => {
+                payload[..4].copy_from_slice(&[0x10, 0x01, 0x00, 0x00]);
+                4
+            }
+            Kind::Video => {
+                payload[0] = 0x00;
+                1
+            }
+        };
+        probe::write(&mut payload[codec_header..], self.counter, sent);
+        self.counter = self.counter.wrapping_add(1);
+        RTP_HEADER + payload.len()
+    }
+
+    pub fn sequence_number(&self) -> u16 {
+        self.seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(bitrate: u64) -> SendStreamConfig {
+        SendStreamConfig {
+            kind: Kind::Video,
+            ssrc: 1,
+            payload_type: 96,
+            mid: 0,
+            bitrate,
+            keyframe_interval: Duration::from_secs(3),
+        }
+    }
+
+    #[test]
+    fn keyframes_are_paced() {
+        let start = Instant::now();
+        let mut s = SendStream::new(video(1_000_000), start, 0);
+        let mut at = Vec::new();
+        for ms in 0..30 {
+            s.poll(start + Duration::from_millis(ms), start, |_, _| at.push(ms));
+        }
+        // A 20 kB keyframe at 2.5 Mbit/s takes ~67 ms: only part of it has left after 30 ms.
+        assert!(at.len() > 3 && at.len() < 12, "{at:?}");
+        assert!(at.windows(2).all(|w| w[1] >= w[0]));
+    }
+
+    #[test]
+    fn video_keeps_its_bitrate_and_packet_size() {
+        let start = Instant::now();
+        let mut s = SendStream::new(video(1_000_000), start, 0);
+        let mut sizes = Vec::new();
+        for ms in 0..9_000 {
+            s.poll(start + Duration::from_millis(ms), start, |_, len| sizes.push(len));
+        }
+        let bits: usize = sizes.iter().map(|l| (l + SRTP_TAG) * 8).sum();
+        let rate = bits as f64 / 9.0;
+        assert!((850_000.0..1_150_000.0).contains(&rate), "{rate}");
+        assert!(sizes.iter().all(|l| l + SRTP_TAG <= MAX_DATAGRAM));
+        assert_eq!(s.keyframes_sent, 3);
+    }
+
+    #[test]
+    fn keyframe_on_request_and_readable_probe() {
+        let start = Instant::now();
+        let mut s = SendStream::new(video(500_000), start, 0);
+        for ms in 0..=390 {
+            s.poll(start + Duration::from_millis(ms), start, |_, _| {});
+        }
+        s.request_keyframe();
+        let mut first = None;
+        s.poll(start + Duration::from_millis(400), start, |buf, len| {
+            first.get_or_insert_with(|| buf[..len].to_vec());
+        });
+        let first = first.unwrap();
+        assert_eq!(&first[20..24], &[0x10, 0x00, 0x00, 0x00]);
+        assert_eq!(s.keyframes_sent, 2);
+        let sent = probe::read(&first[31..], start).unwrap();
+        assert_eq!(sent, start + Duration::from_millis(400));
+    }
+}

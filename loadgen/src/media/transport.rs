@@ -1,0 +1,437 @@
+//! One client WebRTC transport as a browser runs it against Octo: a UDP socket connected to the
+//! worker's candidate, full ICE as the controlling agent (checks with USE-CANDIDATE, then consent
+//! checks), the DTLS client, SRTP, and the RTP/RTCP of its publisher or subscriber role.
+
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use octo_ipc::{DtlsFingerprint, DtlsState};
+use octo_worker::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, NegotiatedSrtpProfile};
+use octo_worker::core::ice::stun::{BindingRequest, StunClass, StunMessage, write_binding_request};
+use octo_worker::core::rtp::packet::{RtpHeader, RtpPacket};
+use octo_worker::core::rtp::rtcp::{
+    ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_pli,
+    write_receiver_report, write_sender_report,
+};
+use octo_worker::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
+
+use super::counters::Counters;
+use super::probe;
+use super::recv_stream::RecvStream;
+use super::send_stream::{Kind, SendStream};
+
+/// What the signaling side learned about a transport, handed to the media loop.
+pub struct TransportSetup {
+    /// Bound and connected to the worker's candidate.
+    pub socket: std::net::UdpSocket,
+    pub remote_ufrag: String,
+    pub remote_password: String,
+    pub remote_fingerprints: Vec<DtlsFingerprint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ice {
+    Checking { next: Instant, interval: Duration, deadline: Instant },
+    Connected { next_consent: Instant, last_response: Instant },
+    Failed,
+}
+
+const CONSENT_INTERVAL: Duration = Duration::from_secs(5);
+/// RFC 7675: consent is lost after 30 s without a response.
+const CONSENT_LOST: Duration = Duration::from_secs(30);
+const ICE_TIMEOUT: Duration = Duration::from_secs(15);
+const RTCP_INTERVAL: Duration = Duration::from_secs(1);
+const NACK_INTERVAL: Duration = Duration::from_millis(20);
+/// Room for an SRTP packet being decrypted or encrypted in place.
+pub const BUFFER: usize = 1600;
+
+pub struct ClientTransport {
+    socket: UdpSocket,
+    local_ufrag: String,
+    remote_ufrag: String,
+    remote_password: String,
+    tie_breaker: u64,
+    transaction: u32,
+    ice: Ice,
+    dtls: DtlsTransport,
+    srtp_send: Option<SrtpSendContext>,
+    srtp_recv: Option<SrtpRecvContext>,
+    pub profile: Option<SrtpProfile>,
+    pub connected_at: Option<Instant>,
+    pub send_streams: Vec<SendStream>,
+    pub recv_streams: Vec<RecvStream>,
+    /// First arrival of SSRCs whose consumer the loop has not been told about yet.
+    early: Vec<(u32, Instant)>,
+    rtcp_ssrc: u32,
+    next_rtcp: Instant,
+    next_nack: Instant,
+    /// Decrypt every Nth packet of each stream.
+    decrypt_every: u64,
+}
+
+impl ClientTransport {
+    pub fn new(
+        setup: TransportSetup,
+        identity: &DtlsIdentity,
+        now: Instant,
+        seed: u64,
+        decrypt_every: u64,
+    ) -> Result<Self, super::MediaError> {
+        let socket = UdpSocket::from_std(setup.socket);
+        let dtls = DtlsTransport::new(identity, DtlsLocalRole::Client, &setup.remote_fingerprints)?;
+        Ok(Self {
+            socket,
+            local_ufrag: format!("lg{seed:08x}"),
+            remote_ufrag: setup.remote_ufrag,
+            remote_password: setup.remote_password,
+            tie_breaker: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            transaction: 0,
+            ice: Ice::Checking { next: now, interval: Duration::from_millis(50), deadline: now + ICE_TIMEOUT },
+            dtls,
+            srtp_send: None,
+            srtp_recv: None,
+            profile: None,
+            connected_at: None,
+            send_streams: Vec::new(),
+            recv_streams: Vec::new(),
+            early: Vec::new(),
+            rtcp_ssrc: (seed as u32).wrapping_mul(2_654_435_761) | 1,
+            next_rtcp: now + RTCP_INTERVAL,
+            next_nack: now,
+            decrypt_every: decrypt_every.max(1),
+        })
+    }
+
+    pub fn socket_mut(&mut self) -> &mut UdpSocket {
+        &mut self.socket
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.srtp_send.is_some()
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.ice == Ice::Failed || matches!(self.dtls.state(), DtlsState::Failed | DtlsState::Closed)
+    }
+
+    pub fn add_consumer(&mut self, mut stream: RecvStream) {
+        if let Some(i) = self.early.iter().position(|(ssrc, _)| *ssrc == stream.ssrc) {
+            stream.first_packet_at = Some(self.early.swap_remove(i).1);
+        }
+        self.recv_streams.push(stream);
+    }
+
+    fn send(&mut self, data: &[u8], c: &mut Counters) {
+        match self.socket.send(data) {
+            Ok(_) => c.datagrams_sent += 1,
+            Err(_) => c.send_errors += 1,
+        }
+    }
+
+    /// Runs whatever is due: ICE checks, DTLS retransmissions, media, RTCP.
+    pub fn poll(&mut self, now: Instant, epoch: Instant, c: &mut Counters) {
+        self.poll_ice(now, c);
+        if self.dtls.poll_timeout().is_some_and(|t| t <= now) {
+            self.dtls.handle_timeout(now);
+            self.flush_dtls(now, c);
+        }
+        if self.srtp_send.is_none() {
+            return;
+        }
+        let (srtp, socket) = (&mut self.srtp_send, &self.socket);
+        for stream in &mut self.send_streams {
+            stream.poll(now, epoch, |buf, len| {
+                let Some(srtp) = srtp.as_mut() else { return };
+                match srtp.encrypt_rtp(buf, len).map(|n| socket.send(&buf[..n])) {
+                    Ok(Ok(_)) => {
+                        c.rtp_sent += 1;
+                        c.datagrams_sent += 1;
+                    }
+                    _ => c.send_errors += 1,
+                }
+            });
+        }
+        if now >= self.next_nack {
+            self.next_nack = now + NACK_INTERVAL;
+            self.send_feedback(c);
+        }
+        if now >= self.next_rtcp {
+            self.next_rtcp = now + RTCP_INTERVAL;
+            self.send_reports(now, epoch, c);
+        }
+    }
+
+    fn send_rtcp(&mut self, buf: &mut [u8], len: usize, c: &mut Counters) {
+        let Some(srtp) = self.srtp_send.as_mut() else { return };
+        if let Ok(n) = srtp.encrypt_rtcp(buf, len) {
+            c.rtcp_sent += 1;
+            self.send(&buf[..n], c);
+        }
+    }
+
+    /// A browser's first PLI for each video consumer, and NACKs for gaps seen since last time.
+    fn send_feedback(&mut self, c: &mut Counters) {
+        let sender = self.rtcp_ssrc;
+        let mut buf = [0u8; BUFFER];
+        for i in 0..self.recv_streams.len() {
+            let s = &mut self.recv_streams[i];
+            let mut len = 0;
+            if s.kind == Kind::Video && !s.pli_sent {
+                s.pli_sent = true;
+                c.pli_sent += 1;
+                len = write_pli(&mut buf, sender, s.ssrc).unwrap_or(0);
+            } else if !s.missing.is_empty() {
+                let lost = std::mem::take(&mut s.missing);
+                c.nack_sent += 1;
+                c.nacked_packets += lost.len() as u64;
+                len = write_nack(&mut buf, sender, s.ssrc, &lost).unwrap_or(0);
+            }
+            if len > 0 {
+                self.send_rtcp(&mut buf, len, c);
+            }
+        }
+    }
+
+    /// Receiver reports for every consumer (subscriber) or sender reports (publisher).
+    fn send_reports(&mut self, now: Instant, epoch: Instant, c: &mut Counters) {
+        let mut buf = [0u8; BUFFER];
+        let len = {
+            let mut w = RtcpCompoundWriter::new(&mut buf);
+            let blocks: Vec<ReportBlock> =
+                self.recv_streams.iter_mut().filter_map(RecvStream::report_block).take(31).collect();
+            if !blocks.is_empty() {
+                let _ = w.push(|b| write_receiver_report(b, self.rtcp_ssrc, &blocks));
+            }
+            for s in &self.send_streams {
+                let ntp = ntp_time(now - epoch);
+                let info = SenderInfo {
+                    ssrc: s.config.ssrc,
+                    ntp,
+                    rtp_timestamp: s.last_rtp_timestamp,
+                    packet_count: s.packets_sent as u32,
+                    octet_count: s.bytes_sent as u32,
+                };
+                let _ = w.push(|b| write_sender_report(b, &info, &[]));
+            }
+            w.len()
+        };
+        if len > 0 {
+            self.send_rtcp(&mut buf, len, c);
+        }
+    }
+
+    fn poll_ice(&mut self, now: Instant, c: &mut Counters) {
+        match self.ice {
+            Ice::Checking { next, interval, deadline } if now >= next => {
+                if now >= deadline {
+                    self.ice = Ice::Failed;
+                    c.ice_failures += 1;
+                    return;
+                }
+                self.send_check(true, c);
+                let interval = (interval * 2).min(Duration::from_millis(500));
+                self.ice = Ice::Checking { next: now + interval, interval, deadline };
+            }
+            Ice::Connected { next_consent, last_response } if now >= next_consent => {
+                if now >= last_response + CONSENT_LOST {
+                    self.ice = Ice::Failed;
+                    c.consent_lost += 1;
+                    return;
+                }
+                self.send_check(false, c);
+                self.ice = Ice::Connected { next_consent: now + CONSENT_INTERVAL, last_response };
+            }
+            _ => {}
+        }
+    }
+
+    fn send_check(&mut self, use_candidate: bool, c: &mut Counters) {
+        self.transaction = self.transaction.wrapping_add(1);
+        let mut tid = [0u8; 12];
+        tid[..8].copy_from_slice(&self.tie_breaker.to_be_bytes());
+        tid[8..].copy_from_slice(&self.transaction.to_be_bytes());
+        let username = format!("{}:{}", self.remote_ufrag, self.local_ufrag);
+        let mut buf = [0u8; 256];
+        let request = BindingRequest {
+            transaction_id: tid,
+            username: username.as_bytes(),
+            password: self.remote_password.as_bytes(),
+            // Host candidate type preference 126 (RFC 8445 §5.1.2.1).
+            priority: (126 << 24) | (65_535 << 8) | 255,
+            use_candidate,
+            ice_controlling: Some(self.tie_breaker),
+            ice_controlled: None,
+        };
+        if let Ok(n) = write_binding_request(&mut buf, &request) {
+            c.stun_sent += 1;
+            self.send(&buf[..n], c);
+        }
+    }
+
+    /// One datagram from the socket (RFC 7983 demultiplexing).
+    pub fn handle_datagram(&mut self, now: Instant, epoch: Instant, buf: &mut [u8], len: usize, c: &mut Counters) {
+        match buf.first() {
+            Some(0..=3) => self.handle_stun(now, &buf[..len], c),
+            Some(20..=63) => {
+                if self.dtls.handle_datagram(now, &buf[..len]).is_err() {
+                    c.dtls_errors += 1;
+                }
+                self.flush_dtls(now, c);
+            }
+            Some(128..=191) if buf.get(1).is_some_and(|b| (64..=95).contains(&(b & 0x7f))) => {
+                self.handle_rtcp(buf, len, c)
+            }
+            Some(128..=191) => self.handle_rtp(now, epoch, buf, len, c),
+            _ => c.foreign += 1,
+        }
+    }
+
+    fn handle_stun(&mut self, now: Instant, data: &[u8], c: &mut Counters) {
+        let Ok(msg) = StunMessage::parse(data) else {
+            c.foreign += 1;
+            return;
+        };
+        let ours = msg.transaction_id()[..8] == self.tie_breaker.to_be_bytes();
+        if msg.class() != StunClass::SuccessResponse || !ours || !msg.verify_integrity(self.remote_password.as_bytes())
+        {
+            c.stun_errors += 1;
+            return;
+        }
+        if matches!(self.ice, Ice::Checking { .. }) {
+            self.dtls.start(now);
+            self.flush_dtls(now, c);
+        }
+        if self.ice != Ice::Failed {
+            self.ice = Ice::Connected { next_consent: now + CONSENT_INTERVAL, last_response: now };
+        }
+    }
+
+    fn flush_dtls(&mut self, now: Instant, c: &mut Counters) {
+        while let Some(datagram) = self.dtls.poll_transmit() {
+            self.send(&datagram, c);
+        }
+        while let Some(event) = self.dtls.poll_event() {
+            match event {
+                DtlsEvent::SrtpKeys { profile, keying_material, local_is_client } => {
+                    let profile = srtp_profile(profile);
+                    match DtlsSrtpKeys::split(profile, &keying_material, local_is_client) {
+                        Ok(keys) => {
+                            self.srtp_send = Some(SrtpSendContext::new(&keys.local));
+                            self.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
+                            self.profile = Some(profile);
+                            self.connected_at = Some(now);
+                        }
+                        Err(_) => c.dtls_errors += 1,
+                    }
+                }
+                DtlsEvent::StateChanged { state: DtlsState::Failed, .. } => c.dtls_errors += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn handle_rtp(&mut self, now: Instant, epoch: Instant, buf: &mut [u8], len: usize, c: &mut Counters) {
+        let Ok(header) = RtpHeader::parse(&buf[..len]) else {
+            c.foreign += 1;
+            return;
+        };
+        let (ssrc, seq) = (header.ssrc(), header.sequence_number());
+        c.rtp_received += 1;
+        c.rtp_bytes_received += len as u64;
+        let Some(stream) = self.recv_streams.iter_mut().find(|s| s.ssrc == ssrc || s.rtx_ssrc == Some(ssrc)) else {
+            if !self.early.iter().any(|(s, _)| *s == ssrc) && self.early.len() < 16 {
+                self.early.push((ssrc, now));
+            }
+            c.unknown_ssrc += 1;
+            return;
+        };
+        if stream.ssrc != ssrc {
+            stream.rtx_received += 1;
+            c.rtx_received += 1;
+            return;
+        }
+        let first = stream.first_packet_at.is_none();
+        stream.on_packet(now, seq);
+        if first {
+            c.first_packet.push(now.saturating_duration_since(stream.consumed_at));
+        }
+        if !first && stream.received % self.decrypt_every != 0 {
+            return;
+        }
+        let kind = stream.kind;
+        let Some(srtp) = self.srtp_recv.as_mut() else { return };
+        let Ok(n) = srtp.decrypt_rtp(buf, len) else {
+            c.decrypt_failures += 1;
+            return;
+        };
+        let Ok(packet) = RtpPacket::parse(buf, n) else {
+            c.corrupt += 1;
+            return;
+        };
+        let payload = packet.payload();
+        let sent = payload.get(codec_header_len(kind, payload)..).and_then(|p| probe::read(p, epoch));
+        match sent {
+            Some(sent) => {
+                c.decrypted += 1;
+                c.latency.record(now.saturating_duration_since(sent));
+            }
+            None => c.corrupt += 1,
+        }
+    }
+
+    fn handle_rtcp(&mut self, buf: &mut [u8], len: usize, c: &mut Counters) {
+        let Some(srtp) = self.srtp_recv.as_mut() else { return };
+        let Ok(n) = srtp.decrypt_rtcp(buf, len) else {
+            c.decrypt_failures += 1;
+            return;
+        };
+        c.rtcp_received += 1;
+        for packet in RtcpCompound::iter(&buf[..n]).flatten() {
+            let wanted = match packet {
+                RtcpPacket::Pli(p) => Some(p.media_ssrc),
+                RtcpPacket::Fir(f) => f.entries().next().map(|e| e.ssrc),
+                RtcpPacket::Nack(_) => {
+                    c.nack_received += 1;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(ssrc) = wanted {
+                c.keyframe_requests_received += 1;
+                if let Some(s) = self.send_streams.iter_mut().find(|s| s.config.ssrc == ssrc) {
+                    s.request_keyframe();
+                }
+            }
+        }
+    }
+}
+
+/// Where the probe starts in a payload this load generator wrote (see `send_stream`).
+fn codec_header_len(kind: Kind, payload: &[u8]) -> usize {
+    match (kind, payload.first(), payload.get(1)) {
+        (Kind::Audio, ..) => 1,
+        (Kind::Video, Some(d), Some(tag)) if d & 0x10 != 0 => {
+            if tag & 1 == 0 {
+                11
+            } else {
+                4
+            }
+        }
+        _ => 1,
+    }
+}
+
+fn srtp_profile(p: NegotiatedSrtpProfile) -> SrtpProfile {
+    match p {
+        NegotiatedSrtpProfile::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+        NegotiatedSrtpProfile::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
+        NegotiatedSrtpProfile::Aes128CmHmacSha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
+        NegotiatedSrtpProfile::Aes128CmHmacSha1_32 => SrtpProfile::Aes128CmHmacSha1_32,
+    }
+}
+
+/// An NTP-format timestamp for SRs; only differences matter to the worker, so the load
+/// generator's epoch stands in for 1900.
+fn ntp_time(since_epoch: Duration) -> u64 {
+    (since_epoch.as_secs() << 32) | ((u64::from(since_epoch.subsec_nanos()) << 32) / 1_000_000_000)
+}

@@ -1,0 +1,157 @@
+//! The figures as a table on stdout and as JSON (`--json FILE`).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::figures::StepFigures;
+use crate::raw_send::RawSend;
+use crate::scenario::Kind;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+}
+
+impl Machine {
+    pub fn this() -> Self {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
+            .unwrap_or_default();
+        Self { nproc: std::thread::available_parallelism().map_or(1, |n| n.get()), cpu_model }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: Kind,
+    pub ramp: bool,
+    pub machine: Machine,
+    pub workers: usize,
+    pub steps: Vec<StepFigures>,
+    /// The highest level that kept every limit (loss, p99, no saturated thread, integrity).
+    pub last_good: Option<StepFigures>,
+    pub stop_reason: Option<String>,
+    /// The raw `sendmmsg` loop to the same receivers, in the same run.
+    pub raw_send: Option<RawSend>,
+    /// Worker CPU per egress packet ÷ raw `sendmmsg` CPU per packet (last measured step).
+    pub worker_to_raw_ratio: Option<f64>,
+    pub duration_s: f64,
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: Kind,
+        ramp: bool,
+        workers: usize,
+        steps: Vec<StepFigures>,
+        last_good: Option<StepFigures>,
+        stop_reason: Option<String>,
+        raw_send: Option<RawSend>,
+        started: Instant,
+    ) -> Self {
+        let reference = last_good.as_ref().or(steps.last());
+        let worker_to_raw_ratio = match (reference.and_then(|s| s.worker_cpu_us_per_packet), &raw_send) {
+            (Some(us), Some(raw)) if raw.cpu_ns_per_packet > 0.0 => Some(us * 1000.0 / raw.cpu_ns_per_packet),
+            _ => None,
+        };
+        Self {
+            scenario,
+            ramp,
+            machine: Machine::this(),
+            workers,
+            steps,
+            last_good,
+            stop_reason,
+            raw_send,
+            worker_to_raw_ratio,
+            duration_s: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+const HEADER: &str = "level  peers  consumers  egress pkt/s  Mbit/s  worker CPU %  µs/pkt  viewers/core  loadgen CPU %  loss %  p50 ms  p99 ms  first pkt p50/max ms  RSS/consumer kB";
+
+/// One row, printed as soon as a step is measured (a ramp shows progress).
+pub fn print_step(s: &StepFigures) {
+    static HEADER_ONCE: std::sync::Once = std::sync::Once::new();
+    HEADER_ONCE.call_once(|| println!("{HEADER}"));
+    let cpu: Vec<String> = s.worker_cpu_percent.iter().map(|c| format!("{c:.0}")).collect();
+    println!(
+        "{:>5}  {:>5}  {:>9}  {:>12.0}  {:>6.1}  {:>12}  {:>6}  {:>12}  {:>13.0}  {:>6.3}  {:>6}  {:>6}  {:>20}  {:>15}",
+        s.level,
+        s.peers,
+        s.consumers,
+        s.egress_packets_per_s,
+        s.egress_mbit_per_s,
+        cpu.join("+"),
+        opt(s.worker_cpu_us_per_packet, 2),
+        opt(s.video_consumers_per_worker_core, 0),
+        s.loadgen_cpu_percent,
+        s.loss_percent,
+        opt(s.latency_p50_ms, 2),
+        opt(s.latency_p99_ms, 2),
+        format!("{}/{}", opt(s.first_packet_p50_ms, 0), opt(s.first_packet_max_ms, 0)),
+        opt(s.worker_rss_per_consumer_kb, 1),
+    );
+}
+
+pub fn print(r: &Report) {
+    println!();
+    println!(
+        "machine: {} × {}; scenario {:?}{}; {} worker(s); {:.0} s",
+        r.machine.nproc,
+        r.machine.cpu_model,
+        r.scenario,
+        if r.ramp { " (ramp)" } else { "" },
+        r.workers,
+        r.duration_s
+    );
+    if let Some(s) = r.steps.last() {
+        println!(
+            "SRTP profile {}; NACKs sent {}, PLIs sent {}, RTX received {}, integrity failures {}; worker \
+             preempted {:.0}/s, load average {:.1} (last step)",
+            s.srtp_profile.as_deref().unwrap_or("-"),
+            s.nacks_sent,
+            s.plis_sent,
+            s.rtx_received,
+            s.integrity_failures,
+            s.worker_preemptions_per_s,
+            s.load_average
+        );
+    }
+    if let Some(raw) = &r.raw_send {
+        println!(
+            "raw sendmmsg: {:.0} ns CPU per 1200-byte datagram ({} datagrams to {} receivers, {:.0} pkt/s)",
+            raw.cpu_ns_per_packet, raw.packets, raw.receivers, raw.packets_per_second_wall
+        );
+    }
+    if let Some(ratio) = r.worker_to_raw_ratio {
+        println!("worker CPU per egress packet = {ratio:.2} × raw sendmmsg");
+    }
+    match &r.last_good {
+        Some(s) if r.ramp => println!(
+            "last good level: {} ({} consumers, {:.0} egress pkt/s, {} viewers per worker core)",
+            s.level,
+            s.consumers,
+            s.egress_packets_per_s,
+            opt(s.video_consumers_per_worker_core, 0)
+        ),
+        None if r.ramp => println!("no level kept every limit"),
+        _ => {}
+    }
+    if let Some(reason) = &r.stop_reason {
+        println!("stopped: {reason}");
+    }
+}

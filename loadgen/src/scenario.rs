@@ -1,0 +1,225 @@
+//! The scenarios: `meeting` (P publishers, everyone consumes everyone), `webinar` (1 publisher, N
+//! subscribers), `rooms` (4-person meetings spread over the workers) and `ramp` (raise the load
+//! until a limit is crossed; report the last good level).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::figures;
+use crate::media::{LoopOptions, MediaLoop};
+use crate::octo::{LaunchOptions, Octo};
+use crate::raw_send::{self, RawSend};
+use crate::report::{self, Report};
+use crate::session::{MediaOptions, Session};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Meeting,
+    Webinar,
+    Rooms,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub url: Option<SocketAddr>,
+    pub metrics_url: Option<SocketAddr>,
+    pub octo_bin: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub media: MediaOptions,
+    /// Time after setup before measuring (lets keyframe requests and NACKs settle).
+    pub settle: Duration,
+    pub window: Duration,
+    pub decrypt_every: u64,
+    pub raw_packets: u64,
+    pub json: Option<PathBuf>,
+    /// Pin the started Octo's workers (`--pin-workers`) and the media loop to CPUs of their own.
+    pub pin: bool,
+}
+
+/// How the load of a scenario grows to a level.
+trait Load {
+    fn grow(&mut self, session: &mut Session, level: usize) -> anyhow::Result<()>;
+}
+
+struct Webinar {
+    publisher: Option<usize>,
+    subscribers: usize,
+}
+
+impl Load for Webinar {
+    fn grow(&mut self, session: &mut Session, level: usize) -> anyhow::Result<()> {
+        let publisher = match self.publisher {
+            Some(p) => p,
+            None => {
+                let p = session.join("webinar")?;
+                session.publish(p, session_media(session))?;
+                self.publisher = Some(p);
+                p
+            }
+        };
+        while self.subscribers < level {
+            session
+                .subscribe_all("webinar", &[publisher])
+                .with_context(|| format!("subscriber {}", self.subscribers))?;
+            self.subscribers += 1;
+        }
+        Ok(())
+    }
+}
+
+/// `size` peers per room, each publishing and consuming every other peer of its room.
+struct Rooms {
+    size: usize,
+    rooms: usize,
+}
+
+impl Load for Rooms {
+    fn grow(&mut self, session: &mut Session, level: usize) -> anyhow::Result<()> {
+        while self.rooms < level {
+            let room = format!("room-{}", self.rooms);
+            let media = session_media(session);
+            let mut members = Vec::new();
+            for _ in 0..self.size {
+                let p = session.join(&room)?;
+                session.publish(p, media)?;
+                members.push(p);
+            }
+            for &p in &members {
+                let others: Vec<usize> = members.iter().copied().filter(|&o| o != p).collect();
+                let producers: Vec<_> = others.iter().flat_map(|&o| session.peers[o].producers.clone()).collect();
+                for (id, kind) in producers {
+                    session.consume(p, &id, kind)?;
+                }
+            }
+            self.rooms += 1;
+        }
+        Ok(())
+    }
+}
+
+fn session_media(session: &Session) -> MediaOptions {
+    session.media_options
+}
+
+pub struct Ramp {
+    pub start: usize,
+    pub max: usize,
+    pub max_time: Duration,
+}
+
+/// Runs `kind` at one level (`ramp: None`) or ramps it, prints the table and writes the JSON.
+pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let workers = options.workers.unwrap_or(if kind == Kind::Rooms { 2 } else { 1 });
+    let octo = match options.url {
+        Some(addr) => Octo::connect(addr, options.metrics_url),
+        None => Octo::launch(&LaunchOptions { bin: options.octo_bin.clone(), workers, pin_workers: options.pin })?,
+    };
+    // Workers pinned to the first CPUs leave the next one to the media loop, if there is one.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loop_cpu = (options.pin && options.url.is_none() && workers < cpus).then_some(workers);
+    let worker_pids = octo.worker_pids()?;
+    anyhow::ensure!(!worker_pids.is_empty(), "Octo has no live worker");
+    let baseline_rss: u64 =
+        worker_pids.iter().filter_map(|(_, pid)| crate::proc_stat::process(*pid)).map(|s| s.rss_bytes).sum();
+    let bound = ramp.as_ref().map_or(Duration::from_secs(120), |r| r.max_time + Duration::from_secs(60))
+        + options.window
+        + options.settle;
+    let media =
+        MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound, cpu: loop_cpu })?;
+    let mut session = Session::new(octo.addr, media, options.media);
+    let mut load: Box<dyn Load> = match kind {
+        Kind::Webinar => Box::new(Webinar { publisher: None, subscribers: 0 }),
+        Kind::Rooms => Box::new(Rooms { size: 4, rooms: 0 }),
+        Kind::Meeting => Box::new(Rooms { size: level, rooms: 0 }),
+    };
+    let levels = match &ramp {
+        Some(r) => ramp_levels(r.start, r.max),
+        None if kind == Kind::Meeting => vec![1],
+        None => vec![level],
+    };
+    let mut steps = Vec::new();
+    let mut stop_reason = None;
+    for level in levels {
+        if let Some(r) = &ramp
+            && started.elapsed() > r.max_time
+        {
+            stop_reason = Some(format!("time bound ({:?}) reached", r.max_time));
+            break;
+        }
+        let first_from = session.media.snapshot()?.counters.first_packet.len();
+        tracing::info!(level, "growing");
+        if let Err(e) = load.grow(&mut session, level) {
+            stop_reason = Some(format!("setup failed at level {level}: {e:#}"));
+            break;
+        }
+        if !session.wait_flowing(Duration::from_secs(20))? {
+            stop_reason = Some(format!("level {level}: not every consumer received media within 20 s"));
+            break;
+        }
+        session.idle(options.settle);
+        let a = figures::edge(&session, &octo, &worker_pids)?;
+        session.idle(options.window);
+        let b = figures::edge(&session, &octo, &worker_pids)?;
+        let step = figures::window(&a, &b, level, &session, baseline_rss, first_from);
+        report::print_step(&step);
+        let violation = step.violation();
+        steps.push(step);
+        if let Some(v) = violation {
+            stop_reason = Some(format!("level {level}: {v}"));
+            break;
+        }
+    }
+    let raw = measure_raw(&session, options);
+    let last_good = steps.iter().rev().find(|s| s.violation().is_none()).cloned();
+    let report = Report::new(kind, ramp.is_some(), worker_pids.len(), steps, last_good, stop_reason, raw, started);
+    report::print(&report);
+    if let Some(path) = &options.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+fn measure_raw(session: &Session, options: &Options) -> Option<RawSend> {
+    let receivers = session.receivers();
+    match raw_send::measure(&receivers, options.raw_packets, Duration::from_secs(5)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("raw sendmmsg baseline: {e}");
+            None
+        }
+    }
+}
+
+/// Levels from `start` growing by ~40 % (rounded to 50 above 100), up to `max`.
+fn ramp_levels(start: usize, max: usize) -> Vec<usize> {
+    let mut levels = vec![start.max(1)];
+    while let Some(&last) = levels.last() {
+        let mut next = (last * 7).div_ceil(5).max(last + 1);
+        if next > 100 {
+            next = next.div_ceil(50) * 50;
+        }
+        if next > max {
+            break;
+        }
+        levels.push(next);
+    }
+    levels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_levels_grow_and_stop_at_max() {
+        assert_eq!(ramp_levels(100, 600), vec![100, 150, 250, 350, 500]);
+        assert_eq!(ramp_levels(2, 6), vec![2, 3, 5]);
+    }
+}

@@ -1,0 +1,303 @@
+//! Simulated peers against one Octo: each joins through its own Socket.IO connection, creates and
+//! connects transports, produces and consumes exactly as mediasoup-client would, and hands the
+//! media side of every transport to the shared [`MediaLoop`].
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use octo_ipc::{DtlsParameters, IceCandidate, IceParameters, Protocol};
+use serde_json::{Value, json};
+
+use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
+use crate::media::{Command, MediaLoop, TransportSetup};
+use crate::signaling::SignalingClient;
+
+pub struct Peer {
+    pub signaling: SignalingClient,
+    pub room: String,
+    rtp_capabilities: Value,
+    send_transport: Option<(usize, String)>,
+    recv_transport: Option<(usize, String)>,
+    /// This peer's producers: (producer id, kind).
+    pub producers: Vec<(String, Kind)>,
+    /// Where this peer receives media (its recv transport's socket).
+    pub recv_addr: Option<SocketAddr>,
+    pub consumers: usize,
+    pub video_consumers: usize,
+}
+
+/// What every publisher sends.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct MediaOptions {
+    pub bitrate: u64,
+    pub keyframe_interval: Duration,
+    pub audio: bool,
+}
+
+pub struct Session {
+    pub addr: SocketAddr,
+    pub media: MediaLoop,
+    pub peers: Vec<Peer>,
+    next_key: usize,
+    next_ssrc: u32,
+    last_service: Instant,
+    pub media_options: MediaOptions,
+}
+
+impl Session {
+    pub fn new(addr: SocketAddr, media: MediaLoop, media_options: MediaOptions) -> Self {
+        Self {
+            addr,
+            media,
+            peers: Vec::new(),
+            next_key: 0,
+            next_ssrc: 0x1000_0000,
+            last_service: Instant::now(),
+            media_options,
+        }
+    }
+
+    /// Connects a new peer and joins `room`; returns its index.
+    pub fn join(&mut self, room: &str) -> anyhow::Result<usize> {
+        self.service_if_due();
+        let mut signaling = SignalingClient::connect(self.addr)?;
+        let name = format!("loadgen-{}", self.peers.len());
+        let data = signaling.request("joinRoom", json!({"roomId": room, "displayName": name}))?;
+        self.peers.push(Peer {
+            signaling,
+            room: room.to_owned(),
+            rtp_capabilities: data["rtpCapabilities"].clone(),
+            send_transport: None,
+            recv_transport: None,
+            producers: Vec::new(),
+            recv_addr: None,
+            consumers: 0,
+            video_consumers: 0,
+        });
+        Ok(self.peers.len() - 1)
+    }
+
+    fn create_transport(&mut self, peer: usize, direction: &str) -> anyhow::Result<(usize, String, SocketAddr)> {
+        let fingerprints = self.media.fingerprints.clone();
+        let p = &mut self.peers[peer];
+        let data = p.signaling.request("createWebRtcTransport", json!({"direction": direction}))?;
+        let id = data["id"].as_str().context("transport id")?.to_owned();
+        let ice: IceParameters = serde_json::from_value(data["iceParameters"].clone())?;
+        let candidates: Vec<IceCandidate> = serde_json::from_value(data["iceCandidates"].clone())?;
+        let remote_dtls: DtlsParameters = serde_json::from_value(data["dtlsParameters"].clone())?;
+        let candidate = candidates
+            .iter()
+            .filter(|c| c.protocol == Protocol::Udp)
+            .find_map(|c| format!("{}:{}", c.address, c.port).parse::<SocketAddr>().ok().filter(|a| a.is_ipv4()))
+            .context("no IPv4 UDP candidate")?;
+        // The load generator is the DTLS client, as a browser answering an ICE-lite server is.
+        p.signaling.request(
+            "connectWebRtcTransport",
+            json!({"transportId": id, "dtlsParameters": {"role": "client", "fingerprints": fingerprints}}),
+        )?;
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        set_receive_buffer(&socket, RECEIVE_BUFFER);
+        socket.connect(candidate)?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let key = self.next_key;
+        self.next_key += 1;
+        self.media.send(Command::AddTransport {
+            key,
+            setup: TransportSetup {
+                socket,
+                remote_ufrag: ice.username_fragment,
+                remote_password: ice.password,
+                remote_fingerprints: remote_dtls.fingerprints,
+            },
+        })?;
+        Ok((key, id, local))
+    }
+
+    /// Creates the peer's send transport and produces video (and audio).
+    pub fn publish(&mut self, peer: usize, media: MediaOptions) -> anyhow::Result<()> {
+        let (key, transport_id, _) = self.create_transport(peer, "send")?;
+        self.peers[peer].send_transport = Some((key, transport_id.clone()));
+        let kinds: &[Kind] = if media.audio { &[Kind::Video, Kind::Audio] } else { &[Kind::Video] };
+        for (mid, &kind) in kinds.iter().enumerate() {
+            let ssrc = self.next_ssrc;
+            self.next_ssrc += 2;
+            let (params, payload_type) = rtp_parameters(kind, mid as u8, ssrc, peer);
+            let kind_name = if kind == Kind::Video { "video" } else { "audio" };
+            let data = self.peers[peer]
+                .signaling
+                .request("produce", json!({"transportId": transport_id, "kind": kind_name, "rtpParameters": params}))?;
+            let producer_id = data["id"].as_str().context("producer id")?.to_owned();
+            self.peers[peer].producers.push((producer_id, kind));
+            self.media.send(Command::Publish {
+                key,
+                stream: SendStreamConfig {
+                    kind,
+                    ssrc,
+                    payload_type,
+                    mid: mid as u8,
+                    bitrate: media.bitrate,
+                    keyframe_interval: media.keyframe_interval,
+                },
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Consumes `producer` on the peer's recv transport (created on first use) and resumes it.
+    pub fn consume(&mut self, peer: usize, producer: &str, kind: Kind) -> anyhow::Result<()> {
+        self.service_if_due();
+        let (key, transport_id) = match &self.peers[peer].recv_transport {
+            Some(t) => t.clone(),
+            None => {
+                let (key, id, local) = self.create_transport(peer, "recv")?;
+                self.peers[peer].recv_transport = Some((key, id.clone()));
+                self.peers[peer].recv_addr = Some(local);
+                (key, id)
+            }
+        };
+        let p = &mut self.peers[peer];
+        let consumed_at = Instant::now();
+        let data = p.signaling.request(
+            "consume",
+            json!({"transportId": transport_id, "producerId": producer, "rtpCapabilities": p.rtp_capabilities}),
+        )?;
+        let consumer_id = data["id"].as_str().context("consumer id")?.to_owned();
+        let encoding = &data["rtpParameters"]["encodings"][0];
+        let ssrc = encoding["ssrc"].as_u64().context("consumer ssrc")? as u32;
+        let rtx_ssrc = encoding["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+        // The loop must know the SSRC before the worker can send on it.
+        self.media.send(Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at })?;
+        p.signaling.request("resumeConsumer", json!({"consumerId": consumer_id}))?;
+        p.consumers += 1;
+        p.video_consumers += usize::from(kind == Kind::Video);
+        Ok(())
+    }
+
+    /// A subscriber joining `room` and consuming every producer of `publishers`.
+    pub fn subscribe_all(&mut self, room: &str, publishers: &[usize]) -> anyhow::Result<usize> {
+        let peer = self.join(room)?;
+        let producers: Vec<(String, Kind)> = publishers.iter().flat_map(|&p| self.peers[p].producers.clone()).collect();
+        for (id, kind) in producers {
+            self.consume(peer, &id, kind)?;
+        }
+        Ok(peer)
+    }
+
+    /// Answers Engine.IO pings on every connection (at most every 500 ms).
+    pub fn service_if_due(&mut self) {
+        if self.last_service.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.last_service = Instant::now();
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            if let Err(e) = p.signaling.service() {
+                tracing::warn!(peer = i, "signaling: {e}");
+            }
+        }
+    }
+
+    /// Sleeps for `d` while keeping every signaling connection alive.
+    pub fn idle(&mut self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.service_if_due();
+            std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+        }
+    }
+
+    /// Waits until every consumer has received media (or `timeout`); false on timeout.
+    pub fn wait_flowing(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        let end = Instant::now() + timeout;
+        loop {
+            let s = self.media.snapshot()?;
+            if s.transports_failed > 0 {
+                bail!("{} transports failed ICE or DTLS", s.transports_failed);
+            }
+            if s.consumers_flowing == s.consumers && s.transports_connected == s.transports {
+                return Ok(true);
+            }
+            if Instant::now() >= end {
+                tracing::warn!(
+                    flowing = s.consumers_flowing,
+                    consumers = s.consumers,
+                    connected = s.transports_connected,
+                    transports = s.transports,
+                    "not every consumer receives media"
+                );
+                return Ok(false);
+            }
+            self.idle(Duration::from_millis(100));
+        }
+    }
+
+    pub fn receivers(&self) -> Vec<SocketAddr> {
+        self.peers.iter().filter_map(|p| p.recv_addr).collect()
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.peers.iter().map(|p| p.consumers).sum()
+    }
+
+    pub fn video_consumers(&self) -> usize {
+        self.peers.iter().map(|p| p.video_consumers).sum()
+    }
+}
+
+/// Receive buffer of every client socket: a second of a subscriber's media and then some, so a
+/// moment the load generator's thread is not scheduled (the machine is shared) is not counted as
+/// Octo's loss. Loss inside Octo (its own socket buffers, its drops) is unaffected.
+const RECEIVE_BUFFER: i32 = 1 << 20;
+
+fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd and a pointer to an int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("SO_RCVBUF: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// The RTP parameters Chrome's mediasoup-client sends for a VP8 webcam or an Opus microphone,
+/// trimmed to what the load generator writes (mid only; no transport-cc, no simulcast).
+fn rtp_parameters(kind: Kind, mid: u8, ssrc: u32, peer: usize) -> (Value, u8) {
+    let mid_ext = json!([{"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": MID_EXTENSION_ID, "encrypt": false, "parameters": {}}]);
+    let rtcp = json!({"cname": format!("loadgen-{peer}"), "reducedSize": true});
+    match kind {
+        Kind::Video => (
+            json!({
+                "mid": mid.to_string(),
+                "codecs": [
+                    {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {},
+                     "rtcpFeedback": [{"type": "ccm", "parameter": "fir"}, {"type": "nack", "parameter": ""},
+                                      {"type": "nack", "parameter": "pli"}]},
+                    {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": {"apt": 96},
+                     "rtcpFeedback": []}],
+                "headerExtensions": mid_ext,
+                "encodings": [{"ssrc": ssrc, "rtx": {"ssrc": ssrc + 1}, "dtx": false}],
+                "rtcp": rtcp,
+            }),
+            96,
+        ),
+        Kind::Audio => (
+            json!({
+                "mid": mid.to_string(),
+                "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2,
+                            "parameters": {"minptime": 10, "useinbandfec": 1}, "rtcpFeedback": []}],
+                "headerExtensions": mid_ext,
+                "encodings": [{"ssrc": ssrc, "dtx": false}],
+                "rtcp": rtcp,
+            }),
+            111,
+        ),
+    }
+}
