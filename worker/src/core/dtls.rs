@@ -155,6 +155,9 @@ impl DtlsTransport {
             .with_insecure_skip_verify(true)
             .with_verify_peer_certificate(Some(verify))
             .with_extended_master_secret(ExtendedMasterSecretType::Require)
+            // WebRTC authenticates by certificate fingerprint, never by name; rtc-dtls wants a name
+            // for a client and warns on every handshake without one ("localhost" is its own fallback).
+            .with_server_name("localhost".to_owned())
             .build(role == DtlsLocalRole::Client, None)?;
         let config = Arc::new(config);
         let (endpoint, client_config) = match role {
