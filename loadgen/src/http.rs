@@ -1,4 +1,5 @@
-//! A blocking HTTP/1.1 GET for the controller's `/workers` and `/metrics` (loopback only).
+//! A blocking HTTP/1.1 client for the controller's `/workers` and `/metrics` (loopback only); the
+//! integration tests use it too.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -6,36 +7,52 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("GET {0}: {1}")]
+    #[error("{0}: {1}")]
     Io(String, std::io::Error),
-    #[error("GET {0}: malformed response")]
+    #[error("{0}: malformed response")]
     Malformed(String),
-    #[error("GET {0}: status {1}")]
+    #[error("{0}: status {1}")]
     Status(String, u16),
 }
 
 /// The body of a 200 answer to `GET path`.
 pub fn get(addr: SocketAddr, path: &str) -> Result<String, HttpError> {
-    let io = |e| HttpError::Io(path.to_owned(), e);
+    match request(addr, "GET", path, "", Duration::from_secs(10))? {
+        (200, body) => Ok(body),
+        (status, _) => Err(HttpError::Status(format!("GET {path}"), status)),
+    }
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`): the status and the body,
+/// de-chunked. `read_timeout` bounds each read, so a long poll needs one longer than its hold.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    read_timeout: Duration,
+) -> Result<(u16, String), HttpError> {
+    let what = format!("{method} {path}");
+    let io = |e| HttpError::Io(what.clone(), e);
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(io)?;
+    stream.set_read_timeout(Some(read_timeout)).map_err(io)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(|| HttpError::Malformed(path.to_owned()))?;
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(|| HttpError::Malformed(what.clone()))?;
     let status: u16 = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| HttpError::Malformed(path.to_owned()))?;
-    if status != 200 {
-        return Err(HttpError::Status(path.to_owned(), status));
-    }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return Ok(dechunk(body));
-    }
-    Ok(body.to_owned())
+        .ok_or_else(|| HttpError::Malformed(what.clone()))?;
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Ok((status, if chunked { dechunk(body) } else { body.to_owned() }))
 }
 
 fn dechunk(mut rest: &str) -> String {

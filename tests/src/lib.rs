@@ -6,8 +6,8 @@ pub mod node;
 pub mod socketio;
 pub mod tls;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -157,16 +157,9 @@ impl Drop for Octo {
     }
 }
 
-/// A minimal HTTP/1.1 GET, enough for JSON endpoints with a Content-Length.
+/// `GET path` on its own connection: the status and the (de-chunked) body.
 pub fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").context("no header end")?;
-    let status = head.split_whitespace().nth(1).context("no status")?.parse()?;
-    Ok((status, body.to_owned()))
+    Ok(octo_loadgen::http::request(addr, "GET", path, "", Duration::from_secs(10))?)
 }
 
 /// Direct children of `pid`, from `/proc/<pid>/task/*/children`.

@@ -129,17 +129,13 @@ pub fn default_media_codecs() -> Vec<RtpCodecCapability> {
 
 /// The routers' codec list for the configured codecs, in the configured order, each once.
 pub fn media_codecs(codecs: &[MediaCodec]) -> Vec<RtpCodecCapability> {
-    let mut seen = Vec::new();
-    codecs
-        .iter()
-        .filter(|c| {
-            !seen.contains(*c) && {
-                seen.push(**c);
-                true
-            }
-        })
-        .map(|c| codec_capability(*c))
-        .collect()
+    let mut unique: Vec<MediaCodec> = Vec::new();
+    for codec in codecs {
+        if !unique.contains(codec) {
+            unique.push(*codec);
+        }
+    }
+    unique.into_iter().map(codec_capability).collect()
 }
 
 fn codec_capability(codec: MediaCodec) -> RtpCodecCapability {

@@ -579,18 +579,16 @@ impl Room {
             } else if state.own_consumer(peer, c).is_ok() {
                 Request::Consumer(c, ConsumerRequest::GetStats)
             } else {
-                // Not the caller's: say whether it exists at all.
-                let e = match state.own_transport(peer, t) {
-                    Err(RoomError::Forbidden(w)) => RoomError::Forbidden(w),
-                    _ => match state.own_producer(peer, p) {
-                        Err(RoomError::Forbidden(w)) => RoomError::Forbidden(w),
-                        _ => match state.own_consumer(peer, c) {
-                            Err(RoomError::Forbidden(w)) => RoomError::Forbidden(w),
-                            _ => RoomError::NotFound(format!("object {t}")),
-                        },
-                    },
-                };
-                return Err(e);
+                // Not the caller's: another peer's object is forbidden, anything else not found.
+                let forbidden = [
+                    state.own_transport(peer, t).err(),
+                    state.own_producer(peer, p).err(),
+                    state.own_consumer(peer, c).err(),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|e| matches!(e, RoomError::Forbidden(_)));
+                return Err(forbidden.unwrap_or_else(|| RoomError::NotFound(format!("object {t}"))));
             }
         };
         let is_producer = matches!(request, Request::Producer(..));

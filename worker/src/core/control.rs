@@ -15,7 +15,7 @@ use super::ice::IceLite;
 use super::ortc::{self, OrtcError};
 use super::producer::Producer;
 use super::router::Router;
-use super::webrtc_transport::{IncomingStream, WebRtcTransport, ipc_ice_state};
+use super::webrtc_transport::{IncomingStream, WebRtcTransport};
 use super::worker::Worker;
 
 fn invalid(message: impl Into<String>) -> RequestError {
@@ -151,7 +151,7 @@ impl Worker {
             id: transport_id,
             ice_parameters: transport.ice_parameters(),
             ice_candidates: self.server.candidates(),
-            ice_state: ipc_ice_state(transport.ice.state()),
+            ice_state: transport.ice.state(),
             dtls_parameters: octo_ipc::DtlsParameters {
                 role: Some(octo_ipc::DtlsRole::Auto),
                 fingerprints: self.identity.fingerprints().to_vec(),

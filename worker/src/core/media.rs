@@ -13,7 +13,7 @@ use super::forward::is_rtcp;
 use super::ice::{IceEvent, StunMessage, Tuple};
 use super::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use super::transmit::{BUFFER_SIZE, SocketId};
-use super::webrtc_transport::{ipc_ice_state, ipc_tuple};
+use super::webrtc_transport::ipc_tuple;
 use super::worker::Worker;
 
 impl Worker {
@@ -77,7 +77,7 @@ impl Worker {
                 IceEvent::StateChanged(state) => {
                     self.notify(Notification::Transport(
                         id,
-                        TransportNotification::IceStateChange { ice_state: ipc_ice_state(state) },
+                        TransportNotification::IceStateChange { ice_state: state },
                     ));
                 }
                 IceEvent::SelectedTupleChanged(tuple) => {

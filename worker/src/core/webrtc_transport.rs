@@ -6,28 +6,18 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use octo_ipc::{
-    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState as IpcIceState,
-    ProducerId, Protocol, SctpParameters, TransportId, TransportStats, TransportTuple,
+    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, ProducerId, Protocol,
+    SctpParameters, TransportId, TransportStats, TransportTuple,
 };
 
 use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};
-use super::ice::{IceLite, IceState, Tuple};
+use super::ice::{IceLite, Tuple};
 use super::id_map::IdMap;
 use super::rtp::recv_stats::BitrateWindow;
 use super::rtp::twcc::TwccRecorder;
 use super::sctp::{SctpAssociation, SctpRole};
 use super::srtp::{SrtpRecvContext, SrtpSendContext};
 use super::transmit::SocketId;
-
-pub fn ipc_ice_state(state: IceState) -> IpcIceState {
-    match state {
-        IceState::New => IpcIceState::New,
-        IceState::Connected => IpcIceState::Connected,
-        IceState::Completed => IpcIceState::Completed,
-        IceState::Disconnected => IpcIceState::Disconnected,
-        IceState::Closed => IpcIceState::Closed,
-    }
-}
 
 pub fn ipc_tuple(tuple: Tuple) -> TransportTuple {
     TransportTuple { local_address: tuple.local, remote_address: tuple.remote, protocol: Protocol::Udp }
@@ -161,7 +151,7 @@ impl WebRtcTransport {
     pub fn stats(&self, now: Option<Instant>) -> TransportStats {
         TransportStats {
             transport_id: self.id,
-            ice_state: ipc_ice_state(self.ice.state()),
+            ice_state: self.ice.state(),
             ice_selected_tuple: self.ice.selected_tuple().map(ipc_tuple),
             dtls_state: self.dtls_state(),
             bytes_received: self.counters.bytes_received,

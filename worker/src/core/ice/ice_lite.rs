@@ -39,15 +39,8 @@ pub struct Tuple {
     pub remote: SocketAddr,
 }
 
-/// mediasoup's `iceState` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IceState {
-    New,
-    Connected,
-    Completed,
-    Disconnected,
-    Closed,
-}
+/// mediasoup's `iceState` values: the ipc contract's own enum, reported as is.
+pub use octo_ipc::IceState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IceEvent {
