@@ -60,6 +60,8 @@ pub struct StepFigures {
     pub first_packet_max_ms: Option<f64>,
     pub worker_rss_mb: f64,
     pub worker_rss_per_consumer_kb: Option<f64>,
+    /// Datagrams per read at the subscribers: above 1 when Octo's GSO runs arrive whole (GRO).
+    pub datagrams_per_read: f64,
     pub nacks_sent: u64,
     pub plis_sent: u64,
     pub rtx_received: u64,
@@ -154,6 +156,8 @@ pub fn window(
         worker_rss_mb: rss as f64 / 1e6,
         worker_rss_per_consumer_kb: (consumers > 0)
             .then(|| rss.saturating_sub(baseline_rss) as f64 / 1e3 / consumers as f64),
+        datagrams_per_read: (cb.datagrams_received - ca.datagrams_received) as f64
+            / (cb.reads - ca.reads).max(1) as f64,
         nacks_sent: cb.nack_sent - ca.nack_sent,
         plis_sent: cb.pli_sent - ca.pli_sent,
         rtx_received: cb.rtx_received - ca.rtx_received,

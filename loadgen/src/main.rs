@@ -42,6 +42,10 @@ struct Common {
     /// Publish video only.
     #[arg(long, global = true)]
     no_audio: bool,
+    /// Receive every datagram singly: do not ask the kernel to keep a GSO run from Octo whole
+    /// (UDP_GRO) on the subscribers' sockets. On loopback the split is then billed to the worker.
+    #[arg(long, global = true)]
+    no_gro: bool,
     /// Wait after setup before measuring, ms.
     #[arg(long, global = true, default_value_t = 2000)]
     settle_ms: u64,
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             bitrate: c.bitrate,
             keyframe_interval: Duration::from_millis(c.keyframe_interval_ms.max(100)),
             audio: !c.no_audio,
+            gro: !c.no_gro,
         },
         settle: Duration::from_millis(c.settle_ms),
         window: Duration::from_millis(c.window_ms.max(100)),

@@ -120,9 +120,10 @@ pub fn print(r: &Report) {
     );
     if let Some(s) = r.steps.last() {
         println!(
-            "SRTP profile {}; NACKs sent {}, PLIs sent {}, RTX received {}, integrity failures {}; worker \
-             preempted {:.0}/s, load average {:.1} (last step)",
+            "SRTP profile {}; {:.2} datagrams per read at the subscribers; NACKs sent {}, PLIs sent {}, RTX \
+             received {}, integrity failures {}; worker preempted {:.0}/s, load average {:.1} (last step)",
             s.srtp_profile.as_deref().unwrap_or("-"),
+            s.datagrams_per_read,
             s.nacks_sent,
             s.plis_sent,
             s.rtx_received,

@@ -33,6 +33,8 @@ pub struct MediaOptions {
     pub bitrate: u64,
     pub keyframe_interval: Duration,
     pub audio: bool,
+    /// Receive GSO runs whole (UDP_GRO) on the clients' sockets.
+    pub gro: bool,
 }
 
 pub struct Session {
@@ -98,6 +100,11 @@ impl Session {
         )?;
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         set_receive_buffer(&socket, RECEIVE_BUFFER);
+        if self.media_options.gro
+            && let Err(e) = crate::media::enable_gro(std::os::fd::AsRawFd::as_raw_fd(&socket))
+        {
+            tracing::debug!("UDP_GRO: {e}");
+        }
         socket.connect(candidate)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;

@@ -7,6 +7,8 @@ use super::histogram::Histogram;
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     pub datagrams_received: u64,
+    /// Reads that returned them: fewer when runs arrive coalesced (GRO).
+    pub reads: u64,
     pub datagrams_sent: u64,
     pub send_errors: u64,
     pub stun_sent: u64,

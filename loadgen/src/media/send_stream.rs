@@ -49,6 +49,9 @@ pub struct SendStream {
     pub keyframes_sent: u64,
     pub last_rtp_timestamp: u32,
     paced: VecDeque<Paced>,
+    /// The pacer's media debt in bytes, as of `debt_at`: what it sent beyond its rate.
+    debt: u64,
+    debt_at: Instant,
 }
 
 /// A packet waiting for its paced send time.
@@ -70,6 +73,12 @@ const KEYFRAME_FACTOR: u64 = 5;
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(300);
 /// WebRTC's pacer sends at 2.5 × the target bitrate.
 const PACING_FACTOR_PERCENT: u64 = 250;
+/// libwebrtc's pacer (`PacingController`, `send_burst_interval` = 40 ms by default since 2023)
+/// sends at once as long as its media debt stays below the pacing rate × this: a delta frame leaves
+/// in one burst, a keyframe's first ~12 kB (at 1 Mbit/s) too and the rest at the pacing rate.
+const BURST_INTERVAL: Duration = Duration::from_millis(40);
+/// libwebrtc caps the burst at 63 kB whatever the rate (socket buffers).
+const MAX_BURST_BYTES: u64 = 63_000;
 
 impl SendStream {
     pub fn new(config: SendStreamConfig, now: Instant, seed: u32) -> Self {
@@ -87,6 +96,8 @@ impl SendStream {
             keyframes_sent: 0,
             last_rtp_timestamp: 0,
             paced: VecDeque::new(),
+            debt: 0,
+            debt_at: now,
         }
     }
 
@@ -158,20 +169,30 @@ impl SendStream {
         }
     }
 
-    /// Splits a frame into packets and gives each its send time: like WebRTC's pacer, a frame
-    /// leaves at 2.5 × the target bitrate instead of in one burst (a keyframe of five average
-    /// frames takes ~60 ms at 1 Mbit/s).
+    /// Splits a frame into packets and gives each its send time as WebRTC's pacer would: at once
+    /// while the pacer's debt allows a burst, then at 2.5 × the target bitrate (a keyframe of five
+    /// average frames takes ~27 ms at 1 Mbit/s). Audio is not paced (nor is it in libwebrtc).
     fn queue_frame(&mut self, now: Instant, size: usize, keyframe: bool) {
         let clock = if self.config.kind == Kind::Video { 90_000 } else { 48_000 };
         let timestamp = ((now - self.start).as_micros() as u64 * clock / 1_000_000) as u32;
         self.last_rtp_timestamp = timestamp;
         let packets = size.div_ceil(MAX_PAYLOAD);
-        let pacing_bps = (self.config.bitrate * PACING_FACTOR_PERCENT / 100).max(1);
+        // Bytes per second, and the debt the pacer may run up before it holds packets back.
+        let rate = (self.config.bitrate * PACING_FACTOR_PERCENT / 100 / 8).max(1);
+        let burst = (rate * BURST_INTERVAL.as_millis() as u64 / 1000).min(MAX_BURST_BYTES);
         let mut due = self.paced.back().map_or(now, |p| p.due.max(now));
         let mut remaining = size;
         for i in 0..packets {
             let payload_len = remaining.min(MAX_PAYLOAD);
             remaining -= payload_len;
+            if self.config.kind == Kind::Video {
+                self.repay_debt(due, rate);
+                if self.debt >= burst {
+                    due += Duration::from_nanos((self.debt - burst + 1) * 1_000_000_000 / rate);
+                    self.repay_debt(due, rate);
+                }
+                self.debt += (payload_len + RTP_HEADER + SRTP_TAG) as u64;
+            }
             self.paced.push_back(Paced {
                 due,
                 timestamp,
@@ -180,10 +201,17 @@ impl SendStream {
                 keyframe,
                 last: i + 1 == packets,
             });
-            if self.config.kind == Kind::Video {
-                due += Duration::from_nanos(((payload_len + RTP_HEADER) as u64 * 8) * 1_000_000_000 / pacing_bps);
-            }
         }
+    }
+
+    /// The debt left at `at`, the pacer having paid it off at `rate` bytes per second since `debt_at`.
+    fn repay_debt(&mut self, at: Instant, rate: u64) {
+        if at <= self.debt_at {
+            return;
+        }
+        let paid = at.duration_since(self.debt_at).as_nanos() as u64 * rate / 1_000_000_000;
+        self.debt = self.debt.saturating_sub(paid);
+        self.debt_at = at;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -255,16 +283,36 @@ mod tests {
     }
 
     #[test]
-    fn keyframes_are_paced() {
+    fn a_keyframe_bursts_up_to_the_pacers_debt_then_is_paced() {
         let start = Instant::now();
         let mut s = SendStream::new(video(1_000_000), start, 0);
         let mut at = Vec::new();
-        for ms in 0..30 {
+        for ms in 0..60 {
             s.poll(start + Duration::from_millis(ms), start, |_, _| at.push(ms));
         }
-        // A 20 kB keyframe at 2.5 Mbit/s takes ~67 ms: only part of it has left after 30 ms.
-        assert!(at.len() > 3 && at.len() < 12, "{at:?}");
+        // A ~21 kB keyframe (18 packets): 12.5 kB (40 ms at 2.5 Mbit/s) leave at once, the rest at
+        // 2.5 Mbit/s over the next ~27 ms; the next frame (33 ms) queues behind it.
+        let at_once = at.iter().filter(|&&ms| ms == 0).count();
+        assert!((10..=12).contains(&at_once), "{at:?}");
+        let keyframe_end = at[17];
+        assert!((20..=32).contains(&keyframe_end), "{at:?}");
         assert!(at.windows(2).all(|w| w[1] >= w[0]));
+    }
+
+    #[test]
+    fn a_delta_frame_leaves_in_one_burst() {
+        let start = Instant::now();
+        let mut s = SendStream::new(video(1_000_000), start, 0);
+        let mut at = Vec::new();
+        for ms in 0..1_000 {
+            s.poll(start + Duration::from_millis(ms), start, |_, len| at.push((ms, len)));
+        }
+        // Past the keyframe, each 30 fps frame (~4.2 kB: four packets) leaves in the millisecond it
+        // was made.
+        let late: Vec<_> = at.iter().filter(|(ms, _)| *ms > 200).collect();
+        let mut frames = late.chunk_by(|a, b| a.0 == b.0).map(<[_]>::len).collect::<Vec<_>>();
+        frames.pop();
+        assert!(frames.len() > 20 && frames.iter().all(|&n| n == 4), "{frames:?}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use octo_ipc::{ConsumerId, ProducerId, RouterId, TransportId};
+use octo_ipc::{ConsumerId, ProducerId, TransportId};
 
 use super::consumer::Consumer;
 use super::producer::Producer;
@@ -28,7 +28,7 @@ const MAX_INCOMING_SSRCS: usize = 64;
 const REWRITE_HEADROOM: usize = BUFFER_SIZE - 1500;
 
 /// Packets at most sent behind a late keyframe (about a second of 1 Mbit/s video).
-const CATCH_UP_LIMIT: usize = 128;
+pub(super) const CATCH_UP_LIMIT: usize = 128;
 
 /// Offset of the SSRC in an RTP header, readable before decryption.
 fn rtp_ssrc(buf: &[u8]) -> Option<u32> {
@@ -106,6 +106,7 @@ impl Worker {
         let seq = packet.sequence_number();
         let keyframe = producer.keyframe_codec.is_some_and(|c| is_keyframe(c, packet.payload()));
         stream.recv.received(now, seq, packet.timestamp(), producer.clock_rate, len);
+        let newest = stream.recv.extended_highest_seq() as u16;
         if let Some(nack) = stream.nack.as_mut() {
             nack.received(now, seq, keyframe, incoming.is_rtx);
         }
@@ -133,93 +134,7 @@ impl Worker {
         {
             router.active_speaker.record(now, producer_id, level);
         }
-        self.fan_out(now, router_id, producer_id, &buf[..len], seq, keyframe);
-    }
-
-    /// Sends a normalised packet of `producer_id` to every active consumer.
-    fn fan_out(
-        &mut self,
-        now: Instant,
-        router_id: RouterId,
-        producer_id: ProducerId,
-        packet: &[u8],
-        seq: u16,
-        keyframe: bool,
-    ) {
-        let Some(list) = self.routers.get_mut(&router_id).and_then(|r| r.fanout.get_mut(&producer_id)) else { return };
-        // Taken out and put back so consumers and transports can be borrowed while walking it.
-        let consumers = std::mem::take(list);
-        let mut wants_keyframe = false;
-        let mut shared = SharedRewrite::new();
-        for &consumer_id in &consumers {
-            let Some(consumer) = self.consumers.get_mut(&consumer_id) else { continue };
-            if !consumer.is_active() {
-                continue;
-            }
-            if consumer.waiting_keyframe {
-                if !keyframe {
-                    wants_keyframe = true;
-                    continue;
-                }
-                consumer.waiting_keyframe = false;
-            }
-            let timestamp = packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            let starts_here = consumer.needs_sync;
-            if consumer.needs_sync {
-                consumer.seq.sync(seq);
-                consumer.timestamps.sync(now, timestamp, consumer.clock_rate);
-                consumer.needs_sync = false;
-            }
-            let Some(out_seq) = consumer.seq.input(seq) else { continue };
-            let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { continue };
-            let out_ts = consumer.timestamps.map(now, timestamp);
-            let shared = Some(&mut shared);
-            if send_to_consumer(now, &mut self.transmits, transport, consumer, packet, out_seq, out_ts, false, shared) {
-                consumer.remember_sent(out_seq, seq, out_ts);
-                consumer.last_sent = Some((now, out_ts));
-            }
-            // A keyframe that arrived late (repaired upstream) has newer packets behind it that the
-            // keyframe gate held back: send them now, or the receiver sees a hole nobody can fill.
-            if starts_here && keyframe {
-                let stream = self.producers.get(&producer_id).and_then(|p| p.streams.first());
-                if let Some(stream) = stream {
-                    let newest = stream.recv.extended_highest_seq() as u16;
-                    let mut next = seq.wrapping_add(1);
-                    for _ in 0..CATCH_UP_LIMIT {
-                        if (newest.wrapping_sub(next) as i16) < 0 {
-                            break;
-                        }
-                        if let Some(held) = stream.retransmissions.get(next)
-                            && let Some(out_seq) = consumer.seq.input(next)
-                        {
-                            let ts = held.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                            let out_ts = consumer.timestamps.map(now, ts);
-                            if send_to_consumer(
-                                now,
-                                &mut self.transmits,
-                                transport,
-                                consumer,
-                                held,
-                                out_seq,
-                                out_ts,
-                                false,
-                                None,
-                            ) {
-                                consumer.remember_sent(out_seq, next, out_ts);
-                                consumer.last_sent = Some((now, out_ts));
-                            }
-                        }
-                        next = next.wrapping_add(1);
-                    }
-                }
-            }
-        }
-        if let Some(list) = self.routers.get_mut(&router_id).and_then(|r| r.fanout.get_mut(&producer_id)) {
-            *list = consumers;
-        }
-        if wants_keyframe {
-            self.request_key_frame(now, producer_id);
-        }
+        self.queue_fan_out(now, router_id, producer_id, &buf[..len], seq, keyframe, newest);
     }
 
     /// Answers a consumer's NACK from its producer's retransmission buffer.
@@ -305,7 +220,7 @@ fn rewrite<'a>(
 /// abs-send-time passes through as the producer stamped it: rewriting it per send would make a
 /// plain (non-RTX) retransmission differ from the original under the same SRTP index.
 #[allow(clippy::too_many_arguments)]
-fn send_to_consumer(
+pub(super) fn send_to_consumer(
     now: Instant,
     transmits: &mut TransmitQueue,
     transport: &mut WebRtcTransport,

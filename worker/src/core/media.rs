@@ -26,8 +26,14 @@ impl Worker {
             return;
         };
         match data.first() {
-            Some(0..=3) => self.handle_stun(now, socket, from, data),
-            Some(20..=63) => self.handle_dtls(now, socket, from, data),
+            Some(0..=3) => {
+                self.timers_moved();
+                self.handle_stun(now, socket, from, data)
+            }
+            Some(20..=63) => {
+                self.timers_moved();
+                self.handle_dtls(now, socket, from, data)
+            }
             Some(128..=191) => self.handle_srtp(now, socket, from, buf, len),
             _ => self.counters.malformed += 1,
         }

@@ -9,6 +9,7 @@ mod data_control;
 mod data_path;
 mod data_producer;
 pub mod dtls;
+mod fan_out;
 mod forward;
 pub mod ice;
 mod id_map;

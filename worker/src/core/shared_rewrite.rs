@@ -39,6 +39,11 @@ impl SharedRewrite {
         }
     }
 
+    /// Forgets the kept rewrite (a new packet is being fanned out).
+    pub fn clear(&mut self) {
+        self.valid = false;
+    }
+
     /// Whether `consumer`'s rewrite of the packet is the kept one but for its own fields.
     pub fn fits(&self, consumer: &Consumer) -> bool {
         self.valid

@@ -92,14 +92,18 @@ impl UdpSockets {
         }
     }
 
-    /// Sends every datagram the core queued, batched per socket, and gives the buffers back.
+    /// Sends every datagram the core has for this turn, a chunk at a time (the core fans out a
+    /// few consumers per chunk), batched per socket, and gives the buffers back.
     pub fn flush(&mut self, worker: &mut Worker) {
-        while let Some(t) = worker.poll_transmit() {
-            self.pending.push(t);
-        }
-        self.send_pending();
-        for t in self.pending.drain(..) {
-            worker.recycle(t.buf);
+        loop {
+            worker.poll_transmits(&mut self.pending);
+            if self.pending.is_empty() {
+                return;
+            }
+            self.send_pending();
+            for t in self.pending.drain(..) {
+                worker.recycle(t.buf);
+            }
         }
     }
 

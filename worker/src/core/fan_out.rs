@@ -1,0 +1,220 @@
+//! The fan-out of a loop turn's packets, consumer by consumer. `handle_rtp` normalises a packet and
+//! queues it here; the fan-out runs when the IO shell asks for datagrams, a few consumers at a time.
+//! Each consumer gets all of the turn's packets of a producer back to back, so
+//! - its state, its transport and its SRTP keys are fetched from memory once for the run instead of
+//!   once per packet (with thousands of consumers these are cache misses, most of the cost);
+//! - the run leaves as one GSO message (a frame's packets arrive together: WebRTC's pacer sends a
+//!   frame in one burst);
+//! - only a chunk's datagrams are in flight, so the kernel copies from buffers written a moment
+//!   before rather than from megabytes written a whole turn earlier.
+//!
+//! Nothing waits for a later turn: the shell drains the fan-out before it polls again.
+
+use std::time::Instant;
+
+use octo_ipc::{ProducerId, RouterId};
+
+use super::forward::{CATCH_UP_LIMIT, send_to_consumer};
+use super::shared_rewrite::SharedRewrite;
+use super::worker::Worker;
+
+/// Consumers served per refill of the transmit queue.
+pub(super) const CONSUMERS_PER_CHUNK: usize = 32;
+/// Packets held for one turn's fan-out at most; a longer turn fans out what it holds first.
+const MAX_PENDING_PACKETS: usize = 256;
+
+/// A normalised packet waiting for the fan-out.
+struct PendingPacket {
+    now: Instant,
+    router_id: RouterId,
+    producer_id: ProducerId,
+    seq: u16,
+    keyframe: bool,
+    /// The producer's highest sequence number when this packet arrived: a late keyframe's
+    /// catch-up stops there (packets after it are in this turn's fan-out themselves).
+    newest: u16,
+    /// Where its bytes are in the arena.
+    at: usize,
+    len: usize,
+    /// Taken into a group.
+    taken: bool,
+}
+
+/// The producer being fanned out and how far down its consumer list.
+#[derive(Clone, Copy)]
+struct Group {
+    router_id: RouterId,
+    producer_id: ProducerId,
+    next_consumer: usize,
+    wants_keyframe: bool,
+}
+
+#[derive(Default)]
+pub(super) struct PendingFanOut {
+    arena: Vec<u8>,
+    packets: Vec<PendingPacket>,
+    group: Option<Group>,
+    /// The group's packets (indices into `packets`), in arrival order.
+    group_packets: Vec<usize>,
+    /// One shared header rewrite per packet of the group.
+    shared: Vec<SharedRewrite>,
+}
+
+impl PendingFanOut {
+    /// Starts the group of the oldest packet not yet taken; false when every packet has been.
+    fn start_next_group(&mut self) -> bool {
+        let Some(first) = self.packets.iter().position(|p| !p.taken) else {
+            self.packets.clear();
+            self.arena.clear();
+            return false;
+        };
+        let (router_id, producer_id) = (self.packets[first].router_id, self.packets[first].producer_id);
+        self.group_packets.clear();
+        for (i, p) in self.packets.iter_mut().enumerate().skip(first) {
+            if !p.taken && p.producer_id == producer_id {
+                p.taken = true;
+                self.group_packets.push(i);
+            }
+        }
+        self.shared.resize_with(self.group_packets.len(), SharedRewrite::new);
+        for shared in &mut self.shared[..self.group_packets.len()] {
+            shared.clear();
+        }
+        self.group = Some(Group { router_id, producer_id, next_consumer: 0, wants_keyframe: false });
+        true
+    }
+}
+
+impl Worker {
+    /// Queues a normalised packet for this turn's fan-out.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn queue_fan_out(
+        &mut self,
+        now: Instant,
+        router_id: RouterId,
+        producer_id: ProducerId,
+        packet: &[u8],
+        seq: u16,
+        keyframe: bool,
+        newest: u16,
+    ) {
+        if self.pending.packets.len() >= MAX_PENDING_PACKETS {
+            while self.fan_out_chunk(usize::MAX) {}
+        }
+        let at = self.pending.arena.len();
+        self.pending.arena.extend_from_slice(packet);
+        self.pending.packets.push(PendingPacket {
+            now,
+            router_id,
+            producer_id,
+            seq,
+            keyframe,
+            newest,
+            at,
+            len: packet.len(),
+            taken: false,
+        });
+    }
+
+    /// Fans the pending packets out to the next `max_consumers` consumers of the current group
+    /// (starting the next group when one is done); false when nothing was pending.
+    pub(super) fn fan_out_chunk(&mut self, max_consumers: usize) -> bool {
+        if self.pending.group.is_none() && !self.pending.start_next_group() {
+            return false;
+        }
+        let Some(mut group) = self.pending.group else { return false };
+        let list = self.routers.get_mut(&group.router_id).and_then(|r| r.fanout.get_mut(&group.producer_id));
+        // Taken out and put back so consumers and transports can be borrowed while walking it.
+        let consumers = list.map(std::mem::take).unwrap_or_default();
+        let start = group.next_consumer.min(consumers.len());
+        let end = start.saturating_add(max_consumers).min(consumers.len());
+        let pending = &mut self.pending;
+        let stream = self.producers.get(&group.producer_id).and_then(|p| p.streams.first());
+        for consumer_id in &consumers[start..end] {
+            let Some(consumer) = self.consumers.get_mut(consumer_id) else { continue };
+            if !consumer.is_active() {
+                continue;
+            }
+            let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { continue };
+            for (k, &i) in pending.group_packets.iter().enumerate() {
+                let p = &pending.packets[i];
+                let packet = &pending.arena[p.at..p.at + p.len];
+                if consumer.waiting_keyframe {
+                    if !p.keyframe {
+                        group.wants_keyframe = true;
+                        continue;
+                    }
+                    consumer.waiting_keyframe = false;
+                }
+                let timestamp = packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let starts_here = consumer.needs_sync;
+                if consumer.needs_sync {
+                    consumer.seq.sync(p.seq);
+                    consumer.timestamps.sync(p.now, timestamp, consumer.clock_rate);
+                    consumer.needs_sync = false;
+                }
+                let Some(out_seq) = consumer.seq.input(p.seq) else { continue };
+                let out_ts = consumer.timestamps.map(p.now, timestamp);
+                let shared = Some(&mut pending.shared[k]);
+                if send_to_consumer(
+                    p.now,
+                    &mut self.transmits,
+                    transport,
+                    consumer,
+                    packet,
+                    out_seq,
+                    out_ts,
+                    false,
+                    shared,
+                ) {
+                    consumer.remember_sent(out_seq, p.seq, out_ts);
+                    consumer.last_sent = Some((p.now, out_ts));
+                }
+                // A keyframe that arrived late (repaired upstream) has newer packets behind it that
+                // the keyframe gate held back: send them now, or the receiver sees a hole nobody
+                // can fill.
+                let Some(stream) = stream.filter(|_| starts_here && p.keyframe) else { continue };
+                let mut next = p.seq.wrapping_add(1);
+                for _ in 0..CATCH_UP_LIMIT {
+                    if (p.newest.wrapping_sub(next) as i16) < 0 {
+                        break;
+                    }
+                    if let Some(held) = stream.retransmissions.get(next)
+                        && let Some(out_seq) = consumer.seq.input(next)
+                    {
+                        let ts = held.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                        let out_ts = consumer.timestamps.map(p.now, ts);
+                        if send_to_consumer(
+                            p.now,
+                            &mut self.transmits,
+                            transport,
+                            consumer,
+                            held,
+                            out_seq,
+                            out_ts,
+                            false,
+                            None,
+                        ) {
+                            consumer.remember_sent(out_seq, next, out_ts);
+                            consumer.last_sent = Some((p.now, out_ts));
+                        }
+                    }
+                    next = next.wrapping_add(1);
+                }
+            }
+        }
+        let done = end == consumers.len();
+        if let Some(list) = self.routers.get_mut(&group.router_id).and_then(|r| r.fanout.get_mut(&group.producer_id)) {
+            *list = consumers;
+        }
+        group.next_consumer = end;
+        self.pending.group = if done { None } else { Some(group) };
+        if done && group.wants_keyframe {
+            let now = self.pending.group_packets.last().map(|&i| self.pending.packets[i].now);
+            if let Some(now) = now {
+                self.request_key_frame(now, group.producer_id);
+            }
+        }
+        true
+    }
+}
