@@ -26,10 +26,7 @@ impl Worker {
             return;
         };
         match data.first() {
-            Some(0..=3) => {
-                self.timers_moved();
-                self.handle_stun(now, socket, from, data)
-            }
+            Some(0..=3) => self.handle_stun(now, socket, from, data),
             Some(20..=63) => {
                 self.timers_moved();
                 self.handle_dtls(now, socket, from, data)
@@ -94,6 +91,7 @@ impl Worker {
                         && let Some(dtls) = transport.dtls.as_mut()
                     {
                         dtls.start(now);
+                        self.dtls_sctp_timeout.set(None);
                     }
                     self.notify(Notification::Transport(
                         id,
@@ -175,9 +173,11 @@ impl Worker {
             && dtls.poll_timeout().is_some_and(|t| t <= now)
         {
             dtls.handle_timeout(now);
+            self.dtls_sctp_timeout.set(None);
         }
         if let Some(sctp) = transport.sctp.as_mut() {
             sctp.handle_timeout(now);
+            self.dtls_sctp_timeout.set(None);
         }
         self.drain_ice_events(now, id);
         self.flush_transport(now, id);

@@ -95,8 +95,9 @@ pub struct Worker {
     /// Ticks so far: transports that only send are visited on every [`QUIET_TICKS`]th, in turn.
     ticks: u64,
     /// The earliest DTLS or SCTP timer of any transport, once computed: finding it walks every
-    /// transport, so it is kept until an input that can move such a timer (anything but SRTP).
-    dtls_sctp_timeout: Cell<Option<Option<Instant>>>,
+    /// transport, so it is kept until something that can move such a timer happens (a controller
+    /// request, a DTLS datagram, DTLS starting, a DTLS or SCTP timer handled).
+    pub(super) dtls_sctp_timeout: Cell<Option<Option<Instant>>>,
 }
 
 /// Transports without producers (they only send: no NACKs, receiver reports or transport-cc to
@@ -197,7 +198,6 @@ impl Worker {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = Some(now);
-        self.timers_moved();
         let turn = self.ticks % QUIET_TICKS;
         self.ticks += 1;
         let transport_ids: Vec<TransportId> = self.transports.keys().copied().collect();
