@@ -14,6 +14,9 @@
 # RPS_CPU: the CPU that does the receiving (default: the last one, where the load generator pins
 # its media loop when Octo runs one worker). LOADGEN: the binary (default: the release build).
 # Needs root (ip netns); the namespace is removed on exit. Traffic never leaves the namespace.
+# The receive CPU's backlog (net.core.netdev_max_backlog, 1,000 datagrams by default, global)
+# overflows when a worker fans a frame out to a thousand subscribers at once; it is raised to
+# 65,536 for the run and put back afterwards.
 set -eu
 if [ "$(id -u)" != 0 ]; then
     echo "bench-netns.sh: needs root (ip netns)" >&2
@@ -24,7 +27,11 @@ loadgen=${LOADGEN:-./target/release/octo-loadgen}
 cpu=${RPS_CPU:-$(($(nproc) - 1))}
 mask=$(printf '%x' $((1 << cpu)))
 ns="octo-bench-$$"
+backlog=$(sysctl -n net.core.netdev_max_backlog)
 ip netns add "$ns"
-trap 'ip netns del "$ns"' EXIT INT TERM
+trap 'ip netns del "$ns"; sysctl -qw net.core.netdev_max_backlog="$backlog"' EXIT INT TERM
+if [ "$backlog" -lt 65536 ]; then
+    sysctl -qw net.core.netdev_max_backlog=65536
+fi
 ip netns exec "$ns" sh -c 'ip link set lo up && echo "$1" > /sys/class/net/lo/queues/rx-0/rps_cpus && shift && "$@"' \
     sh "$mask" "$loadgen" "$@"

@@ -27,6 +27,7 @@ pub fn edge(session: &Session, octo: &Octo, workers: &[(usize, u32)]) -> anyhow:
 
 /// Limits a ramp step must stay within (the definition of "good").
 pub const MAX_LOSS_PERCENT: f64 = 0.5;
+/// The default p99 limit; a ramp may be given another (`--max-p99-ms`).
 pub const MAX_P99_MS: f64 = 20.0;
 /// A thread above this share of one core is saturated.
 pub const SATURATED_PERCENT: f64 = 90.0;
@@ -74,13 +75,13 @@ pub struct StepFigures {
 }
 
 impl StepFigures {
-    /// Why this step is not good, if it is not.
-    pub fn violation(&self) -> Option<String> {
+    /// Why this step is not good, if it is not (`max_p99_ms`: the added latency's limit).
+    pub fn violation(&self, max_p99_ms: f64) -> Option<String> {
         if self.loss_percent > MAX_LOSS_PERCENT {
             return Some(format!("loss {:.2} % > {MAX_LOSS_PERCENT} %", self.loss_percent));
         }
-        if let Some(p99) = self.latency_p99_ms.filter(|p| *p > MAX_P99_MS) {
-            return Some(format!("added latency p99 {p99:.1} ms > {MAX_P99_MS} ms"));
+        if let Some(p99) = self.latency_p99_ms.filter(|p| *p > max_p99_ms) {
+            return Some(format!("added latency p99 {p99:.1} ms > {max_p99_ms} ms"));
         }
         if let Some(cpu) = self.worker_cpu_percent.iter().copied().find(|c| *c >= SATURATED_PERCENT) {
             return Some(format!("worker saturated ({cpu:.0} % of a core)"));

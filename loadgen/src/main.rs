@@ -102,6 +102,10 @@ enum Command {
         /// Stop starting new steps after this many seconds.
         #[arg(long, default_value_t = 200)]
         max_time_s: u64,
+        /// A step whose added latency p99 exceeds this many ms is not good (the limit is
+        /// 20; a higher one finds where loss or saturation stop a ramp instead).
+        #[arg(long, default_value_t = octo_loadgen::figures::MAX_P99_MS)]
+        max_p99_ms: f64,
     },
 }
 
@@ -137,13 +141,13 @@ fn main() -> anyhow::Result<()> {
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,
         Command::Webinar { subscribers } => scenario::run(Kind::Webinar, subscribers.max(1), None, &options)?,
         Command::Rooms { rooms } => scenario::run(Kind::Rooms, rooms.max(1), None, &options)?,
-        Command::Ramp { scenario: s, start, max, max_time_s } => {
+        Command::Ramp { scenario: s, start, max, max_time_s, max_p99_ms } => {
             let kind = match s {
                 RampScenario::Webinar => Kind::Webinar,
                 RampScenario::Rooms => Kind::Rooms,
             };
             let start = start.unwrap_or(if kind == Kind::Rooms { 10 } else { 100 });
-            let ramp = Ramp { start, max, max_time: Duration::from_secs(max_time_s) };
+            let ramp = Ramp { start, max, max_time: Duration::from_secs(max_time_s), max_p99_ms };
             scenario::run(kind, start, Some(ramp), &options)?
         }
     };
