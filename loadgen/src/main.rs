@@ -70,6 +70,7 @@ struct Common {
 enum RampScenario {
     Webinar,
     Rooms,
+    Meeting,
 }
 
 #[derive(Subcommand)]
@@ -89,12 +90,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rooms: usize,
     },
-    /// Raise N (subscribers, or rooms) until loss > 0.5 %, p99 added latency > 20 ms or a
-    /// process saturates; report the last good N.
+    /// Raise N (subscribers, rooms, or a meeting's publishers) until loss > 0.5 %, p99 added
+    /// latency > 20 ms or a process saturates; report the last good N.
     Ramp {
         #[arg(long, value_enum, default_value = "webinar")]
         scenario: RampScenario,
-        /// First level (default: 100 subscribers, or 10 rooms).
+        /// First level (default: 100 subscribers, 10 rooms, or 4 publishers).
         #[arg(long)]
         start: Option<usize>,
         #[arg(long, default_value_t = 5000)]
@@ -145,8 +146,13 @@ fn main() -> anyhow::Result<()> {
             let kind = match s {
                 RampScenario::Webinar => Kind::Webinar,
                 RampScenario::Rooms => Kind::Rooms,
+                RampScenario::Meeting => Kind::Meeting,
             };
-            let start = start.unwrap_or(if kind == Kind::Rooms { 10 } else { 100 });
+            let start = start.unwrap_or(match kind {
+                Kind::Rooms => 10,
+                Kind::Meeting => 4,
+                Kind::Webinar => 100,
+            });
             let ramp = Ramp { start, max, max_time: Duration::from_secs(max_time_s), max_p99_ms };
             scenario::run(kind, start, Some(ramp), &options)?
         }

@@ -102,6 +102,33 @@ impl Load for Rooms {
     }
 }
 
+/// One meeting of `level` publishers, everyone consuming everyone: a newcomer consumes every member,
+/// and every member consumes the newcomer, as when people join a call one by one.
+struct Meeting {
+    members: Vec<usize>,
+}
+
+impl Load for Meeting {
+    fn grow(&mut self, session: &mut Session, level: usize) -> anyhow::Result<()> {
+        let media = session_media(session);
+        while self.members.len() < level {
+            let newcomer = session.join("meeting")?;
+            session.publish(newcomer, media)?;
+            let mine = session.peers[newcomer].producers.clone();
+            for &member in &self.members {
+                for (id, kind) in session.peers[member].producers.clone() {
+                    session.consume(newcomer, &id, kind)?;
+                }
+                for (id, kind) in &mine {
+                    session.consume(member, id, *kind)?;
+                }
+            }
+            self.members.push(newcomer);
+        }
+        Ok(())
+    }
+}
+
 fn session_media(session: &Session) -> MediaOptions {
     session.media_options
 }
@@ -138,11 +165,10 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let mut load: Box<dyn Load> = match kind {
         Kind::Webinar => Box::new(Webinar { publisher: None, subscribers: 0 }),
         Kind::Rooms => Box::new(Rooms { size: 4, rooms: 0 }),
-        Kind::Meeting => Box::new(Rooms { size: level, rooms: 0 }),
+        Kind::Meeting => Box::new(Meeting { members: Vec::new() }),
     };
     let levels = match &ramp {
         Some(r) => ramp_levels(r.start, r.max),
-        None if kind == Kind::Meeting => vec![1],
         None => vec![level],
     };
     let max_p99_ms = ramp.as_ref().map_or(figures::MAX_P99_MS, |r| r.max_p99_ms);

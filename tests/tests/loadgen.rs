@@ -58,6 +58,19 @@ fn rooms_smoke_uses_both_workers() {
     assert!(cpu.iter().all(|c| c.as_f64().unwrap() > 0.0), "a worker forwarded nothing: {cpu:?}");
 }
 
+#[test]
+fn meeting_ramp_smoke_grows_the_call() {
+    // Latency is not what a smoke run on a debug build is about: only media and figures.
+    let report = run(&["ramp", "--scenario", "meeting", "--start", "2", "--max", "3", "--max-p99-ms", "100000"]);
+    assert_eq!(report["scenario"], "meeting");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{report:#}");
+    // Two publishers consume each other's video and audio; a third joins and all six pairs do.
+    assert_media_flowed(&steps[0], 2 * 2);
+    assert_media_flowed(&steps[1], 3 * 2 * 2);
+    assert!(report["last_good"]["level"].as_u64().is_some(), "{report:#}");
+}
+
 /// The load generator found this: a client that emits `joinRoom` the moment its namespace connect
 /// is acknowledged (as the load generator's client does, over a WebSocket) must be answered. The
 /// controller once installed its event handlers only after socketioxide had sent the connect

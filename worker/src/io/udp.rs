@@ -8,6 +8,12 @@ use mio::net::UdpSocket;
 use super::send_batch::SendBatch;
 use crate::core::{SocketId, Transmit, Worker};
 
+/// Socket buffer asked for each way. One socket carries every peer of the worker (ICE-lite on a
+/// shared port), so the kernel's default (~200 kB, ~170 full datagrams) would overflow whenever the
+/// loop spends a few milliseconds on one fan-out; the kernel caps this at net.core.rmem_max and
+/// wmem_max (4 MiB on this project's machines, 208 kB where untuned).
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// Largest datagram read; the rest of the read buffer is headroom for in-place rewrites.
 pub const MAX_DATAGRAM: usize = 1500;
 const READ_BUFFER: usize = 1600;
@@ -41,6 +47,7 @@ impl UdpSockets {
                 Err(e) => return Err(io::Error::new(e.kind(), format!("binding UDP {addr}: {e}"))),
             };
             std.set_nonblocking(true)?;
+            set_buffers(&std, addr);
             sockets.push(UdpSocket::from_std(std));
         }
         Ok(Self {
@@ -131,6 +138,21 @@ impl UdpSockets {
                 None => self.send_drops += (end - start) as u64,
             }
             start = end;
+        }
+    }
+}
+
+/// Asks for [`SOCKET_BUFFER`] bytes of receive and send buffer; says what the kernel granted.
+fn set_buffers(socket: &std::net::UdpSocket, addr: &SocketAddr) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    for (name, set, get) in [
+        ("receive", setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER), getsockopt(socket, sockopt::RcvBuf)),
+        ("send", setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER), getsockopt(socket, sockopt::SndBuf)),
+    ] {
+        match (set, get) {
+            // The kernel reports twice what it accounts for (bookkeeping overhead included).
+            (Ok(()), Ok(granted)) => tracing::debug!("UDP {addr}: {name} buffer {granted} bytes"),
+            (Err(e), _) | (_, Err(e)) => tracing::warn!("UDP {addr}: setting the {name} buffer: {e}"),
         }
     }
 }
