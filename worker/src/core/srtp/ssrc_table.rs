@@ -1,7 +1,7 @@
-//! A bounded SSRC → state map, allocated once.
-
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+//! A bounded SSRC → state map, allocated once. A transport carries a handful of SSRCs (audio, video,
+//! their RTX, a few simulcast layers), so the keys are searched linearly: one or two cache lines of
+//! `u32`s and no hashing on every packet, which a hash map's probe (control bytes, then the bucket)
+//! cannot beat at this size.
 
 use super::SrtpError;
 
@@ -9,69 +9,84 @@ use super::SrtpError;
 /// (audio, up to three simulcast layers and their RTX), and a sending transport one per consumer.
 pub const DEFAULT_MAX_SSRCS: usize = 64;
 
-/// Multiplicative hash of a 32-bit SSRC. No flooding resistance is needed: entries are only ever
-/// created for authenticated packets (or our own sends), and the table is bounded.
-#[derive(Default)]
-pub(crate) struct SsrcHasher(u64);
-
-impl Hasher for SsrcHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        let h = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
-    }
-}
-
 pub(crate) struct SsrcTable<T> {
-    map: HashMap<u32, T, BuildHasherDefault<SsrcHasher>>,
+    ssrcs: Vec<u32>,
+    /// `states[i]` belongs to `ssrcs[i]`.
+    states: Vec<T>,
     max: usize,
 }
 
 impl<T> SsrcTable<T> {
+    /// An empty table that never holds more than `max` SSRCs. Room for a few is reserved now; the
+    /// rest grows once, on first use.
     pub fn new(max: usize) -> Self {
-        // Twice the bound: with at most `max` live entries the table never grows, and tombstones left
-        // by removals are cleared by an in-place rehash rather than a reallocation.
-        Self { map: HashMap::with_capacity_and_hasher(max.saturating_mul(2), Default::default()), max }
+        let reserve = max.min(8);
+        Self { ssrcs: Vec::with_capacity(reserve), states: Vec::with_capacity(reserve), max }
+    }
+
+    fn position(&self, ssrc: u32) -> Option<usize> {
+        self.ssrcs.iter().position(|&s| s == ssrc)
     }
 
     pub fn get_mut(&mut self, ssrc: u32) -> Option<&mut T> {
-        self.map.get_mut(&ssrc)
+        self.position(ssrc).map(|i| &mut self.states[i])
     }
 
     pub fn get(&self, ssrc: u32) -> Option<&T> {
-        self.map.get(&ssrc)
+        self.position(ssrc).map(|i| &self.states[i])
     }
 
     /// Whether a new SSRC could be added now.
     pub fn has_room(&self) -> bool {
-        self.map.len() < self.max
+        self.ssrcs.len() < self.max
     }
 
     /// Inserts or replaces; refuses a new SSRC beyond the bound.
     pub fn insert(&mut self, ssrc: u32, state: T) -> Result<(), SrtpError> {
-        if let Some(slot) = self.map.get_mut(&ssrc) {
-            *slot = state;
+        if let Some(i) = self.position(ssrc) {
+            self.states[i] = state;
             return Ok(());
         }
         if !self.has_room() {
             return Err(SrtpError::TooManySsrcs);
         }
-        self.map.insert(ssrc, state);
+        self.ssrcs.push(ssrc);
+        self.states.push(state);
         Ok(())
     }
 
     pub fn remove(&mut self, ssrc: u32) -> bool {
-        self.map.remove(&ssrc).is_some()
+        let Some(i) = self.position(ssrc) else { return false };
+        self.ssrcs.swap_remove(i);
+        self.states.swap_remove(i);
+        true
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.ssrcs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_state_per_ssrc_within_its_bound() {
+        let mut t = SsrcTable::new(3);
+        for ssrc in [7, 0, u32::MAX] {
+            t.insert(ssrc, u64::from(ssrc) + 1).unwrap();
+        }
+        assert!(!t.has_room());
+        assert_eq!(t.insert(8, 0), Err(SrtpError::TooManySsrcs));
+        t.insert(0, 42).unwrap();
+        assert_eq!(t.get(0), Some(&42), "replacing a known SSRC is always allowed");
+        *t.get_mut(7).unwrap() += 1;
+        assert_eq!(t.get(7), Some(&9));
+        assert!(t.remove(7));
+        assert!(!t.remove(7));
+        assert_eq!((t.len(), t.get(7), t.get(u32::MAX)), (2, None, Some(&(u64::from(u32::MAX) + 1))));
+        t.insert(8, 1).unwrap();
+        assert_eq!(t.get(8), Some(&1));
     }
 }
