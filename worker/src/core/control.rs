@@ -159,7 +159,9 @@ impl Worker {
             dtls_state: transport.dtls_state(),
             sctp_parameters: sctp,
         };
-        self.transports.insert(transport_id, transport);
+        if self.transports.insert(transport_id, transport).is_none() {
+            self.transport_ids.push(transport_id);
+        }
         if let Some(router) = self.routers.get_mut(&router_id) {
             router.transports.push(transport_id);
         }
@@ -462,6 +464,9 @@ impl Worker {
             sctp.close(now);
         }
         self.flush_sctp(now, id);
+        if let Some(i) = self.transport_ids.iter().position(|&t| t == id) {
+            self.transport_ids.swap_remove(i);
+        }
         if let Some(mut transport) = self.transports.remove(&id) {
             let (t, c) = (&transport.counters, &mut self.counters);
             c.retired_packets_received += t.packets_received;

@@ -92,18 +92,23 @@ pub struct Worker {
     /// The latest time the core was told about, for stats that need one.
     pub(super) last_now: Option<Instant>,
     next_tick: Option<Instant>,
+    /// Every transport's id, for visiting them a slice per tick without walking the map.
+    pub(super) transport_ids: Vec<TransportId>,
     /// Ticks so far: transports that only send are visited on every [`QUIET_TICKS`]th, in turn.
     ticks: u64,
+    /// The transports one tick visits (reused).
+    tick_visits: Vec<TransportId>,
     /// The earliest DTLS or SCTP timer of any transport, once computed: finding it walks every
     /// transport, so it is kept until something that can move such a timer happens (a controller
     /// request, a DTLS datagram, DTLS starting, a DTLS or SCTP timer handled).
     pub(super) dtls_sctp_timeout: Cell<Option<Option<Instant>>>,
 }
 
-/// Transports without producers (they only send: no NACKs, receiver reports or transport-cc to
-/// produce every tick) have their periodic work (sender reports, consent expiry) every this many
-/// ticks, spread over the ticks by id: 100 ms is fine for reports due each second and consent that
-/// expires after 30 s, and a thousand subscribers no longer cost a thousand visits every 20 ms.
+/// Transports without producers or data channels (they only send media: no NACKs, receiver reports
+/// or transport-cc to produce every tick) have their periodic work (sender reports, consent expiry,
+/// DTLS retransmissions) every this many ticks, a slice each tick: 100 ms is fine for reports due
+/// each second and consent that expires after 30 s, and a thousand subscribers no longer cost a
+/// thousand visits every 20 ms.
 pub const QUIET_TICKS: u64 = 5;
 
 impl Worker {
@@ -134,7 +139,9 @@ impl Worker {
             epoch_unix: config.epoch_unix,
             last_now: None,
             next_tick: None,
+            transport_ids: Vec::new(),
             ticks: 0,
+            tick_visits: Vec::new(),
             dtls_sctp_timeout: Cell::new(None),
         })
     }
@@ -200,18 +207,22 @@ impl Worker {
         self.last_now = Some(now);
         let turn = self.ticks % QUIET_TICKS;
         self.ticks += 1;
-        let transport_ids: Vec<TransportId> = self.transports.keys().copied().collect();
-        for id in transport_ids {
-            let Some(t) = self.transports.get(&id) else { continue };
-            let timer_due = |at: Option<Instant>| at.is_some_and(|at| at <= now);
-            let quiet = t.producers.is_empty()
-                && !timer_due(t.dtls.as_ref().and_then(|d| d.poll_timeout()))
-                && !timer_due(t.sctp.as_ref().and_then(|s| s.poll_timeout()));
-            if quiet && (id.0 as u64) % QUIET_TICKS != turn {
-                continue;
-            }
+        // Every tick: transports that receive media (NACKs, receiver reports, transport-cc) or carry
+        // data channels (SCTP timers). The rest a slice per tick, without touching the others (with
+        // thousands of subscribers, walking them all every 20 ms cost more than their work); a DTLS
+        // timer of one not in this slice is seen within QUIET_TICKS calls.
+        let mut visits = std::mem::take(&mut self.tick_visits);
+        visits.clear();
+        visits.extend(self.producers.values().map(|p| p.transport_id));
+        visits.extend(self.data_producers.values().map(|d| d.transport_id));
+        visits.extend(self.data_consumers.values().map(|d| d.transport_id));
+        visits.extend(self.transport_ids.iter().skip(turn as usize).step_by(QUIET_TICKS as usize));
+        visits.sort_unstable();
+        visits.dedup();
+        for &id in &visits {
             self.transport_timeout(now, id);
         }
+        self.tick_visits = visits;
         if turn == 0 {
             self.forget_expired_tuples();
         }

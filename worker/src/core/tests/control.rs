@@ -1,5 +1,7 @@
 //! Control requests through the whole core.
 
+use std::time::Duration;
+
 use octo_ipc::*;
 
 use crate::core::testing::Harness;
@@ -186,4 +188,60 @@ fn consume_with_capabilities_that_cannot_decode_is_refused() {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
     assert!(err.message.contains(&ProducerId(99).to_string()));
+}
+
+/// Counts the DTLS datagrams the worker has queued (and drops them: lost on the way).
+fn dtls_datagrams_sent(h: &mut Harness) -> usize {
+    let mut n = 0;
+    while let Some(t) = h.worker.poll_transmit() {
+        n += usize::from(matches!(t.buf.first(), Some(20..=63)));
+        h.worker.recycle(t.buf);
+    }
+    n
+}
+
+/// A subscriber's transport is visited by the periodic tick only one tick in five; its DTLS
+/// handshake must still be retransmitted when its timer falls due.
+#[test]
+fn a_lost_client_hello_is_sent_again_by_the_timer() {
+    let mut h = Harness::new();
+    let mut peer = crate::core::testing::Peer::new(50000);
+    let t = h.create_transport(1);
+    peer.remote_ufrag = t.ice_parameters.username_fragment.clone();
+    // The remote is the DTLS server: the worker is the client and says hello once ICE has a path.
+    let resp = h.request(Request::Transport(
+        t.id,
+        TransportRequest::Connect {
+            dtls_parameters: DtlsParameters {
+                role: Some(DtlsRole::Server),
+                fingerprints: peer.identity.fingerprints().to_vec(),
+            },
+        },
+    ));
+    assert_eq!(resp, Ok(Response::TransportConnected { dtls_local_role: DtlsRole::Client }));
+    assert_eq!(dtls_datagrams_sent(&mut h), 0);
+    let _ = h.worker.poll_timeout();
+    peer.send_binding(true, &t.ice_parameters.password);
+    for d in peer.take_outgoing() {
+        h.datagram(peer.addr, &d);
+    }
+    assert_eq!(dtls_datagrams_sent(&mut h), 1, "the ClientHello, lost");
+    let start = h.now;
+    let mut resent_at = None;
+    while h.now < start + Duration::from_secs(5) && resent_at.is_none() {
+        h.now += Duration::from_millis(5);
+        // As the event loop does: handle_timeout whenever the worker's earliest timer has passed.
+        while h.worker.poll_timeout().is_some_and(|at| at <= h.now) {
+            h.worker.handle_timeout(h.now);
+            if dtls_datagrams_sent(&mut h) > 0 {
+                resent_at = Some(h.now);
+                break;
+            }
+        }
+    }
+    let resent_at = resent_at.expect("the ClientHello was never sent again");
+    // rtc-dtls retransmits a flight after a second; the slice this transport is in comes round
+    // within five ticks of that.
+    let after = resent_at - start;
+    assert!(after >= Duration::from_millis(900) && after <= Duration::from_millis(1200), "{after:?}");
 }
