@@ -133,6 +133,10 @@ fn session_media(session: &Session) -> MediaOptions {
     session.media_options
 }
 
+/// Setting up a peer (signaling, ICE, DTLS) takes ~50 ms on this machine when a thousand others
+/// are already sending.
+const SETUP_PER_PEER: Duration = Duration::from_millis(50);
+
 pub struct Ramp {
     pub start: usize,
     pub max: usize,
@@ -156,8 +160,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     anyhow::ensure!(!worker_pids.is_empty(), "Octo has no live worker");
     let baseline_rss: u64 =
         worker_pids.iter().filter_map(|(_, pid)| crate::proc_stat::process(*pid)).map(|s| s.rss_bytes).sum();
-    // Setting up a level takes ~50 ms per subscriber on this machine.
-    let setup = Duration::from_secs(120) + Duration::from_millis(50) * level as u32;
+    let setup = Duration::from_secs(120) + SETUP_PER_PEER * level as u32;
     let bound = ramp.as_ref().map_or(setup, |r| r.max_time + Duration::from_secs(60)) + options.window + options.settle;
     let media =
         MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound, cpu: loop_cpu })?;
@@ -175,10 +178,17 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let mut steps = Vec::new();
     let mut stop_reason = None;
     for level in levels {
+        // A step must be set up (~50 ms a subscriber here) and measured inside the time bound.
+        let peers = match kind {
+            Kind::Webinar => level + 1,
+            Kind::Rooms => level * 4,
+            Kind::Meeting => level,
+        };
+        let setup = SETUP_PER_PEER * peers.saturating_sub(session.peers.len()) as u32;
         if let Some(r) = &ramp
-            && started.elapsed() > r.max_time
+            && started.elapsed() + setup + options.settle + options.window > r.max_time
         {
-            stop_reason = Some(format!("time bound ({:?}) reached", r.max_time));
+            stop_reason = Some(format!("time bound ({:?}) reached before level {level}", r.max_time));
             break;
         }
         let first_from = session.media.snapshot()?.counters.first_packet.len();

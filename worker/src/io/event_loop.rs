@@ -92,13 +92,19 @@ pub fn run(
             interest = wanted;
         }
 
-        let timeout = worker.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
+        // Datagrams left unread last turn: look for new events without waiting, then read them.
+        let timeout = if udp.has_unread() {
+            Some(std::time::Duration::ZERO)
+        } else {
+            worker.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()))
+        };
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         }
         let now = Instant::now();
+        udp.drain_unread(&mut worker, now)?;
         for event in events.iter() {
             match event.token() {
                 CHANNEL => {

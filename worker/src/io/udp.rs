@@ -18,8 +18,17 @@ const SOCKET_BUFFER: usize = 4 << 20;
 pub const MAX_DATAGRAM: usize = 1500;
 const READ_BUFFER: usize = 1600;
 
+/// Datagrams read from one socket in one loop turn at most. The turn's fan-out waits for the reads
+/// (that is what lets a frame's packets leave as one GSO run per consumer), so an unbounded read
+/// after a stall would queue one datagram per packet per consumer at once — hundreds of thousands
+/// with thousands of consumers. A socket with more to read is read again next turn, after the flush.
+pub const READS_PER_TURN: usize = 64;
+
 pub struct UdpSockets {
     sockets: Vec<UdpSocket>,
+    /// Sockets that may hold more datagrams than the last turn read (edge-triggered readiness will
+    /// not say so again).
+    unread: Vec<bool>,
     read_buf: Box<[u8; READ_BUFFER]>,
     /// Transmits of one loop turn; reused every turn.
     pending: Vec<Transmit>,
@@ -51,6 +60,7 @@ impl UdpSockets {
             sockets.push(UdpSocket::from_std(std));
         }
         Ok(Self {
+            unread: vec![false; sockets.len()],
             sockets,
             read_buf: Box::new([0; READ_BUFFER]),
             pending: Vec::with_capacity(1024),
@@ -82,21 +92,42 @@ impl UdpSockets {
         &mut self.sockets[index]
     }
 
-    /// Reads socket `index` until it would block, handing each datagram to the core.
+    /// Reads socket `index` until it would block or [`READS_PER_TURN`] datagrams have been read,
+    /// handing each to the core; [`Self::has_unread`] says whether to come back.
     pub fn drain(&mut self, index: usize, worker: &mut Worker, now: std::time::Instant) -> io::Result<()> {
         let socket = &self.sockets[index];
-        loop {
+        self.unread[index] = true;
+        for _ in 0..READS_PER_TURN {
             match socket.recv_from(&mut self.read_buf[..MAX_DATAGRAM]) {
                 Ok((len, from)) => {
                     worker.handle_datagram(now, SocketId(index as u8), from, &mut self.read_buf[..], len);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.unread[index] = false;
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP errors from an earlier send surface here (ECONNREFUSED): not fatal.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// Whether a socket stopped at [`READS_PER_TURN`] last turn and may hold more.
+    pub fn has_unread(&self) -> bool {
+        self.unread.contains(&true)
+    }
+
+    /// Reads again the sockets that stopped at [`READS_PER_TURN`].
+    pub fn drain_unread(&mut self, worker: &mut Worker, now: std::time::Instant) -> io::Result<()> {
+        for index in 0..self.sockets.len() {
+            if self.unread[index] {
+                self.drain(index, worker, now)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends every datagram the core has for this turn, a chunk at a time (the core fans out a
@@ -204,6 +235,37 @@ mod tests {
                 assert_eq!(&buf[..n], &[seq; 1000][..]);
             }
         }
+    }
+
+    #[test]
+    fn a_turn_reads_at_most_its_share_and_the_rest_next_turn() {
+        use crate::core::rng::Rng;
+        use crate::core::{ListenSocket, WorkerConfig};
+        let mut udp = UdpSockets::bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
+        let local = udp.local_addr(0).unwrap();
+        let now = std::time::Instant::now();
+        let mut worker = Worker::new(WorkerConfig {
+            pid: 1,
+            rng: Rng::from_seed([1; 32]),
+            sockets: vec![ListenSocket { id: SocketId(0), local, announced_address: None }],
+            epoch: now,
+            epoch_unix: Duration::from_secs(1_700_000_000),
+        })
+        .unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let total = READS_PER_TURN * 2 + 5;
+        for _ in 0..total {
+            // Not STUN, DTLS or RTP: counted as malformed, one by one.
+            sender.send_to(&[0xFF; 100], local).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        udp.drain(0, &mut worker, now).unwrap();
+        assert_eq!(worker.counters().malformed, READS_PER_TURN as u64);
+        assert!(udp.has_unread());
+        udp.drain_unread(&mut worker, now).unwrap();
+        udp.drain_unread(&mut worker, now).unwrap();
+        assert_eq!(worker.counters().malformed, total as u64);
+        assert!(!udp.has_unread(), "drained to the end");
     }
 
     #[test]

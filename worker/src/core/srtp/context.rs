@@ -4,7 +4,7 @@
 
 use super::packet;
 use super::replay::{self, ReplayWindow};
-use super::ssrc_table::{DEFAULT_MAX_SSRCS, SsrcTable};
+use super::ssrc_table::{DEFAULT_MAX_SSRCS, MAX_SEND_SSRCS, SsrcTable};
 use super::transform::{RTCP_HEADER_LEN, SRTCP_TRAILER_LEN, SessionTransforms};
 use super::{MasterKey, SrtpError, SrtpProfile};
 
@@ -23,9 +23,9 @@ pub struct SrtpSendContext {
 
 impl SrtpSendContext {
     /// Derives the session keys for `key` (of `key.profile()`), tracking up to
-    /// [`DEFAULT_MAX_SSRCS`] SSRCs.
+    /// [`MAX_SEND_SSRCS`] SSRCs (one per consumer on the transport, and their RTX).
     pub fn new(key: &MasterKey) -> Self {
-        Self::with_max_ssrcs(key, DEFAULT_MAX_SSRCS)
+        Self::with_max_ssrcs(key, MAX_SEND_SSRCS)
     }
 
     /// As [`Self::new`], tracking up to `max_ssrcs` SSRCs for RTP and as many for RTCP.

@@ -26,4 +26,4 @@ pub use context::{SrtpRecvContext, SrtpSendContext};
 pub use error::SrtpError;
 pub use profile::{DtlsSrtpKeys, MasterKey, SrtpProfile};
 pub use replay::REPLAY_WINDOW;
-pub use ssrc_table::DEFAULT_MAX_SSRCS;
+pub use ssrc_table::{DEFAULT_MAX_SSRCS, MAX_SEND_SSRCS};

@@ -5,11 +5,19 @@
 
 use super::SrtpError;
 
-/// SSRCs a context tracks unless told otherwise: an inbound transport carries a handful of streams
-/// (audio, up to three simulcast layers and their RTX), and a sending transport one per consumer.
+/// SSRCs a receiving context tracks unless told otherwise: an inbound transport carries a handful
+/// of streams (audio, up to three simulcast layers and their RTX). The remote picks them, so the
+/// bound is tight.
 pub const DEFAULT_MAX_SSRCS: usize = 64;
 
+/// SSRCs a sending context tracks: ours, one per consumer (and its RTX) on the transport, so a
+/// peer in a large meeting has hundreds (a 50-person call: 49 × audio + video).
+pub const MAX_SEND_SSRCS: usize = 1024;
+
 pub(crate) struct SsrcTable<T> {
+    /// Where the last lookup found its SSRC: a consumer's packets come in runs, so the next lookup
+    /// is usually for the same one, however many the table holds.
+    hint: usize,
     ssrcs: Vec<u32>,
     /// `states[i]` belongs to `ssrcs[i]`.
     states: Vec<T>,
@@ -21,15 +29,20 @@ impl<T> SsrcTable<T> {
     /// rest grows once, on first use.
     pub fn new(max: usize) -> Self {
         let reserve = max.min(8);
-        Self { ssrcs: Vec::with_capacity(reserve), states: Vec::with_capacity(reserve), max }
+        Self { hint: 0, ssrcs: Vec::with_capacity(reserve), states: Vec::with_capacity(reserve), max }
     }
 
     fn position(&self, ssrc: u32) -> Option<usize> {
+        if self.ssrcs.get(self.hint) == Some(&ssrc) {
+            return Some(self.hint);
+        }
         self.ssrcs.iter().position(|&s| s == ssrc)
     }
 
     pub fn get_mut(&mut self, ssrc: u32) -> Option<&mut T> {
-        self.position(ssrc).map(|i| &mut self.states[i])
+        let i = self.position(ssrc)?;
+        self.hint = i;
+        Some(&mut self.states[i])
     }
 
     pub fn get(&self, ssrc: u32) -> Option<&T> {
@@ -88,5 +101,20 @@ mod tests {
         assert_eq!((t.len(), t.get(7), t.get(u32::MAX)), (2, None, Some(&(u64::from(u32::MAX) + 1))));
         t.insert(8, 1).unwrap();
         assert_eq!(t.get(8), Some(&1));
+    }
+
+    #[test]
+    fn a_sending_transport_holds_a_large_meetings_ssrcs() {
+        let mut t = SsrcTable::new(MAX_SEND_SSRCS);
+        for ssrc in 0..200u32 {
+            t.insert(ssrc * 7919, ssrc).unwrap();
+        }
+        for ssrc in (0..200u32).rev() {
+            assert_eq!(t.get_mut(ssrc * 7919).copied(), Some(ssrc));
+            assert_eq!(t.get(ssrc * 7919).copied(), Some(ssrc), "found again through the hint");
+        }
+        assert!(t.remove(0));
+        assert_eq!(t.get_mut(0), None);
+        assert_eq!(t.get_mut(199 * 7919).copied(), Some(199), "moved by the removal, still found");
     }
 }
