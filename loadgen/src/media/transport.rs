@@ -13,7 +13,7 @@ use octo_worker::core::rtp::rtcp::{
     ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_pli,
     write_receiver_report, write_sender_report,
 };
-use octo_worker::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
+use octo_worker::core::srtp::{DtlsSrtpKeys, MAX_SEND_SSRCS, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 
 use super::counters::Counters;
 use super::probe;
@@ -317,7 +317,9 @@ impl ClientTransport {
                     match DtlsSrtpKeys::split(profile, &keying_material, local_is_client) {
                         Ok(keys) => {
                             self.srtp_send = Some(SrtpSendContext::new(&keys.local));
-                            self.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
+                            // A subscriber in a large meeting receives more streams than a
+                            // server-side receiving context expects (as a browser does).
+                            self.srtp_recv = Some(SrtpRecvContext::with_max_ssrcs(&keys.remote, MAX_SEND_SSRCS));
                             self.profile = Some(profile);
                             self.connected_at = Some(now);
                         }
