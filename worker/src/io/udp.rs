@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use mio::net::UdpSocket;
 
+use super::recv_batch::RecvBatch;
 use super::send_batch::SendBatch;
 use crate::core::{SocketId, Transmit, Worker};
 
@@ -29,7 +30,7 @@ pub struct UdpSockets {
     /// Sockets that may hold more datagrams than the last turn read (edge-triggered readiness will
     /// not say so again).
     unread: Vec<bool>,
-    read_buf: Box<[u8; READ_BUFFER]>,
+    reads: RecvBatch,
     /// Transmits of one loop turn; reused every turn.
     pending: Vec<Transmit>,
     /// (group key, index into `pending`), sorted: the order to send in.
@@ -62,7 +63,7 @@ impl UdpSockets {
         Ok(Self {
             unread: vec![false; sockets.len()],
             sockets,
-            read_buf: Box::new([0; READ_BUFFER]),
+            reads: RecvBatch::new(MAX_DATAGRAM, READ_BUFFER),
             pending: Vec::with_capacity(1024),
             order: Vec::with_capacity(1024),
             indices: Vec::with_capacity(1024),
@@ -97,20 +98,29 @@ impl UdpSockets {
     pub fn drain(&mut self, index: usize, worker: &mut Worker, now: std::time::Instant) -> io::Result<()> {
         let socket = &self.sockets[index];
         self.unread[index] = true;
-        for _ in 0..READS_PER_TURN {
-            match socket.recv_from(&mut self.read_buf[..MAX_DATAGRAM]) {
-                Ok((len, from)) => {
-                    worker.handle_datagram(now, SocketId(index as u8), from, &mut self.read_buf[..], len);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.unread[index] = false;
-                    return Ok(());
-                }
+        let mut budget = READS_PER_TURN;
+        while budget > 0 {
+            let asked = budget.min(super::recv_batch::RECV_BATCH);
+            let n = match self.reads.recv(socket, asked) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP errors from an earlier send surface here (ECONNREFUSED): not fatal.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
+            };
+            for i in 0..n {
+                // A source that is neither IPv4 nor IPv6 cannot be a peer: nothing to hand over.
+                if let (Some(from), buf, len) = self.reads.datagram(i) {
+                    worker.handle_datagram(now, SocketId(index as u8), from, buf, len);
+                }
             }
+            if n < asked {
+                // The socket was empty: edge-triggered readiness reports the next arrival.
+                self.unread[index] = false;
+                return Ok(());
+            }
+            budget -= n;
         }
         Ok(())
     }
