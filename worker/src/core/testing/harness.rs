@@ -12,7 +12,7 @@ use crate::core::ice::stun::{BindingRequest, write_binding_request};
 use crate::core::rng::Rng;
 use crate::core::rtp::packet::RtpPacket;
 use crate::core::sctp::{Reliability, SctpAssociation, SctpEvent, SctpRole};
-use crate::core::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
+use crate::core::srtp::{DtlsSrtpKeys, MAX_SEND_SSRCS, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 use crate::core::transmit::{BUFFER_SIZE, SocketId};
 
 /// RFC 5761 demultiplexing of RTCP from RTP.
@@ -445,7 +445,8 @@ impl Peer {
                         };
                         let keys = DtlsSrtpKeys::split(profile, &keying_material, local_is_client).unwrap();
                         self.srtp_send = Some(SrtpSendContext::new(&keys.local));
-                        self.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
+                        // A browser takes as many streams as it is sent.
+                        self.srtp_recv = Some(SrtpRecvContext::with_max_ssrcs(&keys.remote, MAX_SEND_SSRCS));
                     }
                 }
                 self.drain_sctp_events();

@@ -469,3 +469,20 @@ fn a_turns_packets_go_out_consumer_by_consumer_each_in_order() {
         assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
     }
 }
+
+/// A peer in a large call consumes more streams on its one receiving transport than a receiving
+/// SRTP context tracks (64): every one of them must still be sent.
+#[test]
+fn one_transport_carries_a_large_calls_worth_of_consumers() {
+    let mut call = Call::new();
+    let extra: Vec<ConsumerData> = (0..70).map(|i| call.h.consume(&call.subs[0], 1000 + i, call.producer)).collect();
+    for c in &extra {
+        assert_eq!(call.h.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
+    }
+    call.pump();
+    call.send_video(1, true);
+    call.send_video(2, false);
+    let ssrcs: std::collections::HashSet<u32> = call.subs[0].rtp.iter().map(|r| r.ssrc).collect();
+    assert_eq!(ssrcs.len(), 71, "every consumer's stream arrived and decrypted");
+    assert_eq!(call.subs[0].rtp.len(), 2 * 71, "both packets to each of them");
+}
