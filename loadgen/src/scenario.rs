@@ -44,6 +44,8 @@ pub struct Options {
 /// How the load of a scenario grows to a level.
 trait Load {
     fn grow(&mut self, session: &mut Session, level: usize) -> anyhow::Result<()>;
+    /// Peers in the session once grown to `level`.
+    fn peers_at(&self, level: usize) -> usize;
 }
 
 struct Webinar {
@@ -69,6 +71,10 @@ impl Load for Webinar {
             self.subscribers += 1;
         }
         Ok(())
+    }
+
+    fn peers_at(&self, level: usize) -> usize {
+        level + 1
     }
 }
 
@@ -100,6 +106,10 @@ impl Load for Rooms {
         }
         Ok(())
     }
+
+    fn peers_at(&self, level: usize) -> usize {
+        level * self.size
+    }
 }
 
 /// One meeting of `level` publishers, everyone consuming everyone: a newcomer consumes every member,
@@ -126,6 +136,10 @@ impl Load for Meeting {
             self.members.push(newcomer);
         }
         Ok(())
+    }
+
+    fn peers_at(&self, level: usize) -> usize {
+        level
     }
 }
 
@@ -179,12 +193,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let mut stop_reason = None;
     for level in levels {
         // A step must be set up (~50 ms a subscriber here) and measured inside the time bound.
-        let peers = match kind {
-            Kind::Webinar => level + 1,
-            Kind::Rooms => level * 4,
-            Kind::Meeting => level,
-        };
-        let setup = SETUP_PER_PEER * peers.saturating_sub(session.peers.len()) as u32;
+        let setup = SETUP_PER_PEER * load.peers_at(level).saturating_sub(session.peers.len()) as u32;
         if let Some(r) = &ramp
             && started.elapsed() + setup + options.settle + options.window > r.max_time
         {

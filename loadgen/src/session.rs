@@ -101,7 +101,7 @@ impl Session {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         set_receive_buffer(&socket, RECEIVE_BUFFER);
         if self.media_options.gro
-            && let Err(e) = crate::media::enable_gro(std::os::fd::AsRawFd::as_raw_fd(&socket))
+            && let Err(e) = octo_worker::io::recv_batch::enable_gro(&socket)
         {
             tracing::debug!("UDP_GRO: {e}");
         }

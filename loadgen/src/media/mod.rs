@@ -8,7 +8,6 @@ mod recv_stream;
 pub mod send_stream;
 mod transport;
 
-use std::os::fd::AsRawFd;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token, Waker};
 use octo_ipc::DtlsFingerprint;
 use octo_worker::core::dtls::{DtlsError, DtlsIdentity};
+use octo_worker::io::recv_batch::{RECV_BATCH, RecvBatch};
 
 pub use counters::{Counters, Snapshot};
 use recv_stream::RecvStream;
@@ -43,7 +43,6 @@ pub enum Command {
 
 const WAKER: Token = Token(usize::MAX);
 const TICK: Duration = Duration::from_millis(2);
-const BATCH: usize = 32;
 
 /// The running loop, seen from the thread that signals.
 pub struct MediaLoop {
@@ -151,7 +150,7 @@ fn run(
         decrypt_every: options.decrypt_every,
     };
     let mut events = Events::with_capacity(1024);
-    let mut batch = RecvBatch::new();
+    let mut batch = RecvBatch::new(READ_BUFFER, READ_BUFFER);
     let mut next_tick = epoch;
     loop {
         let now = Instant::now();
@@ -236,120 +235,24 @@ impl State {
     fn receive(&mut self, key: usize, batch: &mut RecvBatch) {
         let Some(Some(t)) = self.transports.get_mut(key) else { return };
         loop {
-            let n = batch.recv(t.socket_mut().as_raw_fd());
-            if n == 0 {
-                return;
-            }
+            // An error (none waiting, or an ICMP report) ends this drain; the next event retries.
+            let n = batch.recv(t.socket_mut(), RECV_BATCH).unwrap_or(0);
             let now = Instant::now();
             self.counters.reads += n as u64;
             for i in 0..n {
-                let (len, segment) = (batch.lens[i], batch.segments[i]);
-                let buf = &mut batch.bufs[i * READ_BUFFER..(i + 1) * READ_BUFFER];
-                let mut at = 0;
-                while at < len {
-                    let end = (at + segment).min(len);
+                let segment = batch.segment(i);
+                let (_, buf, len) = batch.datagram(i);
+                for (start, end) in (0..len).step_by(segment).map(|at| (at, (at + segment).min(len))) {
                     self.counters.datagrams_received += 1;
-                    t.handle_datagram(now, self.epoch, &mut buf[at..end], end - at, &mut self.counters);
-                    at = end;
+                    t.handle_datagram(now, self.epoch, &mut buf[start..end], end - start, &mut self.counters);
                 }
             }
-            if n < BATCH {
+            if n < RECV_BATCH {
                 return;
             }
         }
     }
 }
 
-/// Linux's `UDP_GRO` socket option (`linux/udp.h`; the libc crate names it for some targets only).
-const UDP_GRO: libc::c_int = 104;
 /// Room for one read: a coalesced read carries up to 64 KB.
 const READ_BUFFER: usize = 65_536;
-/// Room for one `cmsghdr` carrying an `int`, in `u64`s so it is aligned as the kernel expects.
-const CONTROL_WORDS: usize = 4;
-
-/// Asks the kernel to hand over a run of datagrams that left the sender as one GSO message as one
-/// read (with their size in a `UDP_GRO` control message) instead of splitting it on receipt. On
-/// loopback the split would run on the sender's CPU and be billed to the worker; on a real network
-/// it happens before the wire or in the NIC, never on the SFU's core for the receiver's sake.
-pub fn enable_gro(fd: i32) -> std::io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid fd and a pointer to an int of the size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_UDP,
-            UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        )
-    };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-/// Buffers and headers for one `recvmmsg` call, allocated once.
-struct RecvBatch {
-    /// `BATCH` buffers of `READ_BUFFER` bytes.
-    bufs: Vec<u8>,
-    control: Vec<[u64; CONTROL_WORDS]>,
-    lens: [usize; BATCH],
-    /// The size of each datagram in a read: its length, or the GRO segment size.
-    segments: [usize; BATCH],
-}
-
-impl RecvBatch {
-    fn new() -> Self {
-        Self {
-            bufs: vec![0; BATCH * READ_BUFFER],
-            control: vec![[0; CONTROL_WORDS]; BATCH],
-            lens: [0; BATCH],
-            segments: [0; BATCH],
-        }
-    }
-
-    /// Up to [`BATCH`] reads; 0 when the socket is drained (or on an error, which the next
-    /// readiness event retries).
-    fn recv(&mut self, fd: i32) -> usize {
-        let base = self.bufs.as_mut_ptr();
-        let mut iovecs: [libc::iovec; BATCH] = std::array::from_fn(|i| libc::iovec {
-            // SAFETY: i * READ_BUFFER + READ_BUFFER <= bufs.len().
-            iov_base: unsafe { base.add(i * READ_BUFFER) }.cast(),
-            iov_len: READ_BUFFER,
-        });
-        // SAFETY: zeroed mmsghdr is a valid "no name, no control" header.
-        let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for ((h, iov), control) in headers.iter_mut().zip(iovecs.iter_mut()).zip(self.control.iter_mut()) {
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = control.as_mut_ptr().cast();
-            h.msg_hdr.msg_controllen = std::mem::size_of::<[u64; CONTROL_WORDS]>() as _;
-        }
-        // SAFETY: every header points at a live iovec over a live buffer of READ_BUFFER bytes and
-        // at live control space of the length given.
-        let n =
-            unsafe { libc::recvmmsg(fd, headers.as_mut_ptr(), BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
-        if n <= 0 {
-            return 0;
-        }
-        for (i, h) in headers.iter().enumerate().take(n as usize) {
-            let len = h.msg_len as usize;
-            self.lens[i] = len;
-            self.segments[i] = gro_segment(&h.msg_hdr).filter(|&s| s > 0).unwrap_or(len).max(1);
-        }
-        n as usize
-    }
-}
-
-/// The `UDP_GRO` segment size in a received message's control data, if any.
-fn gro_segment(msg: &libc::msghdr) -> Option<usize> {
-    // SAFETY: the kernel filled msg_control up to msg_controllen; the CMSG macros stay inside it.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
-                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>()) as usize);
-            }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
-        }
-    }
-    None
-}

@@ -14,8 +14,12 @@ use std::time::Instant;
 
 use octo_ipc::{ProducerId, RouterId};
 
+use super::consumer::Consumer;
 use super::forward::{CATCH_UP_LIMIT, send_to_consumer};
+use super::producer::ProducerStream;
 use super::shared_rewrite::SharedRewrite;
+use super::transmit::TransmitQueue;
+use super::webrtc_transport::WebRtcTransport;
 use super::worker::Worker;
 
 /// Consumers served per refill of the transmit queue.
@@ -61,12 +65,12 @@ pub(super) struct PendingFanOut {
 }
 
 impl PendingFanOut {
-    /// Starts the group of the oldest packet not yet taken; false when every packet has been.
-    fn start_next_group(&mut self) -> bool {
+    /// Starts the group of the oldest packet not yet taken; `None` when every packet has been.
+    fn start_next_group(&mut self) -> Option<Group> {
         let Some(first) = self.packets.iter().position(|p| !p.taken) else {
             self.packets.clear();
             self.arena.clear();
-            return false;
+            return None;
         };
         let (router_id, producer_id) = (self.packets[first].router_id, self.packets[first].producer_id);
         self.group_packets.clear();
@@ -81,7 +85,7 @@ impl PendingFanOut {
             shared.clear();
         }
         self.group = Some(Group { router_id, producer_id, next_consumer: 0, wants_keyframe: false });
-        true
+        self.group
     }
 }
 
@@ -119,10 +123,7 @@ impl Worker {
     /// Fans the pending packets out to the next `max_consumers` consumers of the current group
     /// (starting the next group when one is done); false when nothing was pending.
     pub(super) fn fan_out_chunk(&mut self, max_consumers: usize) -> bool {
-        if self.pending.group.is_none() && !self.pending.start_next_group() {
-            return false;
-        }
-        let Some(mut group) = self.pending.group else { return false };
+        let Some(mut group) = self.pending.group.or_else(|| self.pending.start_next_group()) else { return false };
         let list = self.routers.get_mut(&group.router_id).and_then(|r| r.fanout.get_mut(&group.producer_id));
         // Taken out and put back so consumers and transports can be borrowed while walking it.
         let consumers = list.map(std::mem::take).unwrap_or_default();
@@ -146,60 +147,18 @@ impl Worker {
                     }
                     consumer.waiting_keyframe = false;
                 }
-                let timestamp = packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
                 let starts_here = consumer.needs_sync;
                 if consumer.needs_sync {
                     consumer.seq.sync(p.seq);
-                    consumer.timestamps.sync(p.now, timestamp, consumer.clock_rate);
+                    consumer.timestamps.sync(p.now, rtp_timestamp(packet), consumer.clock_rate);
                     consumer.needs_sync = false;
                 }
-                let Some(out_seq) = consumer.seq.input(p.seq) else { continue };
-                let out_ts = consumer.timestamps.map(p.now, timestamp);
                 let shared = Some(&mut pending.shared[k]);
-                if send_to_consumer(
-                    p.now,
-                    &mut self.transmits,
-                    transport,
-                    consumer,
-                    packet,
-                    out_seq,
-                    out_ts,
-                    false,
-                    shared,
-                ) {
-                    consumer.remember_sent(out_seq, p.seq, out_ts);
-                    consumer.last_sent = Some((p.now, out_ts));
+                if !forward(p.now, &mut self.transmits, transport, consumer, packet, p.seq, shared) {
+                    continue;
                 }
-                // A keyframe that arrived late (repaired upstream) has newer packets behind it that
-                // the keyframe gate held back: send them now, or the receiver sees a hole nobody
-                // can fill.
-                let Some(stream) = stream.filter(|_| starts_here && p.keyframe) else { continue };
-                let mut next = p.seq.wrapping_add(1);
-                for _ in 0..CATCH_UP_LIMIT {
-                    if (p.newest.wrapping_sub(next) as i16) < 0 {
-                        break;
-                    }
-                    if let Some(held) = stream.retransmissions.get(next)
-                        && let Some(out_seq) = consumer.seq.input(next)
-                    {
-                        let ts = held.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                        let out_ts = consumer.timestamps.map(p.now, ts);
-                        if send_to_consumer(
-                            p.now,
-                            &mut self.transmits,
-                            transport,
-                            consumer,
-                            held,
-                            out_seq,
-                            out_ts,
-                            false,
-                            None,
-                        ) {
-                            consumer.remember_sent(out_seq, next, out_ts);
-                            consumer.last_sent = Some((p.now, out_ts));
-                        }
-                    }
-                    next = next.wrapping_add(1);
+                if let Some(stream) = stream.filter(|_| starts_here && p.keyframe) {
+                    catch_up(p.now, &mut self.transmits, transport, consumer, stream, p.seq, p.newest);
                 }
             }
         }
@@ -217,4 +176,53 @@ impl Worker {
         }
         true
     }
+}
+
+/// Sends the normalised `packet` (the producer's `in_seq`) to `consumer`, numbered and timed as its
+/// next, and remembers what was sent for NACKs. False when the consumer's numbering drops it.
+fn forward(
+    now: Instant,
+    transmits: &mut TransmitQueue,
+    transport: &mut WebRtcTransport,
+    consumer: &mut Consumer,
+    packet: &[u8],
+    in_seq: u16,
+    shared: Option<&mut SharedRewrite>,
+) -> bool {
+    let Some(out_seq) = consumer.seq.input(in_seq) else { return false };
+    let out_ts = consumer.timestamps.map(now, rtp_timestamp(packet));
+    if send_to_consumer(now, transmits, transport, consumer, packet, out_seq, out_ts, false, shared) {
+        consumer.remember_sent(out_seq, in_seq, out_ts);
+        consumer.last_sent = Some((now, out_ts));
+    }
+    true
+}
+
+/// A keyframe that arrived late (repaired upstream) has newer packets behind it that the keyframe
+/// gate held back: sends them, up to `newest`, from the producer's retransmission buffer, or the
+/// receiver sees a hole nobody can fill.
+fn catch_up(
+    now: Instant,
+    transmits: &mut TransmitQueue,
+    transport: &mut WebRtcTransport,
+    consumer: &mut Consumer,
+    stream: &ProducerStream,
+    keyframe_seq: u16,
+    newest: u16,
+) {
+    let mut next = keyframe_seq.wrapping_add(1);
+    for _ in 0..CATCH_UP_LIMIT {
+        if (newest.wrapping_sub(next) as i16) < 0 {
+            break;
+        }
+        if let Some(held) = stream.retransmissions.get(next) {
+            forward(now, transmits, transport, consumer, held, next, None);
+        }
+        next = next.wrapping_add(1);
+    }
+}
+
+/// The RTP timestamp of a packet (0 if it is too short to have one).
+fn rtp_timestamp(packet: &[u8]) -> u32 {
+    packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }

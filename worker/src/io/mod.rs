@@ -2,7 +2,7 @@
 
 mod channel;
 mod event_loop;
-mod recv_batch;
+pub mod recv_batch;
 mod send_batch;
 mod udp;
 
