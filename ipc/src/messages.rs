@@ -10,7 +10,7 @@ use crate::rtp_parameters::{MediaKind, RtpCapabilities, RtpCodecCapability, RtpP
 use crate::stats::{RtpStreamStats, TransportStats};
 use crate::transport_parameters::{
     DtlsParameters, DtlsRole, DtlsState, IceCandidate, IceParameters, IceState, NumSctpStreams, SctpParameters,
-    TransportTuple,
+    SrtpParameters, TransportTuple,
 };
 
 /// The object a request or notification is about.
@@ -78,6 +78,11 @@ pub enum WorkerRequest {
     /// Replaces the worker's log filter (tracing's EnvFilter syntax), as the controller's own is on
     /// SIGHUP. A filter that does not parse fails with `InvalidRequest` and the old one stays.
     SetLogFilter { filter: String },
+    /// A pipe transport to another worker (or, later, another host), on the worker's shared UDP
+    /// port and told apart by the far end's address: it carries the RTP and RTCP of every producer
+    /// piped between the two, for all rooms, without ICE or DTLS. Answered with
+    /// [`Response::PipeTransportCreated`]; media flows after [`TransportRequest::ConnectPipe`].
+    CreatePipeTransport { transport_id: TransportId, srtp: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +156,29 @@ pub enum TransportRequest {
     ConsumeData {
         data_consumer_id: DataConsumerId,
         data_producer_id: DataProducerId,
+    },
+    /// Pipe transports: where the far end listens and, with SRTP, the key it sends with. A pipe is
+    /// connected once; answered with [`Response::Ok`].
+    ConnectPipe {
+        remote: std::net::SocketAddr,
+        srtp_parameters: Option<SrtpParameters>,
+    },
+    /// Pipe transports: a consumer that sends every packet of `producer_id` (a producer of any
+    /// router of this worker) across the pipe as the router has it — its SSRCs, sequence numbers and
+    /// timestamps unchanged. Answered with [`Response::PipeConsumerCreated`].
+    ConsumeToPipe {
+        consumer_id: ConsumerId,
+        producer_id: ProducerId,
+    },
+    /// Pipe transports: the far end of a [`TransportRequest::ConsumeToPipe`], a producer of
+    /// `router_id` with the origin's id and the pipe consumer's `rtp_parameters`, whose consumers on
+    /// this worker see the origin's stream. Answered with [`Response::ProducerCreated`].
+    ProduceFromPipe {
+        producer_id: ProducerId,
+        router_id: RouterId,
+        kind: MediaKind,
+        rtp_parameters: RtpParameters,
+        paused: bool,
     },
 }
 
@@ -244,6 +272,29 @@ pub enum Response {
     DataConsumerCreated(DataConsumerData),
     DataProducerStats(DataProducerStats),
     DataConsumerStats(DataConsumerStats),
+    PipeTransportCreated(PipeTransportData),
+    PipeConsumerCreated(PipeConsumerData),
+}
+
+/// What the controller needs to connect the far end of a new pipe transport.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipeTransportData {
+    pub id: TransportId,
+    /// The worker's UDP address the pipe receives on and sends from (its shared port; an
+    /// unspecified IP means every local address).
+    pub local: std::net::SocketAddr,
+    /// The key this end sends with, when created with `srtp`.
+    pub srtp_parameters: Option<SrtpParameters>,
+}
+
+/// What the far end of a pipe consumer needs for its `ProduceFromPipe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipeConsumerData {
+    pub id: ConsumerId,
+    pub producer_id: ProducerId,
+    pub kind: MediaKind,
+    pub rtp_parameters: RtpParameters,
+    pub producer_paused: bool,
 }
 
 /// What a client needs to receive a new data consumer (mediasoup's `consumeData` answer).
@@ -321,6 +372,15 @@ pub struct WorkerMetrics {
     pub srtp_failures: u64,
     pub nacks_received: u64,
     pub keyframe_requests_received: u64,
+    /// Pipe transports to other workers, the producers piped in over them and the consumers
+    /// piping this worker's producers out (none of which are in `transports`, `producers` or
+    /// `consumers`, which count what clients created).
+    pub pipe_transports: u64,
+    pub pipe_producers: u64,
+    pub pipe_consumers: u64,
+    /// Bytes through pipe transports each way (also in `bytes_received` / `bytes_sent`).
+    pub pipe_bytes_received: u64,
+    pub pipe_bytes_sent: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -129,3 +129,29 @@ pub struct SctpParameters {
     pub mis: u16,
     pub max_message_size: u32,
 }
+
+/// SRTP on a pipe transport between two workers, as mediasoup's `srtpParameters`: the suite and
+/// the master key followed by the master salt (30 bytes for AES_CM_128_HMAC_SHA1_80, 28 for
+/// AEAD_AES_128_GCM). Each end makes its own key for what it sends; `ConnectPipeTransport` hands
+/// the far end's key to the near end for what it receives.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SrtpParameters {
+    pub crypto_suite: SrtpCryptoSuite,
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for SrtpParameters {
+    // Keys do not belong in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpParameters").field("crypto_suite", &self.crypto_suite).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SrtpCryptoSuite {
+    #[serde(rename = "AEAD_AES_128_GCM")]
+    AeadAes128Gcm,
+    #[serde(rename = "AES_CM_128_HMAC_SHA1_80")]
+    AesCm128HmacSha1_80,
+}

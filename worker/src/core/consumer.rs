@@ -43,6 +43,9 @@ pub struct Consumer {
     pub mid: Vec<u8>,
     pub seq: SeqManager,
     pub timestamps: TimestampOffset,
+    /// A pipe consumer (see `pipe.rs`): it sends the router's packets with their own numbering
+    /// and never waits for a keyframe (the far router's consumers do).
+    pub pipe: bool,
     /// Video waits for a keyframe after (re)starting; the next forwarded packet re-syncs.
     pub waiting_keyframe: bool,
     pub needs_sync: bool,
@@ -111,6 +114,7 @@ impl Consumer {
             producer_paused,
             seq: SeqManager::new(initial_seq),
             timestamps: TimestampOffset::new(initial_timestamp),
+            pipe: false,
             waiting_keyframe: kind == MediaKind::Video,
             needs_sync: true,
             rtx_seq: initial_seq.wrapping_add(0x4000),
@@ -141,8 +145,24 @@ impl Consumer {
     /// (Re)starting: video waits for a keyframe, and the outgoing numbering re-syncs on the next
     /// forwarded packet so the receiver sees no gap.
     pub fn restart(&mut self) {
-        self.waiting_keyframe = self.kind == MediaKind::Video;
+        self.waiting_keyframe = self.kind == MediaKind::Video && !self.pipe;
         self.needs_sync = true;
+    }
+
+    /// Turns a new consumer into a pipe consumer.
+    pub fn make_pipe(&mut self) {
+        self.pipe = true;
+        self.waiting_keyframe = false;
+    }
+
+    /// The sequence number and timestamp `in_seq` / `in_ts` leave with, or `None` if the numbering
+    /// drops the packet: a pipe keeps the router's, any other consumer has its own.
+    pub fn number(&mut self, now: Instant, in_seq: u16, in_ts: u32) -> Option<(u16, u32)> {
+        if self.pipe {
+            return Some((in_seq, in_ts));
+        }
+        let out_seq = self.seq.input(in_seq)?;
+        Some((out_seq, self.timestamps.map(now, in_ts)))
     }
 
     pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16, out_ts: u32) {

@@ -15,7 +15,7 @@ use super::ice::IceLite;
 use super::ortc::{self, OrtcError};
 use super::producer::Producer;
 use super::router::Router;
-use super::webrtc_transport::{IncomingStream, WebRtcTransport};
+use super::transport::{IncomingStream, Transport};
 use super::worker::Worker;
 
 fn invalid(message: impl Into<String>) -> RequestError {
@@ -91,6 +91,9 @@ impl Worker {
             WorkerRequest::SetLogFilter { .. } => {
                 Err(RequestError::new(ErrorCode::InvalidState, "this worker core has no log filter"))
             }
+            WorkerRequest::CreatePipeTransport { transport_id, srtp } => {
+                self.create_pipe_transport(now, transport_id, srtp)
+            }
             WorkerRequest::Close => {
                 let ids: Vec<RouterId> = self.routers.keys().copied().collect();
                 for id in ids {
@@ -146,12 +149,12 @@ impl Worker {
             max_message_size: options.max_sctp_message_size,
         });
         let rtcp_ssrc = self.rng.ssrc();
-        let transport = WebRtcTransport::new(transport_id, IceLite::new(ufrag, password), sctp, rtcp_ssrc);
+        let transport = Transport::new(transport_id, IceLite::new(ufrag, password), sctp, rtcp_ssrc);
         let data = WebRtcTransportData {
             id: transport_id,
             ice_parameters: transport.ice_parameters(),
             ice_candidates: self.server.candidates(),
-            ice_state: transport.ice.state(),
+            ice_state: transport.ice_state(),
             dtls_parameters: octo_ipc::DtlsParameters {
                 role: Some(octo_ipc::DtlsRole::Auto),
                 fingerprints: self.identity.fingerprints().to_vec(),
@@ -189,8 +192,8 @@ impl Worker {
                 let t = &self.transports[&id];
                 Ok(Response::ObjectDump(format!(
                     "transport {id}: ice {:?} selected {:?}, dtls {:?}, sctp {:?}, producers {:?}, consumers {:?}",
-                    t.ice.state(),
-                    t.ice.selected_tuple(),
+                    t.ice_state(),
+                    t.ice().and_then(IceLite::selected_tuple),
                     t.dtls_state(),
                     t.sctp_parameters,
                     t.producers,
@@ -203,6 +206,9 @@ impl Worker {
             }
             TransportRequest::Connect { dtls_parameters } => {
                 let transport = self.transports.get_mut(&id).expect("checked by caller");
+                if transport.is_pipe() {
+                    return Err(invalid("a pipe transport has no DTLS: use connectPipe"));
+                }
                 if transport.dtls.is_some() {
                     return Err(RequestError::new(ErrorCode::InvalidState, "connect() already called"));
                 }
@@ -213,11 +219,15 @@ impl Worker {
                 Ok(Response::TransportConnected { dtls_local_role: role })
             }
             TransportRequest::RestartIce => {
+                if self.transports[&id].is_pipe() {
+                    return Err(invalid("a pipe transport has no ICE to restart"));
+                }
                 let ufrag = self.unique_ufrag();
                 let password = self.rng.ice_string(32);
                 let transport = self.transports.get_mut(&id).expect("checked by caller");
-                let old = transport.ice.local_ufrag().to_owned();
-                transport.ice.restart(ufrag.clone(), password);
+                let Some(ice) = transport.ice_mut() else { unreachable!("checked above") };
+                let old = ice.local_ufrag().to_owned();
+                ice.restart(ufrag.clone(), password);
                 let params = transport.ice_parameters();
                 self.server.unregister_ufrag(&old);
                 self.server.register_ufrag(&ufrag, id);
@@ -236,6 +246,15 @@ impl Worker {
                 self.consume_data(id, data_consumer_id, data_producer_id)
             }
             TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats(self.last_now))),
+            TransportRequest::ConnectPipe { remote, srtp_parameters } => {
+                self.connect_pipe(now, id, remote, srtp_parameters)
+            }
+            TransportRequest::ConsumeToPipe { consumer_id, producer_id } => {
+                self.consume_to_pipe(id, consumer_id, producer_id)
+            }
+            TransportRequest::ProduceFromPipe { producer_id, router_id, kind, rtp_parameters, paused } => {
+                self.produce_from_pipe(id, producer_id, router_id, kind, rtp_parameters, paused)
+            }
         }
     }
 
@@ -439,6 +458,13 @@ impl Worker {
         for transport in router.transports.clone() {
             self.close_transport(now, transport, None);
         }
+        // Pipe transports serve every router: only this router's piped-in producers go with it (its
+        // own producers' pipe consumers closed with them above).
+        let piped: Vec<ProducerId> =
+            self.producers.values().filter(|p| p.router_id == id && p.piped).map(|p| p.id).collect();
+        for producer in piped {
+            self.close_producer(producer);
+        }
         self.routers.remove(&id);
     }
 
@@ -475,7 +501,13 @@ impl Worker {
             c.retired_bytes_sent += t.bytes_sent;
             c.retired_packets_dropped += t.packets_dropped;
             c.retired_srtp_failures += t.srtp_failures;
-            transport.ice.close();
+            if transport.is_pipe() {
+                c.retired_pipe_bytes_received += t.bytes_received;
+                c.retired_pipe_bytes_sent += t.bytes_sent;
+            }
+            if let Some(ice) = transport.ice_mut() {
+                ice.close();
+            }
             if let Some(dtls) = transport.dtls.as_mut() {
                 dtls.close(now);
                 while let Some(d) = dtls.poll_transmit() {

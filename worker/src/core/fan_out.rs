@@ -19,7 +19,7 @@ use super::forward::{CATCH_UP_LIMIT, send_to_consumer};
 use super::producer::ProducerStream;
 use super::shared_rewrite::SharedRewrite;
 use super::transmit::TransmitQueue;
-use super::webrtc_transport::WebRtcTransport;
+use super::transport::Transport;
 use super::worker::Worker;
 
 /// Consumers served per refill of the transmit queue.
@@ -183,14 +183,13 @@ impl Worker {
 fn forward(
     now: Instant,
     transmits: &mut TransmitQueue,
-    transport: &mut WebRtcTransport,
+    transport: &mut Transport,
     consumer: &mut Consumer,
     packet: &[u8],
     in_seq: u16,
     shared: Option<&mut SharedRewrite>,
 ) -> bool {
-    let Some(out_seq) = consumer.seq.input(in_seq) else { return false };
-    let out_ts = consumer.timestamps.map(now, rtp_timestamp(packet));
+    let Some((out_seq, out_ts)) = consumer.number(now, in_seq, rtp_timestamp(packet)) else { return false };
     if send_to_consumer(now, transmits, transport, consumer, packet, out_seq, out_ts, false, shared) {
         consumer.remember_sent(out_seq, in_seq, out_ts);
         consumer.last_sent = Some((now, out_ts));
@@ -204,7 +203,7 @@ fn forward(
 fn catch_up(
     now: Instant,
     transmits: &mut TransmitQueue,
-    transport: &mut WebRtcTransport,
+    transport: &mut Transport,
     consumer: &mut Consumer,
     stream: &ProducerStream,
     keyframe_seq: u16,

@@ -12,8 +12,8 @@ use super::rtp::packet::{RtpHeader, RtpPacket};
 use super::rtp::rtcp::{FirEntry, write_fir, write_pli};
 use super::shared_rewrite::SharedRewrite;
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
-use super::webrtc_transport::IncomingStream;
-use super::webrtc_transport::WebRtcTransport;
+use super::transport::IncomingStream;
+use super::transport::Transport;
 use super::worker::Worker;
 
 /// Keyframe requests upstream are throttled per producer: every consumer that joins or loses a
@@ -166,7 +166,7 @@ impl Worker {
     }
 }
 
-fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut WebRtcTransport, producer: &mut Producer) {
+fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut Transport, producer: &mut Producer) {
     let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else { return };
     for stream in &mut producer.streams {
         let Some(media_ssrc) = stream.ssrc else { continue };
@@ -223,7 +223,7 @@ fn rewrite<'a>(
 pub(super) fn send_to_consumer(
     now: Instant,
     transmits: &mut TransmitQueue,
-    transport: &mut WebRtcTransport,
+    transport: &mut Transport,
     consumer: &mut Consumer,
     packet: &[u8],
     out_seq: u16,

@@ -10,10 +10,10 @@ use octo_ipc::{
 
 use super::dtls::{DtlsEvent, NegotiatedSrtpProfile};
 use super::forward::is_rtcp;
-use super::ice::{IceEvent, StunMessage, Tuple};
-use super::srtp::{DtlsSrtpKeys, SrtpProfile, SrtpRecvContext, SrtpSendContext};
+use super::ice::{IceEvent, IceLite, StunMessage, Tuple};
+use super::srtp::{DtlsSrtpKeys, RecvProtection, SendProtection, SrtpProfile};
 use super::transmit::{BUFFER_SIZE, SocketId};
-use super::webrtc_transport::ipc_tuple;
+use super::transport::ipc_tuple;
 use super::worker::Worker;
 
 impl Worker {
@@ -52,21 +52,23 @@ impl Worker {
             self.counters.unknown_source += 1;
             return;
         };
-        let Some(transport) = self.transports.get_mut(&transport_id) else { return };
+        let Some(ice) = self.transports.get_mut(&transport_id).and_then(|t| t.ice_mut()) else { return };
         let tuple = Tuple { local, remote: from };
         let mut response = self.transmits.buffer();
         response.resize(BUFFER_SIZE, 0);
-        match transport.ice.handle_binding_request(now, tuple, &msg, &mut response) {
+        match ice.handle_binding_request(now, tuple, &msg, &mut response) {
             Ok(n) => {
                 response.truncate(n);
                 self.transmits.push(socket, from, response);
             }
             Err(_) => {
-                transport.counters.packets_dropped += 1;
                 self.transmits.recycle(response);
+                if let Some(t) = self.transports.get_mut(&transport_id) {
+                    t.counters.packets_dropped += 1;
+                }
             }
         }
-        if transport.ice.is_valid_tuple(&tuple) {
+        if self.transports.get(&transport_id).is_some_and(|t| t.accepts(&tuple)) {
             self.server.register_tuple(socket, from, transport_id);
         }
         self.drain_ice_events(now, transport_id);
@@ -75,7 +77,7 @@ impl Worker {
     fn drain_ice_events(&mut self, now: Instant, id: TransportId) {
         loop {
             let Some(transport) = self.transports.get_mut(&id) else { return };
-            let Some(event) = transport.ice.poll_event() else { return };
+            let Some(event) = transport.ice_mut().and_then(IceLite::poll_event) else { return };
             match event {
                 IceEvent::StateChanged(state) => {
                     self.notify(Notification::Transport(
@@ -168,7 +170,9 @@ impl Worker {
 
     pub(super) fn transport_timeout(&mut self, now: Instant, id: TransportId) {
         let Some(transport) = self.transports.get_mut(&id) else { return };
-        transport.ice.handle_timeout(now);
+        if let Some(ice) = transport.ice_mut() {
+            ice.handle_timeout(now);
+        }
         if let Some(dtls) = transport.dtls.as_mut()
             && dtls.poll_timeout().is_some_and(|t| t <= now)
         {
@@ -191,7 +195,7 @@ impl Worker {
         self.server.retain_tuples(|socket, remote, t| {
             let local = sockets.iter().find(|s| s.id == socket).map(|s| s.local);
             match (transports.get(&t), local) {
-                (Some(tr), Some(local)) => tr.ice.is_valid_tuple(&Tuple { local, remote }),
+                (Some(tr), Some(local)) => tr.accepts(&Tuple { local, remote }),
                 _ => false,
             }
         });
@@ -231,8 +235,8 @@ impl Worker {
         let Some(transport) = self.transports.get_mut(&id) else { return };
         match DtlsSrtpKeys::split(profile, keying_material, local_is_client) {
             Ok(keys) => {
-                transport.srtp_send = Some(SrtpSendContext::new(&keys.local));
-                transport.srtp_recv = Some(SrtpRecvContext::new(&keys.remote));
+                transport.srtp_send = Some(SendProtection::srtp(&keys.local));
+                transport.srtp_recv = Some(RecvProtection::srtp(&keys.remote));
             }
             Err(e) => {
                 tracing::warn!(transport = %id, "SRTP keys unusable: {e}");

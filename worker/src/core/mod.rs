@@ -15,6 +15,7 @@ pub mod ice;
 mod id_map;
 mod media;
 pub mod ortc;
+mod pipe;
 mod producer;
 mod retransmission_buffer;
 pub mod rng;
@@ -29,8 +30,8 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 pub mod transmit;
+mod transport;
 mod webrtc_server;
-mod webrtc_transport;
 mod worker;
 
 pub use router::Router;

@@ -100,6 +100,8 @@ pub struct Producer {
     /// ssrc-audio-level's id after ingress rewriting (router numbering), for the active speaker.
     pub audio_level_ext_id: Option<u8>,
     pub fir_seq: u8,
+    /// A copy of another worker's producer, fed by a pipe transport (see `pipe.rs`).
+    pub piped: bool,
 }
 
 impl Producer {
@@ -195,6 +197,7 @@ impl Producer {
             wants_remb,
             audio_level_ext_id,
             fir_seq: 0,
+            piped: false,
             ingress,
             streams,
             last_keyframe_request: None,

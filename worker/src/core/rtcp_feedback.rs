@@ -10,7 +10,7 @@ use super::rtp::rtcp::{
     write_remb, write_sdes_cname, write_sender_report,
 };
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
-use super::webrtc_transport::WebRtcTransport;
+use super::transport::Transport;
 use super::worker::Worker;
 
 /// How often receiver and sender reports go out.
@@ -19,7 +19,7 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 /// Encrypts the RTCP in `buf[..len]` for `transport` and queues it; false if it could not go.
-fn send_rtcp(transmits: &mut TransmitQueue, transport: &mut WebRtcTransport, mut buf: Vec<u8>, len: usize) -> bool {
+fn send_rtcp(transmits: &mut TransmitQueue, transport: &mut Transport, mut buf: Vec<u8>, len: usize) -> bool {
     let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else {
         transmits.recycle(buf);
         return false;
@@ -272,7 +272,7 @@ impl Worker {
 /// A receiver's report about one of our consumers: loss, jitter and (from LSR/DLSR) RTT.
 fn apply_report_block(
     consumers: &mut super::id_map::IdMap<ConsumerId, super::consumer::Consumer>,
-    transport: &WebRtcTransport,
+    transport: &Transport,
     block: ReportBlock,
     now_mid: u32,
 ) {

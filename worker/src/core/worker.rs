@@ -22,8 +22,8 @@ use super::producer::Producer;
 use super::rng::Rng;
 use super::router::Router;
 use super::transmit::{Transmit, TransmitQueue};
+use super::transport::Transport;
 use super::webrtc_server::{ListenSocket, WebRtcServer};
-use super::webrtc_transport::WebRtcTransport;
 
 /// How often periodic work (consent, RTCP reports, feedback) runs.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -68,6 +68,8 @@ pub struct WorkerCounters {
     pub retired_srtp_failures: u64,
     pub retired_nacks: u64,
     pub retired_keyframe_requests: u64,
+    pub retired_pipe_bytes_received: u64,
+    pub retired_pipe_bytes_sent: u64,
 }
 
 pub struct Worker {
@@ -76,7 +78,7 @@ pub struct Worker {
     pub(super) identity: DtlsIdentity,
     pub(super) server: WebRtcServer,
     pub(super) routers: IdMap<RouterId, Router>,
-    pub(super) transports: IdMap<TransportId, WebRtcTransport>,
+    pub(super) transports: IdMap<TransportId, Transport>,
     pub(super) producers: IdMap<ProducerId, Producer>,
     pub(super) consumers: IdMap<ConsumerId, Consumer>,
     pub(super) data_producers: IdMap<DataProducerId, DataProducer>,
@@ -261,11 +263,19 @@ impl Worker {
 
     pub fn metrics(&self) -> octo_ipc::WorkerMetrics {
         let c = &self.counters;
+        let pipe_transports = self.transports.values().filter(|t| t.is_pipe()).count() as u64;
+        let pipe_producers = self.producers.values().filter(|p| p.piped).count() as u64;
+        let pipe_consumers = self.consumers.values().filter(|c| c.pipe).count() as u64;
         let mut m = octo_ipc::WorkerMetrics {
             routers: self.routers.len() as u64,
-            transports: self.transports.len() as u64,
-            producers: self.producers.len() as u64,
-            consumers: self.consumers.len() as u64,
+            transports: self.transports.len() as u64 - pipe_transports,
+            producers: self.producers.len() as u64 - pipe_producers,
+            consumers: self.consumers.len() as u64 - pipe_consumers,
+            pipe_transports,
+            pipe_producers,
+            pipe_consumers,
+            pipe_bytes_received: c.retired_pipe_bytes_received,
+            pipe_bytes_sent: c.retired_pipe_bytes_sent,
             packets_received: c.retired_packets_received,
             bytes_received: c.retired_bytes_received,
             packets_sent: c.retired_packets_sent,
@@ -282,6 +292,10 @@ impl Worker {
             m.bytes_sent += t.counters.bytes_sent;
             m.packets_dropped += t.counters.packets_dropped;
             m.srtp_failures += t.counters.srtp_failures;
+            if t.is_pipe() {
+                m.pipe_bytes_received += t.counters.bytes_received;
+                m.pipe_bytes_sent += t.counters.bytes_sent;
+            }
         }
         for consumer in self.consumers.values() {
             m.nacks_received += consumer.nack_count;

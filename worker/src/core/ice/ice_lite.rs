@@ -1,4 +1,4 @@
-//! The ICE-lite agent of one WebRtcTransport (RFC 8445 §2.5, as mediasoup's `IceServer`).
+//! The ICE-lite agent of one Transport (RFC 8445 §2.5, as mediasoup's `IceServer`).
 //!
 //! The SFU is always lite and controlled: it gathers only host candidates, never sends checks, and
 //! answers the browser's Binding requests. A valid check validates the 5-tuple it came from (so DTLS

@@ -1,12 +1,14 @@
-//! A WebRTC transport: ICE-lite, DTLS and (once keyed) SRTP for one peer connection, plus the
-//! tables that route its incoming RTP to producers.
+//! A transport: a WebRTC peer connection (ICE-lite, DTLS and, once keyed, SRTP) or a pipe to another
+//! worker (a fixed remote address and SRTP keys from the controller, or none), plus the tables that
+//! route its incoming RTP to producers and its incoming RTCP to consumers. Both kinds share the whole
+//! forwarding path: only how a transport finds its remote and its keys differs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use octo_ipc::{
-    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, ProducerId, Protocol,
+    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState, ProducerId, Protocol,
     SctpParameters, TransportId, TransportStats, TransportTuple,
 };
 
@@ -16,7 +18,7 @@ use super::id_map::IdMap;
 use super::rtp::recv_stats::BitrateWindow;
 use super::rtp::twcc::TwccRecorder;
 use super::sctp::{SctpAssociation, SctpRole};
-use super::srtp::{SrtpRecvContext, SrtpSendContext};
+use super::srtp::{RecvProtection, SendProtection};
 use super::transmit::SocketId;
 
 pub fn ipc_tuple(tuple: Tuple) -> TransportTuple {
@@ -45,9 +47,24 @@ pub struct TransportCounters {
     pub send_rate: BitrateWindow,
 }
 
-pub struct WebRtcTransport {
+/// How a transport reaches its remote end.
+pub enum Link {
+    /// A browser (or other WebRTC peer): ICE-lite picks the tuple, DTLS makes the keys.
+    Ice(IceLite),
+    /// Another Octo worker: the controller names the remote address and hands over the keys.
+    Pipe(PipeLink),
+}
+
+pub struct PipeLink {
+    /// The far end's address, once `ConnectPipe` named it; only datagrams from it reach the pipe.
+    pub remote: Option<SocketAddr>,
+    /// SRTP was asked for at creation (else RTP and RTCP cross the pipe in the clear).
+    pub srtp: bool,
+}
+
+pub struct Transport {
     pub id: TransportId,
-    pub ice: IceLite,
+    pub link: Link,
     pub dtls: Option<DtlsTransport>,
     /// Where to send: the socket and remote address of ICE's selected tuple.
     pub selected: Option<(SocketId, SocketAddr)>,
@@ -56,8 +73,8 @@ pub struct WebRtcTransport {
     pub incoming: IdMap<u32, IncomingStream>,
     /// Outgoing SSRC (media and RTX) → consumer, for RTCP feedback from the receiver.
     pub outgoing: IdMap<u32, octo_ipc::ConsumerId>,
-    pub srtp_send: Option<SrtpSendContext>,
-    pub srtp_recv: Option<SrtpRecvContext>,
+    pub srtp_send: Option<SendProtection>,
+    pub srtp_recv: Option<RecvProtection>,
     /// Transport-wide congestion control feedback for what this transport receives.
     pub twcc: TwccRecorder,
     /// The SSRC our own RTCP (receiver reports, NACK, PLI, feedback) is sent from.
@@ -78,8 +95,17 @@ pub struct WebRtcTransport {
     next_mid: u32,
 }
 
-impl WebRtcTransport {
+impl Transport {
     pub fn new(id: TransportId, ice: IceLite, sctp_parameters: Option<SctpParameters>, rtcp_ssrc: u32) -> Self {
+        Self::with_link(id, Link::Ice(ice), sctp_parameters, rtcp_ssrc)
+    }
+
+    /// A pipe transport, not yet connected.
+    pub fn pipe(id: TransportId, srtp: bool, rtcp_ssrc: u32) -> Self {
+        Self::with_link(id, Link::Pipe(PipeLink { remote: None, srtp }), None, rtcp_ssrc)
+    }
+
+    fn with_link(id: TransportId, link: Link, sctp_parameters: Option<SctpParameters>, rtcp_ssrc: u32) -> Self {
         Self {
             outgoing: IdMap::default(),
             srtp_send: None,
@@ -88,7 +114,7 @@ impl WebRtcTransport {
             rtcp_ssrc,
             next_receiver_report: None,
             id,
-            ice,
+            link,
             dtls: None,
             selected: None,
             producers: Vec::new(),
@@ -105,12 +131,46 @@ impl WebRtcTransport {
         }
     }
 
-    pub fn ice_parameters(&self) -> IceParameters {
-        IceParameters {
-            username_fragment: self.ice.local_ufrag().to_owned(),
-            password: self.ice.local_password().to_owned(),
-            ice_lite: Some(true),
+    pub fn ice(&self) -> Option<&IceLite> {
+        match &self.link {
+            Link::Ice(ice) => Some(ice),
+            Link::Pipe(_) => None,
         }
+    }
+
+    pub fn ice_mut(&mut self) -> Option<&mut IceLite> {
+        match &mut self.link {
+            Link::Ice(ice) => Some(ice),
+            Link::Pipe(_) => None,
+        }
+    }
+
+    pub fn is_pipe(&self) -> bool {
+        matches!(self.link, Link::Pipe(_))
+    }
+
+    /// Whether datagrams from `tuple` may reach this transport: ICE's consent for a peer connection,
+    /// the configured far end for a pipe.
+    pub fn accepts(&self, tuple: &Tuple) -> bool {
+        match &self.link {
+            Link::Ice(ice) => ice.is_valid_tuple(tuple),
+            Link::Pipe(pipe) => pipe.remote == Some(tuple.remote),
+        }
+    }
+
+    /// A pipe's state in ICE's words: connected once it has a far end.
+    pub fn ice_state(&self) -> IceState {
+        match &self.link {
+            Link::Ice(ice) => ice.state(),
+            Link::Pipe(PipeLink { remote: Some(_), .. }) => IceState::Connected,
+            Link::Pipe(PipeLink { remote: None, .. }) => IceState::New,
+        }
+    }
+
+    /// ICE parameters of a peer connection (empty for a pipe, which has none).
+    pub fn ice_parameters(&self) -> IceParameters {
+        let (ufrag, password) = self.ice().map_or(("", ""), |ice| (ice.local_ufrag(), ice.local_password()));
+        IceParameters { username_fragment: ufrag.to_owned(), password: password.to_owned(), ice_lite: Some(true) }
     }
 
     pub fn dtls_state(&self) -> DtlsState {
@@ -151,8 +211,8 @@ impl WebRtcTransport {
     pub fn stats(&self, now: Option<Instant>) -> TransportStats {
         TransportStats {
             transport_id: self.id,
-            ice_state: self.ice.state(),
-            ice_selected_tuple: self.ice.selected_tuple().map(ipc_tuple),
+            ice_state: self.ice_state(),
+            ice_selected_tuple: self.ice().and_then(IceLite::selected_tuple).map(ipc_tuple),
             dtls_state: self.dtls_state(),
             bytes_received: self.counters.bytes_received,
             bytes_sent: self.counters.bytes_sent,

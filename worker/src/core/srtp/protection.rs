@@ -1,0 +1,65 @@
+//! What a transport does to the RTP and RTCP it sends and receives: SRTP, or nothing for a pipe
+//! between two workers of one host that was created without it (the packets never leave the
+//! machine, and a second AES pass per piped packet would buy nothing there).
+
+use super::{MasterKey, SrtpError, SrtpRecvContext, SrtpSendContext};
+
+pub enum SendProtection {
+    Srtp(SrtpSendContext),
+    /// Packets go as they are.
+    Clear,
+}
+
+impl SendProtection {
+    pub fn srtp(key: &MasterKey) -> Self {
+        Self::Srtp(SrtpSendContext::new(key))
+    }
+
+    /// As [`SrtpSendContext::encrypt_rtp`]; the length unchanged in the clear.
+    pub fn encrypt_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        match self {
+            Self::Srtp(srtp) => srtp.encrypt_rtp(buf, len),
+            Self::Clear => clear_len(buf, len),
+        }
+    }
+
+    /// As [`SrtpSendContext::encrypt_rtcp`]; the length unchanged in the clear.
+    pub fn encrypt_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        match self {
+            Self::Srtp(srtp) => srtp.encrypt_rtcp(buf, len),
+            Self::Clear => clear_len(buf, len),
+        }
+    }
+}
+
+pub enum RecvProtection {
+    Srtp(SrtpRecvContext),
+    /// Packets are taken as they come (only from the pipe's configured far end).
+    Clear,
+}
+
+impl RecvProtection {
+    pub fn srtp(key: &MasterKey) -> Self {
+        Self::Srtp(SrtpRecvContext::new(key))
+    }
+
+    /// As [`SrtpRecvContext::decrypt_rtp`]; the length unchanged in the clear.
+    pub fn decrypt_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        match self {
+            Self::Srtp(srtp) => srtp.decrypt_rtp(buf, len),
+            Self::Clear => clear_len(buf, len),
+        }
+    }
+
+    /// As [`SrtpRecvContext::decrypt_rtcp`]; the length unchanged in the clear.
+    pub fn decrypt_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        match self {
+            Self::Srtp(srtp) => srtp.decrypt_rtcp(buf, len),
+            Self::Clear => clear_len(buf, len),
+        }
+    }
+}
+
+fn clear_len(buf: &[u8], len: usize) -> Result<usize, SrtpError> {
+    if len > buf.len() { Err(SrtpError::BufferTooSmall) } else { Ok(len) }
+}
