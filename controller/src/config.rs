@@ -84,6 +84,17 @@ pub struct Args {
     /// Requests a socket may send in a burst before the rate applies.
     #[arg(long, env = "OCTO_REQUEST_BURST", default_value_t = 100.0)]
     pub request_burst: f64,
+    /// A room's consumers on its main worker at which new receiving peers go to another worker
+    /// (their media piped there); 0 keeps every room on one worker.
+    #[arg(long, env = "OCTO_ROOM_SPILL_CONSUMERS", default_value_t = 500)]
+    pub room_spill_consumers: usize,
+    /// A worker's CPU use (share of one core) at which a room's new receiving peers go elsewhere.
+    #[arg(long, env = "OCTO_ROOM_SPILL_CPU", default_value_t = 0.7)]
+    pub room_spill_cpu: f64,
+    /// Encrypt media piped between workers (SRTP with a random key per pipe); off: in the clear over
+    /// loopback, as both ends are on this host.
+    #[arg(long, env = "OCTO_PIPE_SRTP")]
+    pub pipe_srtp: bool,
     /// Milliseconds an empty room keeps its router before closing it.
     #[arg(long, env = "OCTO_EMPTY_ROOM_GRACE_MS", default_value_t = 10_000)]
     pub empty_room_grace_ms: u64,
@@ -163,6 +174,9 @@ struct FileConfig {
     requests_per_second: Option<f64>,
     request_burst: Option<f64>,
     empty_room_grace_ms: Option<u64>,
+    room_spill_consumers: Option<usize>,
+    room_spill_cpu: Option<f64>,
+    pipe_srtp: Option<bool>,
     seed_transport_hold_ms: Option<u64>,
     metrics_listen: Option<String>,
     drain_timeout_ms: Option<u64>,

@@ -12,6 +12,7 @@ use octo_controller::config::{self, Args};
 use octo_controller::http;
 use octo_controller::logging;
 use octo_controller::readiness::Readiness;
+use octo_controller::rooms::spill::SpillLimits;
 use octo_controller::rooms::{Rooms, RoomsConfig};
 use octo_controller::signaling::{Limits, Signaling, SignalingConfig};
 use octo_controller::tls::{Tls, TlsListener};
@@ -88,10 +89,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !(args.requests_per_second > 0.0 && args.request_burst >= 1.0) {
         anyhow::bail!("--requests-per-second must be positive and --request-burst at least 1");
     }
+    if !(args.room_spill_cpu.is_finite() && args.room_spill_cpu > 0.0) {
+        anyhow::bail!("--room-spill-cpu must be a positive share of one core (0.7 = 70%)");
+    }
     let rooms_config = RoomsConfig {
         max_peers_per_room: args.max_peers_per_room,
         empty_room_grace: Duration::from_millis(args.empty_room_grace_ms),
         media_codecs: octo_controller::rooms::media_codecs(&args.media_codecs),
+        spill: SpillLimits { consumers: args.room_spill_consumers, cpu: args.room_spill_cpu },
+        pipe_srtp: args.pipe_srtp,
     };
     let signaling_config = SignalingConfig {
         limits: Limits {

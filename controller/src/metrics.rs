@@ -78,11 +78,18 @@ pub async fn render(state: &MetricsState) -> String {
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
-    let series: [(&str, &str, &str, Field); 12] = [
+    let series: [(&str, &str, &str, Field); 17] = [
         ("octo_routers", "gauge", "Routers.", |m| m.routers),
         ("octo_transports", "gauge", "WebRTC transports.", |m| m.transports),
-        ("octo_producers", "gauge", "Producers.", |m| m.producers),
-        ("octo_consumers", "gauge", "Consumers.", |m| m.consumers),
+        ("octo_producers", "gauge", "Producers (not counting piped copies).", |m| m.producers),
+        ("octo_consumers", "gauge", "Consumers (not counting pipe consumers).", |m| m.consumers),
+        ("octo_pipe_transports", "gauge", "Pipe transports to other workers.", |m| m.pipe_transports),
+        ("octo_pipe_producers", "gauge", "Producers piped in from other workers.", |m| m.pipe_producers),
+        ("octo_pipe_consumers", "gauge", "Consumers piping producers out to other workers.", |m| m.pipe_consumers),
+        ("octo_pipe_bytes_received_total", "counter", "Bytes received over pipe transports.", |m| {
+            m.pipe_bytes_received
+        }),
+        ("octo_pipe_bytes_sent_total", "counter", "Bytes sent over pipe transports.", |m| m.pipe_bytes_sent),
         ("octo_packets_received_total", "counter", "Datagrams received by transports.", |m| m.packets_received),
         ("octo_bytes_received_total", "counter", "Bytes received by transports.", |m| m.bytes_received),
         ("octo_packets_sent_total", "counter", "Datagrams sent by transports.", |m| m.packets_sent),

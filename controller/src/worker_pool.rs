@@ -11,7 +11,7 @@ use octo_ipc::{
     CloseReason, Notification, Request, Response, RouterId, RouterNotification, RouterRequest, Target, WorkerRequest,
 };
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
@@ -173,6 +173,9 @@ struct Shared {
     changed: Notify,
     /// The log filter set since start (SIGHUP), for workers spawned later.
     log_filter: Mutex<Option<String>>,
+    /// The slot index of every worker process that exits, for owners of objects that are not
+    /// routers (pipe transports) and so get no `Closed` notification.
+    deaths: broadcast::Sender<usize>,
 }
 
 pub struct WorkerPool {
@@ -195,6 +198,7 @@ impl WorkerPool {
             shutdown: watch::channel(false).0,
             changed: Notify::new(),
             log_filter: Mutex::default(),
+            deaths: broadcast::channel(64).0,
         });
         let mut supervisors: Vec<_> =
             (0..shared.slots.len()).map(|i| tokio::spawn(supervise(shared.clone(), i))).collect();
@@ -250,6 +254,12 @@ impl WorkerPool {
 
     pub fn unsubscribe(&self, target: Target) {
         self.shared.dispatcher.unsubscribe(target)
+    }
+
+    /// The index of each worker slot whose process exits from now on (sent once the slot no longer
+    /// holds it, before its routers are reported closed).
+    pub fn subscribe_deaths(&self) -> broadcast::Receiver<usize> {
+        self.shared.deaths.subscribe()
     }
 
     pub fn status(&self) -> Vec<WorkerStatus> {
@@ -431,6 +441,8 @@ async fn run_once(
     shared.slots[index].current.lock().unwrap_or_else(|p| p.into_inner()).take();
     shared.changed.notify_waiters();
     handle.channel.fail_pending();
+    // Nobody listening is fine: no room has piped anything yet.
+    let _ = shared.deaths.send(index);
     let routers: Vec<RouterId> = handle.routers.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
     for id in routers {
         shared

@@ -1,13 +1,18 @@
 //! Rooms and peers: the one set of room operations that every signaling dialect calls.
 //!
-//! A [`Room`] is one router on one worker (placed on the least-loaded live worker, see [`placement`]). A
+//! A [`Room`] is a main router on one worker (placed on the least-loaded live worker, see
+//! [`placement`]) that holds its producers, and, once it outgrows that worker, routers on others for
+//! the peers that receive there (see [`spill`]), fed through pipes between workers. A
 //! [`Peer`] owns the transports, producers and consumers it created; every operation names the
 //! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
 //! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
 
 mod peer;
+mod pipes;
 pub mod placement;
 mod room;
+pub mod spill;
+mod spread;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -114,11 +119,21 @@ pub struct RoomsConfig {
     pub empty_room_grace: Duration,
     /// The codecs every room's router offers.
     pub media_codecs: Vec<RtpCodecCapability>,
+    /// When a room's receiving peers go to another worker.
+    pub spill: spill::SpillLimits,
+    /// Encrypt media on pipes between workers.
+    pub pipe_srtp: bool,
 }
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        Self { max_peers_per_room: 50, empty_room_grace: Duration::from_secs(10), media_codecs: default_media_codecs() }
+        Self {
+            max_peers_per_room: 50,
+            empty_room_grace: Duration::from_secs(10),
+            media_codecs: default_media_codecs(),
+            spill: spill::SpillLimits::default(),
+            pipe_srtp: false,
+        }
     }
 }
 
@@ -176,6 +191,9 @@ pub enum RoomError {
     RoomClosed,
     #[error("{0}")]
     LimitExceeded(String),
+    /// What Octo does not do yet (DataChannels across workers).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("no worker is available: {0}")]
     Unavailable(String),
     #[error("worker refused: {0}")]
@@ -200,6 +218,8 @@ impl From<PoolError> for RoomError {
 /// Every room of this controller, by the room id clients chose.
 pub struct Rooms {
     pool: Arc<WorkerPool>,
+    /// The pipes between workers, shared by every room that spills.
+    pipes: Arc<pipes::Pipes>,
     config: RoomsConfig,
     /// A cell per room id so that concurrent first joins create one router, not several.
     rooms: Mutex<HashMap<String, Arc<OnceCell<Arc<Room>>>>>,
@@ -210,8 +230,10 @@ pub struct Rooms {
 
 impl Rooms {
     pub fn new(pool: Arc<WorkerPool>, config: RoomsConfig) -> Arc<Rooms> {
+        let pipes = pipes::Pipes::new(pool.clone(), config.pipe_srtp);
         Arc::new_cyclic(|me| Rooms {
             pool,
+            pipes,
             config,
             rooms: Mutex::default(),
             me: me.clone(),
@@ -242,7 +264,7 @@ impl Rooms {
         self.load().iter().map(|(_, peers)| peers).sum()
     }
 
-    /// (worker index, peer count) of every open room, for metrics.
+    /// (main worker index, peer count) of every open room, for metrics.
     pub fn load(&self) -> Vec<(usize, usize)> {
         self.lock()
             .values()
@@ -251,7 +273,8 @@ impl Rooms {
     }
 
     /// What placement weighs for each worker slot: the pool's view (live, routers, CPU) and the
-    /// producers and consumers of this controller's rooms on it.
+    /// producers and consumers of this controller's rooms on it (a room's producers on its main
+    /// worker, its consumers on the worker hosting each).
     pub fn worker_loads(&self) -> Vec<placement::WorkerLoad> {
         let mut loads: Vec<placement::WorkerLoad> = self
             .pool
@@ -268,10 +291,11 @@ impl Rooms {
             .collect();
         let rooms: Vec<Arc<Room>> = self.lock().values().filter_map(|c| c.get().cloned()).collect();
         for room in rooms.iter().filter(|r| !r.is_closed()) {
-            if let Some(load) = loads.get_mut(room.worker()) {
-                let (producers, consumers) = room.media_counts();
-                load.producers += producers;
-                load.consumers += consumers;
+            for (worker, producers, consumers) in room.media_shares() {
+                if let Some(load) = loads.get_mut(worker) {
+                    load.producers += producers;
+                    load.consumers += consumers;
+                }
             }
         }
         loads
@@ -345,8 +369,14 @@ impl Rooms {
             routers = load.routers,
             "room created"
         );
-        let room =
-            Room::new(room_id.to_owned(), router_id, worker, rtp_capabilities, self.pool.clone(), self.me.clone());
+        let room = Room::new(
+            room_id.to_owned(),
+            (router_id, worker),
+            rtp_capabilities,
+            self.pool.clone(),
+            self.pipes.clone(),
+            self.me.clone(),
+        );
         tokio::spawn(watch_router(Arc::downgrade(&room), notifications));
         room.schedule_close_if_empty();
         Ok(room)
@@ -357,8 +387,9 @@ impl Rooms {
     }
 }
 
-/// Turns the router's `Closed` notification (the pool sends it when the worker dies) into the
-/// room's end.
+/// Turns the main router's `Closed` notification (the pool sends it when the worker dies) into the
+/// room's end, and its `ActiveSpeaker` into the room's (only the main router's count: it has the
+/// original of every producer).
 async fn watch_router(room: Weak<Room>, mut notifications: tokio::sync::mpsc::UnboundedReceiver<Notification>) {
     while let Some(n) = notifications.recv().await {
         if let Notification::Router(_, RouterNotification::ActiveSpeaker { producer_id }) = n {
@@ -372,7 +403,7 @@ async fn watch_router(room: Weak<Room>, mut notifications: tokio::sync::mpsc::Un
             match room.upgrade() {
                 Some(room) => {
                     warn!(room = room.id(), ?reason, "router closed under the room");
-                    room.fail("worker_died", format!("the room's media worker stopped ({reason:?}); join again"));
+                    room.fail("worker_died", format!("the room's media worker stopped ({reason:?}); join again")).await;
                 }
                 None => return,
             }

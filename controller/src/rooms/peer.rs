@@ -22,6 +22,9 @@ pub struct Peer {
     pub consumers: HashMap<ConsumerId, OwnedConsumer>,
     pub data_producers: Vec<OwnedDataProducer>,
     pub data_consumers: Vec<octo_ipc::DataConsumerId>,
+    /// The worker of the peer's recv transports (and so its consumers), chosen with the first one;
+    /// `None` until then. Send transports are always on the room's main worker.
+    pub recv_worker: Option<usize>,
 }
 
 pub struct OwnedDataProducer {
@@ -53,6 +56,7 @@ impl Peer {
             consumers: HashMap::new(),
             data_producers: Vec::new(),
             data_consumers: Vec::new(),
+            recv_worker: None,
         }
     }
 

@@ -1,10 +1,15 @@
-//! One room: a router on one worker and the peers in it.
+//! One room: its main router, the routers it spilled onto on other workers, and the peers in it.
+//!
+//! Every producer is on the main router; a peer's receiving transports (and so its consumers) are
+//! on the worker `spill` chose for it, which gets piped copies of what the peer consumes (see
+//! `spread.rs`). Each request goes to the worker that hosts its object.
 //!
 //! Locking: the state lock is never held across an await or while calling a peer's sink. An
 //! operation checks ownership under the lock, releases it, asks the worker, and then commits under
 //! the lock again. One peer's operations are serialised by its signaling session, so only other
 //! peers (and notifications) run concurrently with it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use octo_ipc::{
@@ -13,38 +18,52 @@ use octo_ipc::{
     RtpParameters, RtpStreamStats, Target, TransportId, TransportRequest, TransportStats, WebRtcTransportData,
     WebRtcTransportOptions,
 };
+use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, info};
 
 use super::peer::{
     MAX_CONSUMERS, MAX_PRODUCERS, MAX_TRANSPORTS, OwnedConsumer, OwnedDataProducer, OwnedProducer, Peer,
 };
+use super::pipes::Pipes;
 use super::{Direction, EventSink, PeerId, RoomError, RoomEvent, Rooms};
 use crate::worker_pool::WorkerPool;
 
 pub struct Room {
-    id: String,
-    router_id: RouterId,
-    worker: usize,
+    pub(super) id: String,
+    /// The main router: every producer of the room is on it.
+    pub(super) router_id: RouterId,
+    /// The main router's worker.
+    pub(super) worker: usize,
     rtp_capabilities: RtpCapabilities,
-    pool: Arc<WorkerPool>,
-    rooms: Weak<Rooms>,
+    pub(super) pool: Arc<WorkerPool>,
+    pub(super) pipes: Arc<Pipes>,
+    pub(super) rooms: Weak<Rooms>,
     state: Mutex<State>,
-    me: Weak<Room>,
+    pub(super) me: Weak<Room>,
 }
 
+/// A value made once on one worker process, with that process's pid: a value whose worker has been
+/// replaced since is stale (the object died with it).
+pub(super) type OnWorker<T> = Arc<OnceCell<(T, u32)>>;
+
 #[derive(Default)]
-struct State {
-    closed: bool,
+pub(super) struct State {
+    pub(super) closed: bool,
     /// Bumped by every join, so that a grace timer started while the room was empty does nothing
     /// once someone has come in since.
     generation: u64,
     /// In join order.
-    peers: Vec<Peer>,
+    pub(super) peers: Vec<Peer>,
+    /// The room's routers on workers other than the main one, by worker index.
+    pub(super) routers: HashMap<usize, OnWorker<RouterId>>,
+    /// Piped copies of the main router's producers, by (producer, worker): one per pair, made by
+    /// the first consumer there that needs it.
+    pub(super) piped: HashMap<(ProducerId, usize), OnWorker<()>>,
 }
 
 impl State {
-    fn peer(&self, id: &str) -> Result<&Peer, RoomError> {
+    pub(super) fn peer(&self, id: &str) -> Result<&Peer, RoomError> {
         self.peers.iter().find(|p| p.id == id).ok_or(RoomError::NotInRoom)
     }
 
@@ -108,8 +127,27 @@ impl State {
         }
     }
 
-    fn sinks_except(&self, peer: &str) -> Vec<EventSink> {
+    pub(super) fn sinks_except(&self, peer: &str) -> Vec<EventSink> {
         self.peers.iter().filter(|p| p.id != peer).map(|p| p.sink.clone()).collect()
+    }
+
+    /// The worker hosting the caller's transport `id` (owned: checked by the caller).
+    fn transport_worker(&self, peer: &str, id: TransportId, main: usize) -> usize {
+        let Ok(p) = self.peer(peer) else { return main };
+        match p.transports.get(&id) {
+            Some(Direction::Recv) => p.recv_worker.unwrap_or(main),
+            _ => main,
+        }
+    }
+
+    /// The worker of `peer`'s consumers (its recv transports).
+    fn consumer_worker(&self, peer: &str, main: usize) -> usize {
+        self.peer(peer).ok().and_then(|p| p.recv_worker).unwrap_or(main)
+    }
+
+    /// The producer `id` of any peer in the room.
+    pub(super) fn any_producer(&self, id: ProducerId) -> Option<&OwnedProducer> {
+        self.peers.iter().find_map(|p| p.producer(id))
     }
 }
 
@@ -143,10 +181,10 @@ pub enum StatsTarget {
 impl Room {
     pub(super) fn new(
         id: String,
-        router_id: RouterId,
-        worker: usize,
+        (router_id, worker): (RouterId, usize),
         rtp_capabilities: RtpCapabilities,
         pool: Arc<WorkerPool>,
+        pipes: Arc<Pipes>,
         rooms: Weak<Rooms>,
     ) -> Arc<Room> {
         Arc::new_cyclic(|me| Room {
@@ -155,6 +193,7 @@ impl Room {
             worker,
             rtp_capabilities,
             pool,
+            pipes,
             rooms,
             state: Mutex::default(),
             me: me.clone(),
@@ -169,7 +208,7 @@ impl Room {
         self.router_id
     }
 
-    /// The index of the worker hosting this room's router.
+    /// The index of the worker hosting this room's main router (its producers).
     pub fn worker(&self) -> usize {
         self.worker
     }
@@ -186,24 +225,41 @@ impl Room {
         self.lock().peers.len()
     }
 
-    /// (producers, consumers) of every peer in the room: its media load, for placement.
-    pub fn media_counts(&self) -> (usize, usize) {
-        let state = self.lock();
-        state.peers.iter().fold((0, 0), |(p, c), peer| (p + peer.producers.len(), c + peer.consumers.len()))
+    /// Whether `peer` is (still) in the room: a peer whose receiving worker died is put out of a
+    /// room that goes on.
+    pub fn has_peer(&self, peer: &str) -> bool {
+        self.lock().peer(peer).is_ok()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// The room's media load by worker: (worker, producers, consumers) — producers count on the
+    /// main worker, consumers on the worker hosting them. For placement.
+    pub fn media_shares(&self) -> Vec<(usize, usize, usize)> {
+        let state = self.lock();
+        let mut shares = vec![(self.worker, 0, 0)];
+        for peer in &state.peers {
+            shares[0].1 += peer.producers.len();
+            let worker = peer.recv_worker.unwrap_or(self.worker);
+            match shares.iter_mut().find(|s| s.0 == worker) {
+                Some(share) => share.2 += peer.consumers.len(),
+                None => shares.push((worker, 0, peer.consumers.len())),
+            }
+        }
+        shares
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The open state, or `RoomClosed`.
-    fn open(&self) -> Result<MutexGuard<'_, State>, RoomError> {
+    pub(super) fn open(&self) -> Result<MutexGuard<'_, State>, RoomError> {
         let state = self.lock();
         if state.closed { Err(RoomError::RoomClosed) } else { Ok(state) }
     }
 
-    async fn request(&self, request: Request) -> Result<Response, RoomError> {
-        Ok(self.pool.request(self.worker, request).await?)
+    /// `request` to worker `worker` (the one hosting its object).
+    pub(super) async fn request(&self, worker: usize, request: Request) -> Result<Response, RoomError> {
+        Ok(self.pool.request(worker, request).await?)
     }
 
     /// Adds `peer`; the others get `PeerJoined`.
@@ -254,25 +310,46 @@ impl Room {
         direction: Direction,
         sctp: Option<octo_ipc::NumSctpStreams>,
     ) -> Result<WebRtcTransportData, RoomError> {
-        {
+        let recv_worker = {
             let state = self.open()?;
-            if state.peer(peer)?.transports.len() >= MAX_TRANSPORTS {
+            let owner = state.peer(peer)?;
+            if owner.transports.len() >= MAX_TRANSPORTS {
                 return Err(RoomError::LimitExceeded(format!("at most {MAX_TRANSPORTS} transports per peer")));
             }
-        }
+            owner.recv_worker
+        };
+        // Sending stays on the main router; receiving goes where the peer's first recv transport
+        // went, chosen then.
+        let worker = match (direction, recv_worker) {
+            (Direction::Send, _) => self.worker,
+            (Direction::Recv, Some(w)) => w,
+            (Direction::Recv, None) => self.choose_recv_worker()?,
+        };
+        let router_id = self.router_on(worker).await?;
         let transport_id = TransportId(rand::random());
         // SCTP (DataChannels) when the client sent its sctpCapabilities.
         let options = WebRtcTransportOptions { sctp, ..WebRtcTransportOptions::default() };
         let response = self
-            .request(Request::Router(self.router_id, RouterRequest::CreateWebRtcTransport { transport_id, options }))
+            .request(worker, Request::Router(router_id, RouterRequest::CreateWebRtcTransport { transport_id, options }))
             .await?;
         let Response::WebRtcTransportCreated(data) = response else { return Err(RoomError::UnexpectedResponse) };
         let kept = match self.open() {
-            Ok(mut state) => state.peer_mut(peer).map(|p| p.transports.insert(transport_id, direction)).is_ok(),
+            Ok(mut state) => state
+                .peer_mut(peer)
+                .map(|p| {
+                    p.transports.insert(transport_id, direction);
+                    if direction == Direction::Recv && p.recv_worker.is_none() {
+                        p.recv_worker = Some(worker);
+                        if worker != self.worker {
+                            info!(room = self.id, peer, worker, "peer receives on another worker");
+                        }
+                    }
+                })
+                .is_ok(),
             Err(_) => false,
         };
         if !kept {
-            self.close_quietly(Request::Transport(transport_id, TransportRequest::Close)).await;
+            self.close_quietly(worker, Request::Transport(transport_id, TransportRequest::Close)).await;
             return Err(RoomError::RoomClosed);
         }
         Ok(data)
@@ -284,17 +361,24 @@ impl Room {
         transport_id: TransportId,
         dtls_parameters: DtlsParameters,
     ) -> Result<(), RoomError> {
-        self.open()?.own_transport(peer, transport_id)?;
-        self.request(Request::Transport(transport_id, TransportRequest::Connect { dtls_parameters })).await?;
+        let worker = self.own_transport_worker(peer, transport_id)?;
+        self.request(worker, Request::Transport(transport_id, TransportRequest::Connect { dtls_parameters })).await?;
         Ok(())
     }
 
     pub async fn restart_ice(&self, peer: &str, transport_id: TransportId) -> Result<IceParameters, RoomError> {
-        self.open()?.own_transport(peer, transport_id)?;
-        match self.request(Request::Transport(transport_id, TransportRequest::RestartIce)).await? {
+        let worker = self.own_transport_worker(peer, transport_id)?;
+        match self.request(worker, Request::Transport(transport_id, TransportRequest::RestartIce)).await? {
             Response::IceParameters(p) => Ok(p),
             _ => Err(RoomError::UnexpectedResponse),
         }
+    }
+
+    /// The worker of the caller's own transport `id`, or why it is not the caller's.
+    fn own_transport_worker(&self, peer: &str, id: TransportId) -> Result<usize, RoomError> {
+        let state = self.open()?;
+        state.own_transport(peer, id)?;
+        Ok(state.transport_worker(peer, id, self.worker))
     }
 
     /// A producer on the caller's send transport (`None`: its first one); the others get `NewProducer`.
@@ -316,7 +400,7 @@ impl Room {
         };
         let producer_id = ProducerId(rand::random());
         let request = TransportRequest::Produce { producer_id, kind, rtp_parameters, paused: false };
-        self.request(Request::Transport(transport_id, request)).await?;
+        self.request(self.worker, Request::Transport(transport_id, request)).await?;
         let committed = self.open().and_then(|mut state| {
             let owner = state.peer_mut(peer)?;
             owner.producers.push(OwnedProducer { id: producer_id, kind, app_data: app_data.clone(), paused: false });
@@ -336,7 +420,7 @@ impl Room {
                 Ok(producer_id)
             }
             Err(e) => {
-                self.close_quietly(Request::Producer(producer_id, ProducerRequest::Close)).await;
+                self.close_quietly(self.worker, Request::Producer(producer_id, ProducerRequest::Close)).await;
                 Err(e)
             }
         }
@@ -367,7 +451,7 @@ impl Room {
             label: label.clone(),
             protocol: protocol.clone(),
         };
-        self.request(Request::Transport(transport_id, request)).await?;
+        self.request(self.worker, Request::Transport(transport_id, request)).await?;
         let committed = self.open().and_then(|mut state| {
             let owner = state.peer_mut(peer)?;
             owner.data_producers.push(OwnedDataProducer {
@@ -386,7 +470,8 @@ impl Room {
                 Ok(data_producer_id)
             }
             Err(e) => {
-                self.close_quietly(Request::DataProducer(data_producer_id, octo_ipc::DataProducerRequest::Close)).await;
+                let request = Request::DataProducer(data_producer_id, octo_ipc::DataProducerRequest::Close);
+                self.close_quietly(self.worker, request).await;
                 Err(e)
             }
         }
@@ -408,10 +493,18 @@ impl Room {
             if state.peer(peer)?.data_consumers.len() >= MAX_CONSUMERS {
                 return Err(RoomError::LimitExceeded(format!("at most {MAX_CONSUMERS} data consumers per peer")));
             }
+            // Every data producer is on the main router, and SCTP is not piped between workers.
+            if let Some(worker) = state.peer(peer)?.recv_worker.filter(|w| *w != self.worker) {
+                return Err(RoomError::NotImplemented(format!(
+                    "DataChannels are not piped between workers yet: this peer receives on worker {worker}, \
+                     the room's data producers are on worker {}",
+                    self.worker
+                )));
+            }
         }
         let data_consumer_id = octo_ipc::DataConsumerId(rand::random());
         let request = TransportRequest::ConsumeData { data_consumer_id, data_producer_id };
-        let data = match self.request(Request::Transport(transport_id, request)).await? {
+        let data = match self.request(self.worker, Request::Transport(transport_id, request)).await? {
             Response::DataConsumerCreated(data) => data,
             _ => return Err(RoomError::UnexpectedResponse),
         };
@@ -420,7 +513,8 @@ impl Room {
             Ok(())
         });
         if kept.is_err() {
-            self.close_quietly(Request::DataConsumer(data_consumer_id, octo_ipc::DataConsumerRequest::Close)).await;
+            let request = Request::DataConsumer(data_consumer_id, octo_ipc::DataConsumerRequest::Close);
+            self.close_quietly(self.worker, request).await;
             return Err(RoomError::RoomClosed);
         }
         Ok(data)
@@ -456,22 +550,29 @@ impl Room {
         rtp_capabilities: RtpCapabilities,
         paused: bool,
     ) -> Result<ConsumerData, RoomError> {
-        let transport_id = {
+        let (transport_id, worker) = {
             let state = self.open()?;
             let t = state.pick_transport(peer, transport_id, Direction::Recv)?;
-            if !state.peers.iter().any(|p| p.producer(producer_id).is_some()) {
+            if state.any_producer(producer_id).is_none() {
                 return Err(RoomError::NotFound(format!("producer {producer_id}")));
             }
             if state.peer(peer)?.consumers.len() >= MAX_CONSUMERS {
                 return Err(RoomError::LimitExceeded(format!("at most {MAX_CONSUMERS} consumers per peer")));
             }
-            t
+            (t, state.consumer_worker(peer, self.worker))
         };
+        // On another worker the producer must be there first: its piped copy is what the consumer
+        // (and CanConsume) sees.
+        self.ensure_piped(producer_id, worker).await?;
+        let router_id = self.router_on(worker).await?;
         let can = self
-            .request(Request::Router(
-                self.router_id,
-                RouterRequest::CanConsume { producer_id, rtp_capabilities: rtp_capabilities.clone() },
-            ))
+            .request(
+                worker,
+                Request::Router(
+                    router_id,
+                    RouterRequest::CanConsume { producer_id, rtp_capabilities: rtp_capabilities.clone() },
+                ),
+            )
             .await?;
         if can != Response::CanConsume(true) {
             return Err(RoomError::CannotConsume(producer_id));
@@ -480,7 +581,7 @@ impl Room {
         // Subscribe before creating it: the producer may close the moment the consumer exists.
         let notifications = self.pool.subscribe(Target::Consumer(consumer_id));
         let request = TransportRequest::Consume { consumer_id, producer_id, rtp_capabilities, paused };
-        let data = match self.request(Request::Transport(transport_id, request)).await {
+        let data = match self.request(worker, Request::Transport(transport_id, request)).await {
             Ok(Response::ConsumerCreated(data)) => data,
             Ok(_) => {
                 self.pool.unsubscribe(Target::Consumer(consumer_id));
@@ -500,7 +601,7 @@ impl Room {
             .is_ok();
         if !kept {
             self.pool.unsubscribe(Target::Consumer(consumer_id));
-            self.close_quietly(Request::Consumer(consumer_id, ConsumerRequest::Close)).await;
+            self.close_quietly(worker, Request::Consumer(consumer_id, ConsumerRequest::Close)).await;
             return Err(RoomError::RoomClosed);
         }
         tokio::spawn(watch_consumer(self.me.clone(), peer.to_owned(), consumer_id, notifications));
@@ -517,7 +618,7 @@ impl Room {
     ) -> Result<(), RoomError> {
         self.open()?.own_producer(peer, producer_id)?;
         let request = if paused { ProducerRequest::Pause } else { ProducerRequest::Resume };
-        self.request(Request::Producer(producer_id, request)).await?;
+        self.request(self.worker, Request::Producer(producer_id, request)).await?;
         let sinks = {
             let mut state = self.open()?;
             if let Some(p) = state.peer_mut(peer)?.producer_mut(producer_id) {
@@ -525,6 +626,8 @@ impl Room {
             }
             state.sinks_except(peer)
         };
+        // The copies' consumers on other workers hear of it from their copy.
+        self.set_copies_paused(producer_id, paused).await;
         let peer_id = peer.to_owned();
         let event = if paused {
             RoomEvent::ProducerPaused { producer_id, peer_id }
@@ -539,12 +642,14 @@ impl Room {
     /// `ConsumerClosed`.
     pub async fn close_producer(&self, peer: &str, producer_id: ProducerId) -> Result<(), RoomError> {
         self.open()?.own_producer(peer, producer_id)?;
-        self.request(Request::Producer(producer_id, ProducerRequest::Close)).await?;
+        self.request(self.worker, Request::Producer(producer_id, ProducerRequest::Close)).await?;
         let sinks = {
             let mut state = self.open()?;
             state.peer_mut(peer)?.producers.retain(|p| p.id != producer_id);
             state.sinks_except(peer)
         };
+        // The origin's pipe consumers closed with it; its copies on other workers must be closed.
+        self.close_copies(&[producer_id]).await;
         emit(&sinks, &RoomEvent::ProducerClosed { producer_id, peer_id: peer.to_owned() });
         Ok(())
     }
@@ -555,29 +660,36 @@ impl Room {
         consumer_id: ConsumerId,
         paused: bool,
     ) -> Result<(), RoomError> {
-        self.open()?.own_consumer(peer, consumer_id)?;
+        let worker = self.own_consumer_worker(peer, consumer_id)?;
         let request = if paused { ConsumerRequest::Pause } else { ConsumerRequest::Resume };
-        self.request(Request::Consumer(consumer_id, request)).await?;
+        self.request(worker, Request::Consumer(consumer_id, request)).await?;
         Ok(())
     }
 
     pub async fn request_key_frame(&self, peer: &str, consumer_id: ConsumerId) -> Result<(), RoomError> {
-        self.open()?.own_consumer(peer, consumer_id)?;
-        self.request(Request::Consumer(consumer_id, ConsumerRequest::RequestKeyFrame)).await?;
+        let worker = self.own_consumer_worker(peer, consumer_id)?;
+        self.request(worker, Request::Consumer(consumer_id, ConsumerRequest::RequestKeyFrame)).await?;
         Ok(())
+    }
+
+    /// The worker of the caller's own consumer `id`, or why it is not the caller's.
+    fn own_consumer_worker(&self, peer: &str, id: ConsumerId) -> Result<usize, RoomError> {
+        let state = self.open()?;
+        state.own_consumer(peer, id)?;
+        Ok(state.consumer_worker(peer, self.worker))
     }
 
     /// Statistics of one of the caller's transports, producers or consumers, named by its raw id.
     pub async fn get_stats(&self, peer: &str, id: u128) -> Result<StatsTarget, RoomError> {
-        let request = {
+        let (worker, request) = {
             let state = self.open()?;
             let (t, p, c) = (TransportId(id), ProducerId(id), ConsumerId(id));
             if state.own_transport(peer, t).is_ok() {
-                Request::Transport(t, TransportRequest::GetStats)
+                (state.transport_worker(peer, t, self.worker), Request::Transport(t, TransportRequest::GetStats))
             } else if state.own_producer(peer, p).is_ok() {
-                Request::Producer(p, ProducerRequest::GetStats)
+                (self.worker, Request::Producer(p, ProducerRequest::GetStats))
             } else if state.own_consumer(peer, c).is_ok() {
-                Request::Consumer(c, ConsumerRequest::GetStats)
+                (state.consumer_worker(peer, self.worker), Request::Consumer(c, ConsumerRequest::GetStats))
             } else {
                 // Not the caller's: another peer's object is forbidden, anything else not found.
                 let forbidden = [
@@ -592,7 +704,7 @@ impl Room {
             }
         };
         let is_producer = matches!(request, Request::Producer(..));
-        match self.request(request).await? {
+        match self.request(worker, request).await? {
             Response::TransportStats(s) => Ok(StatsTarget::Transport(s)),
             Response::RtpStreamStats(s) if is_producer => Ok(StatsTarget::Producer(s)),
             Response::RtpStreamStats(s) => Ok(StatsTarget::Consumer(s)),
@@ -630,48 +742,58 @@ impl Room {
             (removed, state.sinks_except(peer), state.peers.is_empty() && !state.closed)
         };
         info!(room = self.id, peer, "peer left");
-        for consumer_id in removed.consumers.keys() {
-            self.pool.unsubscribe(Target::Consumer(*consumer_id));
-        }
-        // Closing a transport closes its producers and consumers; the worker tells other peers'
-        // consumers that their producer closed.
-        for transport_id in removed.transports.keys() {
-            self.close_quietly(Request::Transport(*transport_id, TransportRequest::Close)).await;
-        }
-        for p in &removed.producers {
-            emit(&sinks, &RoomEvent::ProducerClosed { producer_id: p.id, peer_id: removed.id.clone() });
-        }
-        for d in &removed.data_producers {
-            emit(&sinks, &RoomEvent::DataProducerClosed { data_producer_id: d.id, peer_id: removed.id.clone() });
-        }
-        emit(&sinks, &RoomEvent::PeerLeft { peer_id: removed.id.clone() });
+        self.release(&removed, &sinks).await;
         if now_empty {
             self.schedule_close_if_empty();
         }
     }
 
-    /// After the grace period, closes the router if nobody is in the room.
+    /// Closes everything of `removed` (already out of the state) and tells `sinks` it left.
+    pub(super) async fn release(&self, removed: &Peer, sinks: &[EventSink]) {
+        for consumer_id in removed.consumers.keys() {
+            self.pool.unsubscribe(Target::Consumer(*consumer_id));
+        }
+        // Closing a transport closes its producers and consumers; the worker tells other peers'
+        // consumers that their producer closed.
+        for (transport_id, direction) in &removed.transports {
+            let worker = if *direction == Direction::Recv { removed.recv_worker } else { None };
+            let request = Request::Transport(*transport_id, TransportRequest::Close);
+            self.close_quietly(worker.unwrap_or(self.worker), request).await;
+        }
+        let producers: Vec<ProducerId> = removed.producers.iter().map(|p| p.id).collect();
+        self.close_copies(&producers).await;
+        for p in &removed.producers {
+            emit(sinks, &RoomEvent::ProducerClosed { producer_id: p.id, peer_id: removed.id.clone() });
+        }
+        for d in &removed.data_producers {
+            emit(sinks, &RoomEvent::DataProducerClosed { data_producer_id: d.id, peer_id: removed.id.clone() });
+        }
+        emit(sinks, &RoomEvent::PeerLeft { peer_id: removed.id.clone() });
+    }
+
+    /// After the grace period, closes the routers if nobody is in the room.
     pub(super) fn schedule_close_if_empty(&self) {
         let (Some(room), Some(rooms)) = (self.me.upgrade(), self.rooms.upgrade()) else { return };
         let grace = rooms.config().empty_room_grace;
         let generation = self.lock().generation;
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            {
+            let far_routers = {
                 let mut state = room.lock();
                 if state.closed || !state.peers.is_empty() || state.generation != generation {
                     return;
                 }
                 state.closed = true;
-            }
+                std::mem::take(&mut state.routers)
+            };
             rooms.forget(&room);
             room.pool.unsubscribe(Target::Router(room.router_id));
-            room.close_quietly(Request::Router(room.router_id, RouterRequest::Close)).await;
+            room.close_quietly(room.worker, Request::Router(room.router_id, RouterRequest::Close)).await;
+            room.close_far_routers(far_routers).await;
             info!(room = room.id, router = %room.router_id, "empty room closed");
         });
     }
 
-    /// The router is gone (its worker died): every peer is out and told why.
     /// Tells everyone in the room whose producer the worker found loudest.
     pub(super) fn announce_active_speaker(&self, producer_id: ProducerId) {
         let found = {
@@ -687,11 +809,14 @@ impl Room {
         }
     }
 
-    pub(super) fn fail(&self, code: &'static str, message: String) {
-        let peers = {
+    /// The main router is gone (its worker died): every peer is out and told why; the routers the
+    /// room spilled onto are closed.
+    pub(super) async fn fail(&self, code: &'static str, message: String) {
+        let (peers, far_routers) = {
             let mut state = self.lock();
             state.closed = true;
-            std::mem::take(&mut state.peers)
+            state.piped.clear();
+            (std::mem::take(&mut state.peers), std::mem::take(&mut state.routers))
         };
         if let Some(room) = self.me.upgrade()
             && let Some(rooms) = self.rooms.upgrade()
@@ -706,6 +831,7 @@ impl Room {
         for peer in peers {
             (peer.sink)(RoomEvent::RoomClosed { code, message: message.clone() });
         }
+        self.close_far_routers(far_routers).await;
     }
 
     /// A worker notification about one of `peer`'s consumers.
@@ -732,15 +858,15 @@ impl Room {
     }
 
     /// Sends a close-type request whose failure changes nothing (the object may already be gone).
-    async fn close_quietly(&self, request: Request) {
+    pub(super) async fn close_quietly(&self, worker: usize, request: Request) {
         let target = request.target();
-        if let Err(e) = self.pool.request(self.worker, request).await {
-            debug!(room = self.id, %target, "close failed: {e}");
+        if let Err(e) = self.pool.request(worker, request).await {
+            debug!(room = self.id, worker, %target, "close failed: {e}");
         }
     }
 }
 
-fn emit(sinks: &[EventSink], event: &RoomEvent) {
+pub(super) fn emit(sinks: &[EventSink], event: &RoomEvent) {
     for sink in sinks {
         sink(event.clone());
     }

@@ -108,7 +108,8 @@ impl SessionState {
     pub fn joined(&mut self) -> Result<&Joined, SignalError> {
         match &self.joined {
             None => Err(SignalError::new(Code::NotJoined, "join a room first")),
-            Some(j) if j.room.is_closed() => {
+            // Closed, or put out of a room that goes on (the worker it received on died).
+            Some(j) if j.room.is_closed() || !j.room.has_peer(&j.peer_id) => {
                 self.joined = None;
                 Err(SignalError::new(Code::RoomClosed, "the room was closed (its worker died); join again"))
             }

@@ -262,7 +262,7 @@ pub(super) async fn join(
     check_room_id(room_id)?;
     check_display_name(&display_name)?;
     if let Some(j) = &state.joined {
-        if !j.room.is_closed() {
+        if !j.room.is_closed() && j.room.has_peer(&j.peer_id) {
             return Err(SignalError::new(Code::AlreadyJoined, format!("already in room {:?}", j.room.id())));
         }
         state.joined = None;
