@@ -20,7 +20,8 @@ use octo_ipc::{
 };
 use octo_tests::interop::loss::{DropOneRtp, Impairment};
 use octo_tests::interop::media::{
-    PeerMedia, opus_payload, parse_opus_payload, parse_vp8_payload, router_media_codecs, vp8_payload,
+    PeerMedia, check_sequence_follows_counter, opus_payload, parse_opus_payload, parse_vp8_payload,
+    router_media_codecs, vp8_payload,
 };
 use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive, drive_peers};
 use octo_tests::interop::worker::WorkerUnderTest;
@@ -487,20 +488,6 @@ fn received_audio(peer: &Str0mPeer, streams: Streams) -> anyhow::Result<BTreeMap
         by_counter.insert(counter, p.header.sequence_number);
     }
     Ok(by_counter)
-}
-
-/// Sequence numbers must advance exactly as the sender's counter does: the SFU forwards every
-/// packet from its first one on under one continuous offset (one packet per frame / per Opus packet).
-fn check_sequence_follows_counter(what: &str, by_counter: &BTreeMap<u32, u16>) -> anyhow::Result<()> {
-    let Some((&c0, &s0)) = by_counter.iter().next() else { return Ok(()) };
-    for (&c, &s) in by_counter {
-        let expected = s0.wrapping_add(c.wrapping_sub(c0) as u16);
-        ensure!(
-            s == expected,
-            "{what}: packet {c} has sequence number {s}, expected {expected} (packet {c0} had {s0})"
-        );
-    }
-    Ok(())
 }
 
 /// How many of the packets the source sent from `first` up to `last` arrived.

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use octo_ipc::MediaKind;
 use octo_tests::interop::loss::DropOneRtp;
-use octo_tests::interop::media::{PeerMedia, opus_payload, parse_opus_payload, parse_vp8_payload, vp8_payload};
+use octo_tests::interop::media::{PeerMedia, parse_opus_payload, parse_vp8_payload};
 use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
 use octo_tests::interop::signaled::SignaledPeer;
+use octo_tests::interop::source::Source;
 use octo_tests::{Octo, http_get, wait_for};
 use serde_json::json;
-use str0m::rtp::ExtensionValues;
 
 /// One sample: metric name, labels in order, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,37 +255,6 @@ const VIDEO_SSRC: u32 = 0x2222_0001;
 const VIDEO_RTX_SSRC: u32 = 0x2222_0002;
 const AUDIO_SSRC: u32 = 0x2222_0003;
 
-/// A VP8 frame every 33 ms (a keyframe first and whenever one is asked for) and an Opus packet
-/// every 20 ms from the publisher.
-struct Source {
-    started: Instant,
-    frames: u32,
-    audio: u32,
-    keyframe_requests_seen: usize,
-}
-
-impl Source {
-    fn tick(&mut self, publisher: &mut Str0mPeer) -> anyhow::Result<()> {
-        let elapsed = self.started.elapsed();
-        if elapsed >= Duration::from_millis(33) * self.frames {
-            let requests = publisher.keyframe_requests().len();
-            let keyframe = self.frames == 0 || requests > self.keyframe_requests_seen;
-            self.keyframe_requests_seen = requests;
-            let (pt, n) = (publisher.media.vp8_pt, self.frames);
-            let payload = vp8_payload(n, keyframe);
-            publisher.write_rtp(VIDEO_SSRC, pt, 7000 + u64::from(n), n * 3000, true, payload, Default::default())?;
-            self.frames += 1;
-        }
-        if elapsed >= Duration::from_millis(20) * self.audio {
-            let exts = ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
-            let (pt, n) = (publisher.media.opus_pt, self.audio);
-            publisher.write_rtp(AUDIO_SSRC, pt, 9000 + u64::from(n), n * 960, false, opus_payload(n), exts)?;
-            self.audio += 1;
-        }
-        Ok(())
-    }
-}
-
 /// The acceptance test of issue #8's metrics: real Octo, a str0m publisher (VP8 + RTX, Opus over
 /// real ICE, DTLS and SRTP) and a str0m subscriber, both signaled through Octo's Socket.IO protocol;
 /// then `/metrics` must parse and show the media, the objects, the feedback and the signaling.
@@ -355,7 +324,7 @@ fn counters_move_when_real_media_flows_through_octo() -> anyhow::Result<()> {
     // Media for two seconds; the subscriber loses the 10th video packet on its way in (it NACKs it)
     // and asks for a keyframe once (a PLI).
     subscriber.peer.impairment.drop_inbound_rtp = Some(DropOneRtp::new(sub_video, 10));
-    let mut source = Source { started: Instant::now(), frames: 0, audio: 0, keyframe_requests_seen: 0 };
+    let mut source = Source::new(VIDEO_SSRC, AUDIO_SSRC);
     let stop_sending = Instant::now() + Duration::from_secs(2);
     let mut asked_keyframe = false;
     drive_peers(&mut [&mut publisher.peer, &mut subscriber.peer], Duration::from_millis(2600), |p| {

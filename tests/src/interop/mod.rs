@@ -13,9 +13,11 @@
 //! - [`loss`]: seeded datagram loss and targeted RTP drops between a peer and the worker.
 //! - [`signaled`]: a str0m peer that gets its transport through Octo's signaling instead, for tests
 //!   of the whole server.
+//! - [`source`]: a paced VP8 + Opus publisher for those tests.
 
 pub mod loss;
 pub mod media;
 pub mod peer;
 pub mod signaled;
+pub mod source;
 pub mod worker;

@@ -1,0 +1,231 @@
+//! A room across two workers (issue #14): with `--room-spill-consumers 1` the room's later
+//! subscribers receive on worker 1, fed by piped copies of the publisher's producers on worker 0.
+//! Real `octo`, str0m peers signaled through Octo's Socket.IO, real ICE/DTLS/SRTP on loopback.
+//! Then worker 1 is killed: only its subscribers are put out of the room, the one on worker 0 keeps
+//! receiving, and a subscriber joining later spills onto the respawned worker over a fresh pipe.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use octo_ipc::MediaKind;
+use octo_tests::interop::media::{PeerMedia, check_sequence_follows_counter, parse_opus_payload, parse_vp8_payload};
+use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
+use octo_tests::interop::signaled::{SignaledConsumer, SignaledPeer};
+use octo_tests::interop::source::Source;
+use octo_tests::{Octo, http_get, wait_for};
+use serde_json::json;
+
+const VIDEO_SSRC: u32 = 0x3333_0001;
+const VIDEO_RTX_SSRC: u32 = 0x3333_0002;
+const AUDIO_SSRC: u32 = 0x3333_0003;
+const ROOM: &str = "pipes-call";
+
+/// `name{worker="i"}` from `/metrics` (a plain parse: the strict one is tested in metrics.rs).
+fn metric(metrics: SocketAddr, name: &str, worker: usize) -> anyhow::Result<f64> {
+    let (status, body) = http_get(metrics, "/metrics")?;
+    ensure!(status == 200, "/metrics answered {status}");
+    let prefix = format!("{name}{{worker=\"{worker}\"}} ");
+    let line = body.lines().find(|l| l.starts_with(&prefix)).with_context(|| format!("no {prefix}in\n{body}"))?;
+    Ok(line[prefix.len()..].parse()?)
+}
+
+/// A subscriber: joined with a recv transport, consuming the publisher's video and audio.
+struct Subscriber {
+    signaled: SignaledPeer,
+    video: u32,
+    audio: u32,
+}
+
+fn subscribe(octo: &Octo, name: &str, producers: &[String; 2]) -> anyhow::Result<Subscriber> {
+    let mut signaled =
+        SignaledPeer::join(octo.addr, ROOM, name, "recv", PeerMedia::from_router, DtlsSide::Str0mServer)?;
+    let consumers: Vec<SignaledConsumer> =
+        producers.iter().map(|p| signaled.consume(p)).collect::<anyhow::Result<_>>()?;
+    for c in &consumers {
+        signaled.receive(c)?;
+    }
+    let ssrc = |c: &SignaledConsumer| c.rtp_parameters.encodings[0].ssrc.unwrap_or(0);
+    Ok(Subscriber { video: ssrc(&consumers[0]), audio: ssrc(&consumers[1]), signaled })
+}
+
+/// What `peer` received on its two streams since `since`: checks every payload is the publisher's
+/// and sequence numbers follow the publisher's counters; returns (video frames, audio packets).
+fn check_received(peer: &Str0mPeer, sub: (u32, u32), since: Instant) -> anyhow::Result<(usize, usize)> {
+    let after = |ssrc: u32| {
+        peer.events.iter().filter(move |(at, _)| *at >= since).filter_map(move |(_, e)| match e {
+            str0m::Event::RtpPacket(p) if *p.header.ssrc == ssrc => Some(p),
+            _ => None,
+        })
+    };
+    let mut video = BTreeMap::new();
+    for p in after(sub.0) {
+        let (counter, _) = parse_vp8_payload(&p.payload).with_context(|| format!("{}: VP8 altered", peer.name))?;
+        video.insert(counter, p.header.sequence_number);
+    }
+    let mut audio = BTreeMap::new();
+    for p in after(sub.1) {
+        let counter = parse_opus_payload(&p.payload).with_context(|| format!("{}: Opus altered", peer.name))?;
+        audio.insert(counter, p.header.sequence_number);
+    }
+    check_sequence_follows_counter(&format!("{} video", peer.name), &video)?;
+    check_sequence_follows_counter(&format!("{} audio", peer.name), &audio)?;
+    Ok((video.len(), audio.len()))
+}
+
+/// Sends media for `time` while driving `peers` (the publisher first).
+fn stream(source: &mut Source, peers: &mut [&mut Str0mPeer], time: Duration) -> anyhow::Result<()> {
+    drive_peers(peers, time, |p| {
+        source.tick(p[0])?;
+        Ok(false)
+    })?;
+    Ok(())
+}
+
+#[test]
+fn a_room_spills_onto_a_second_worker_and_survives_its_death() -> anyhow::Result<()> {
+    let octo = Octo::start(&["--workers", "2", "--room-spill-consumers", "1", "--empty-room-grace-ms", "300000"])?;
+    let metrics = octo.metrics_addr.context("metrics address logged")?;
+
+    // The room goes to worker 0 (both idle: the lower index).
+    let mut publisher = SignaledPeer::join(
+        octo.addr,
+        ROOM,
+        "publisher",
+        "send",
+        |_| Ok(PeerMedia::chrome_like_sender()),
+        DtlsSide::Str0mClient,
+    )?;
+    publisher.peer.declare_send(MediaKind::Video, "0", VIDEO_SSRC, Some(VIDEO_RTX_SSRC));
+    publisher.peer.declare_send(MediaKind::Audio, "1", AUDIO_SSRC, None);
+    let vp8 = publisher.peer.media.vp8_parameters("0", VIDEO_SSRC, VIDEO_RTX_SSRC, "pipes-publisher");
+    let opus = publisher.peer.media.opus_parameters("1", AUDIO_SSRC, "pipes-publisher");
+    let producers = [publisher.produce(MediaKind::Video, &vp8)?, publisher.produce(MediaKind::Audio, &opus)?];
+
+    // The first subscriber fits on the main worker (no consumers yet); after its two the room is at
+    // the limit there, so the second spills onto worker 1, and so does the third (worker 1 has fewer
+    // streams than worker 0, which also carries the producers).
+    let mut subs: Vec<Subscriber> =
+        ["near", "far-1", "far-2"].iter().map(|n| subscribe(&octo, n, &producers)).collect::<anyhow::Result<_>>()?;
+    let main_addr = publisher.peer.worker_addr;
+    let on_main = |s: &Subscriber| s.signaled.peer.worker_addr == main_addr;
+    ensure!(on_main(&subs[0]), "the first subscriber left the main worker");
+    ensure!(!on_main(&subs[1]) && !on_main(&subs[2]), "the later subscribers did not spill");
+    ensure!(subs[1].signaled.peer.worker_addr == subs[2].signaled.peer.worker_addr, "two far workers?");
+
+    // One piped copy per producer on worker 1 — not one per consumer — over one pipe each way.
+    for (name, worker, want) in [
+        ("octo_pipe_transports", 0, 1.0),
+        ("octo_pipe_transports", 1, 1.0),
+        ("octo_pipe_consumers", 0, 2.0),
+        ("octo_pipe_producers", 1, 2.0),
+        ("octo_pipe_producers", 0, 0.0),
+        ("octo_consumers", 0, 2.0),
+        ("octo_consumers", 1, 4.0),
+        ("octo_producers", 0, 2.0),
+        ("octo_producers", 1, 0.0),
+        ("octo_transports", 0, 2.0),
+        ("octo_transports", 1, 2.0),
+        ("octo_routers", 1, 1.0),
+    ] {
+        let got = metric(metrics, name, worker)?;
+        ensure!(got == want, "{name}{{worker=\"{worker}\"}} = {got}, want {want}");
+    }
+
+    {
+        let mut peers: Vec<&mut Str0mPeer> = vec![&mut publisher.peer];
+        peers.extend(subs.iter_mut().map(|s| &mut s.signaled.peer));
+        let connected = drive_peers(&mut peers, Duration::from_secs(15), |p| Ok(p.iter().all(|p| p.is_connected())))?;
+        let summary: Vec<String> = peers.iter().map(|p| p.summary()).collect();
+        ensure!(connected, "not connected:\n  {}", summary.join("\n  "));
+    }
+
+    // Two seconds of media: every subscriber, near or far, gets it intact and in sequence.
+    let mut source = Source::new(VIDEO_SSRC, AUDIO_SSRC);
+    let started = Instant::now();
+    {
+        let mut peers: Vec<&mut Str0mPeer> = vec![&mut publisher.peer];
+        peers.extend(subs.iter_mut().map(|s| &mut s.signaled.peer));
+        stream(&mut source, &mut peers, Duration::from_secs(2))?;
+    }
+    for s in &subs {
+        let (frames, audio) = check_received(&s.signaled.peer, (s.video, s.audio), started)?;
+        ensure!(
+            frames >= 30 && audio >= 50,
+            "{} got {frames} frames and {audio} audio packets of {} and {}:\n  {}",
+            s.signaled.peer.name,
+            source.frames,
+            source.audio,
+            s.signaled.peer.summary()
+        );
+    }
+    ensure!(metric(metrics, "octo_pipe_bytes_sent_total", 0)? > 10_000.0, "nothing counted through the pipe");
+    ensure!(metric(metrics, "octo_pipe_bytes_received_total", 1)? > 10_000.0, "nothing counted into worker 1");
+
+    // Pausing the origin pauses its copies: the far subscribers' consumers hear of it from worker 1.
+    publisher.socket.request("pauseProducer", json!({ "producerId": producers[0] }))?;
+    let paused = subs[1].signaled.socket.wait_event("consumerPaused", Duration::from_secs(5))?;
+    ensure!(paused["producerId"] == producers[0].as_str(), "{paused}");
+    publisher.socket.request("resumeProducer", json!({ "producerId": producers[0] }))?;
+    subs[2].signaled.socket.wait_event("consumerResumed", Duration::from_secs(5))?;
+
+    // Worker 1 dies.
+    let pids = octo.worker_pids()?;
+    let far_pid = pids.get(1).copied().flatten().context("worker 1 has no pid")?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(far_pid as i32), nix::sys::signal::Signal::SIGKILL)?;
+    let killed = Instant::now();
+    for s in &mut subs[1..] {
+        let e = s.signaled.socket.wait_event("roomError", Duration::from_secs(5))?;
+        ensure!(e["code"] == "worker_died", "{}: {e}", s.signaled.peer.name);
+    }
+    // The near subscriber keeps receiving, in sequence, from a publisher that noticed nothing.
+    stream(&mut source, &mut [&mut publisher.peer, &mut subs[0].signaled.peer], Duration::from_secs(3))?;
+    let (frames, audio) = check_received(&subs[0].signaled.peer, (subs[0].video, subs[0].audio), started)?;
+    let (frames_after, audio_after) = check_received(&subs[0].signaled.peer, (subs[0].video, subs[0].audio), killed)?;
+    ensure!(
+        frames_after >= 60 && audio_after >= 100 && frames >= 120,
+        "after the kill the near subscriber got {frames_after} frames, {audio_after} audio packets \
+         ({frames} frames, {audio} audio in all):\n  {}",
+        subs[0].signaled.peer.summary()
+    );
+    // Neither it nor the publisher was told the room closed (a request of each flushes the events
+    // sent before it); the publisher saw the far ones leave.
+    let near = &mut subs[0].signaled;
+    for (who, socket, id) in [
+        ("near", &mut near.socket, near.transport_id.clone()),
+        ("publisher", &mut publisher.socket, producers[0].clone()),
+    ] {
+        let ack = socket.request("getStats", json!({ "id": id }))?;
+        ensure!(ack.get("data").is_some(), "{who}'s getStats: {ack}");
+        ensure!(!socket.events.iter().any(|(name, _)| name == "roomError"), "{who} got roomError: {:?}", socket.events);
+    }
+    let left: Vec<_> = publisher.socket.events.iter().filter(|(n, _)| n == "peerLeft").collect();
+    ensure!(left.len() == 2, "peerLeft events at the publisher: {left:?}");
+
+    // A far subscriber's session may join again (the client does this by itself).
+    let again = subs[1].signaled.socket.request("joinRoom", json!({ "roomId": ROOM, "displayName": "far-1" }))?;
+    ensure!(again.get("data").is_some(), "rejoin refused: {again}");
+
+    // Worker 1 comes back; a new subscriber spills onto it over a fresh pipe (the old end on
+    // worker 0 was closed when worker 1 died).
+    let back = wait_for(Duration::from_secs(5), || {
+        octo.worker_pids().ok()?.get(1).copied().flatten().filter(|p| *p != far_pid)
+    });
+    ensure!(back.is_some(), "worker 1 was not respawned");
+    ensure!(metric(metrics, "octo_pipe_transports", 0)? == 0.0, "the dead pipe's end on worker 0 is still open");
+    let mut late = subscribe(&octo, "late", &producers)?;
+    ensure!(!on_main(&late), "the late subscriber did not spill");
+    ensure!(metric(metrics, "octo_pipe_producers", 1)? == 2.0, "the late subscriber's producers were not piped");
+    ensure!(metric(metrics, "octo_pipe_transports", 0)? == 1.0, "no fresh pipe");
+    {
+        let mut peers = [&mut publisher.peer, &mut late.signaled.peer];
+        let connected = drive_peers(&mut peers, Duration::from_secs(15), |p| Ok(p[1].is_connected()))?;
+        ensure!(connected, "late subscriber not connected: {}", peers[1].summary());
+    }
+    let late_start = Instant::now();
+    stream(&mut source, &mut [&mut publisher.peer, &mut late.signaled.peer], Duration::from_secs(2))?;
+    let (frames, audio) = check_received(&late.signaled.peer, (late.video, late.audio), late_start)?;
+    ensure!(frames >= 30 && audio >= 50, "late subscriber got {frames} frames, {audio} audio packets");
+    Ok(())
+}
