@@ -8,6 +8,7 @@ use octo_ipc::*;
 
 use crate::core::forward::is_rtcp;
 use crate::core::rtp::rtcp::{RtcpCompound, RtcpPacket, write_nack, write_pli};
+use crate::core::sctp::ppid;
 use crate::core::testing::{Harness, Peer, vp8_payload};
 
 const VP8_PT: u8 = 96;
@@ -31,6 +32,11 @@ struct Pair {
     pipe_a_to_b: Vec<Vec<u8>>,
     /// Drop the datagrams A → B whose position in `pipe_a_to_b` is in this list.
     drop_a_to_b: Vec<usize>,
+}
+
+/// RTP, not RTCP (nor the pipe's SCTP).
+fn is_rtp(d: &[u8]) -> bool {
+    matches!(d.first(), Some(128..=191)) && !is_rtcp(d)
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -83,15 +89,21 @@ fn pipe_producer(a: &mut Harness, b: &mut Harness, producer: ProducerId, consume
 
 impl Pair {
     fn new(srtp: bool) -> Self {
+        Self::with(srtp, false)
+    }
+
+    /// With `sctp`, every peer's transport also offers DataChannels.
+    fn with(srtp: bool, sctp: bool) -> Self {
         let now = Instant::now();
         let mut a = Harness::at(addr(A_ADDR), 7, now);
         let mut b = Harness::at(addr(B_ADDR), 8, now);
         let (mut publisher, mut sub_a, mut sub_b) = (Peer::new(50000), Peer::new(50001), Peer::new(50002));
-        let t = a.create_transport(1);
+        let create = |h: &mut Harness, id| if sctp { h.create_sctp_transport(id) } else { h.create_transport(id) };
+        let t = create(&mut a, 1);
         a.connect(&mut publisher, &t);
-        let t = a.create_transport(2);
+        let t = create(&mut a, 2);
         a.connect(&mut sub_a, &t);
-        let t = b.create_transport(3);
+        let t = create(&mut b, 3);
         b.connect(&mut sub_b, &t);
         wire_pipe(&mut a, &mut b, srtp);
         let producer = a.produce(&publisher, PRODUCER.0, MediaKind::Video);
@@ -224,7 +236,7 @@ fn media_crosses(srtp: bool) {
     assert_received_all(&pair.sub_a, &pair.consumer_a, 10, 40);
     assert_received_all(&pair.sub_b, &pair.consumer_b, 10, 40);
     // The pipe carried the origin's numbering: the router's SSRC and the publisher's sequence numbers.
-    let rtp: Vec<&Vec<u8>> = pair.pipe_a_to_b.iter().filter(|d| !is_rtcp(d)).collect();
+    let rtp: Vec<&Vec<u8>> = pair.pipe_a_to_b.iter().filter(|d| is_rtp(d)).collect();
     assert_eq!(rtp.len(), 31, "one datagram per packet across the pipe");
     assert_eq!(u16::from_be_bytes([rtp[0][2], rtp[0][3]]), 10);
     // In the clear the payload is readable on the wire; with SRTP it is not.
@@ -254,7 +266,7 @@ fn srtp_on_the_pipe_carries_the_same_media_encrypted() {
 fn a_tampered_pipe_packet_fails_srtp_and_is_not_forwarded() {
     let mut pair = Pair::new(true);
     pair.send_video(10, true);
-    let mut tampered = pair.pipe_a_to_b.iter().rfind(|d| !is_rtcp(d)).unwrap().clone();
+    let mut tampered = pair.pipe_a_to_b.iter().rfind(|d| is_rtp(d)).unwrap().clone();
     tampered[2..4].copy_from_slice(&11u16.to_be_bytes());
     let before = (Pair::metrics(&mut pair.b).srtp_failures, pair.sub_b.rtp.len());
     pair.b.datagram(addr(A_ADDR), &tampered);
@@ -365,11 +377,12 @@ fn garbage_on_the_pipe_is_counted_and_dropped_while_media_flows() {
         pair.b.datagram(a, g);
     }
     let after = Pair::metrics(&mut pair.b).packets_dropped;
-    assert!(after >= before + garbage.len() as u64 - 2, "dropped {} of {}", after - before, garbage.len());
+    assert_eq!(after, before + garbage.len() as u64, "every one counted as a drop");
     // The same bytes from another address never reach the pipe.
     for g in &garbage {
         pair.b.datagram(addr("127.0.0.3:40000"), g);
     }
+    assert_eq!(Pair::metrics(&mut pair.b).packets_dropped, after + garbage.len() as u64);
     for seq in 11..=15 {
         pair.send_video(seq, false);
     }
@@ -430,4 +443,55 @@ fn pipe_requests_are_checked() {
         paused: false,
     };
     assert_eq!(code(b.request(Request::Transport(PIPE_B, req))), Err(ErrorCode::InvalidRequest));
+}
+
+#[test]
+fn data_channel_messages_cross_the_pipe_on_its_sctp_association() {
+    let mut pair = Pair::with(false, true);
+    pair.advance(Duration::from_millis(300));
+    for h in [&pair.a, &pair.b] {
+        let up = h.notifications.iter().any(|n| {
+            matches!(n, Notification::Transport(t, TransportNotification::SctpStateChange { sctp_state: SctpState::Connected }) if *t == PIPE_A || *t == PIPE_B)
+        });
+        assert!(up, "the pipe's association connects");
+    }
+    let params =
+        SctpStreamParameters { stream_id: 1, ordered: true, max_packet_life_time: None, max_retransmits: None };
+    let origin = pair.a.produce_data(&mut pair.publisher, 10, params, "chat");
+    let local = pair.a.consume_data(&pair.sub_a, 20, origin);
+    let piped = match pair.a.request(Request::Transport(
+        PIPE_A,
+        TransportRequest::ConsumeDataToPipe { data_consumer_id: DataConsumerId(30), data_producer_id: origin },
+    )) {
+        Ok(Response::DataConsumerCreated(data)) => data,
+        other => panic!("{other:?}"),
+    };
+    let copy = TransportRequest::ProduceDataFromPipe {
+        data_producer_id: origin,
+        router_id: RouterId(1),
+        sctp_stream_parameters: piped.sctp_stream_parameters,
+        label: piped.label.clone(),
+        protocol: piped.protocol.clone(),
+    };
+    assert_eq!(pair.b.request(Request::Transport(PIPE_B, copy)), Ok(Response::DataProducerCreated));
+    let far = pair.b.consume_data(&pair.sub_b, 40, origin);
+    assert_eq!(far.label, "chat");
+    let file: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+    pair.publisher.send_message(1, ppid::STRING, b"hello across workers").unwrap();
+    pair.publisher.send_message(1, ppid::BINARY, &file).unwrap();
+    pair.advance(Duration::from_millis(1500));
+    let got = |peer: &Peer, stream: u16| -> Vec<(u32, Vec<u8>)> {
+        peer.messages.iter().filter(|m| m.0 == stream).map(|m| (m.1, m.2.clone())).collect()
+    };
+    let expected = vec![(ppid::STRING, b"hello across workers".to_vec()), (ppid::BINARY, file)];
+    assert_eq!(got(&pair.sub_a, local.sctp_stream_parameters.stream_id), expected);
+    assert_eq!(got(&pair.sub_b, far.sctp_stream_parameters.stream_id), expected);
+    // The origin closes: its pipe data consumer with it; the copy, closed by the controller, tells B's.
+    assert_eq!(pair.a.request(Request::DataProducer(origin, DataProducerRequest::Close)), Ok(Response::Ok));
+    assert_eq!(pair.b.request(Request::DataProducer(origin, DataProducerRequest::Close)), Ok(Response::Ok));
+    assert!(
+        pair.b
+            .notifications
+            .contains(&Notification::DataConsumer(DataConsumerId(40), DataConsumerNotification::DataProducerClosed))
+    );
 }
