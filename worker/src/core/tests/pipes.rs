@@ -495,3 +495,40 @@ fn data_channel_messages_cross_the_pipe_on_its_sctp_association() {
             .contains(&Notification::DataConsumer(DataConsumerId(40), DataConsumerNotification::DataProducerClosed))
     );
 }
+
+/// Workers bound to every address (0.0.0.0) on one host: the controller tells each the other's port
+/// on loopback, and the two ends still agree which is the SCTP client.
+#[test]
+fn pipes_between_workers_on_unspecified_addresses_connect_their_sctp() {
+    let now = Instant::now();
+    let mut a = Harness::at(addr("0.0.0.0:40000"), 7, now);
+    let mut b = Harness::at(addr("0.0.0.0:40001"), 8, now);
+    let (seen_a, seen_b) = (addr("127.0.0.1:40000"), addr("127.0.0.1:40001"));
+    for (h, id, remote) in [(&mut a, PIPE_A, seen_b), (&mut b, PIPE_B, seen_a)] {
+        let create = WorkerRequest::CreatePipeTransport { transport_id: id, srtp: false };
+        assert!(matches!(h.request(Request::Worker(create)), Ok(Response::PipeTransportCreated(_))));
+        let connect = TransportRequest::ConnectPipe { remote, srtp_parameters: None };
+        assert_eq!(h.request(Request::Transport(id, connect)), Ok(Response::Ok));
+    }
+    for _ in 0..50 {
+        for a_to_b in [true, false] {
+            let (from, to, from_addr) = if a_to_b { (&mut a, &mut b, seen_a) } else { (&mut b, &mut a, seen_b) };
+            while let Some(t) = from.worker.poll_transmit() {
+                to.datagram(from_addr, &t.buf);
+                from.worker.recycle(t.buf);
+            }
+        }
+        let at = a.now + Duration::from_millis(20);
+        for h in [&mut a, &mut b] {
+            h.now = at;
+            if h.worker.poll_timeout().is_some_and(|t| t <= at) {
+                h.worker.handle_timeout(at);
+            }
+        }
+    }
+    for (h, id) in [(&a, PIPE_A), (&b, PIPE_B)] {
+        let connected =
+            Notification::Transport(id, TransportNotification::SctpStateChange { sctp_state: SctpState::Connected });
+        assert!(h.notifications.contains(&connected), "{:?}", h.notifications);
+    }
+}
