@@ -158,7 +158,8 @@ pub enum TransportRequest {
         data_producer_id: DataProducerId,
     },
     /// Pipe transports: where the far end listens and, with SRTP, the key it sends with. A pipe is
-    /// connected once; answered with [`Response::Ok`].
+    /// connected once; answered with [`Response::Ok`]. Connecting also starts the pipe's SCTP
+    /// association for data channels (the end with the lower address is its client).
     ConnectPipe {
         remote: std::net::SocketAddr,
         srtp_parameters: Option<SrtpParameters>,
@@ -179,6 +180,24 @@ pub enum TransportRequest {
         kind: MediaKind,
         rtp_parameters: RtpParameters,
         paused: bool,
+    },
+    /// Pipe transports: a data consumer that sends every message of `data_producer_id` (of any
+    /// router of this worker) across the pipe's SCTP association, on a stream of its own. Answered
+    /// with [`Response::DataConsumerCreated`], whose stream parameters the far end's
+    /// [`TransportRequest::ProduceDataFromPipe`] takes.
+    ConsumeDataToPipe {
+        data_consumer_id: DataConsumerId,
+        data_producer_id: DataProducerId,
+    },
+    /// Pipe transports: the far end of a [`TransportRequest::ConsumeDataToPipe`], a data producer of
+    /// `router_id` with the origin's id, on the stream the pipe data consumer sends on. Answered
+    /// with [`Response::DataProducerCreated`].
+    ProduceDataFromPipe {
+        data_producer_id: DataProducerId,
+        router_id: RouterId,
+        sctp_stream_parameters: SctpStreamParameters,
+        label: String,
+        protocol: String,
     },
 }
 

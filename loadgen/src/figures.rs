@@ -43,6 +43,9 @@ pub struct StepFigures {
     /// From the workers' own `octo_packets_sent_total` / `octo_bytes_sent_total`.
     pub egress_packets_per_s: f64,
     pub egress_mbit_per_s: f64,
+    /// The same by worker slot (empty without the metrics endpoint); pipe datagrams between
+    /// workers are in it (a stream per producer per worker, next to thousands of consumers').
+    pub egress_packets_per_s_by_worker: Vec<f64>,
     /// RTP the load generator's subscribers received.
     pub received_rtp_per_s: f64,
     pub worker_cpu_percent: Vec<f64>,
@@ -124,6 +127,10 @@ pub fn window(
         }
         _ => None,
     };
+    let egress_by_worker: Vec<f64> = match (&a.egress, &b.egress) {
+        (Some(x), Some(y)) => x.iter().zip(y).map(|(p, q)| q.0.saturating_sub(p.0) as f64 / wall).collect(),
+        _ => Vec::new(),
+    };
     let received_rtp = cb.rtp_received - ca.rtp_received;
     let (packets, bytes) = egress.unwrap_or((received_rtp, cb.rtp_bytes_received - ca.rtp_bytes_received));
     let expected = b.snapshot.expected.saturating_sub(a.snapshot.expected);
@@ -143,6 +150,7 @@ pub fn window(
         window_s: wall,
         egress_packets_per_s: packets as f64 / wall,
         egress_mbit_per_s: bytes as f64 * 8.0 / wall / 1e6,
+        egress_packets_per_s_by_worker: egress_by_worker,
         received_rtp_per_s: received_rtp as f64 / wall,
         worker_cpu_percent,
         worker_cpu_us_per_packet: (packets > 0 && total_cpu > 0.0).then(|| total_cpu * 1e6 / packets as f64),

@@ -33,6 +33,10 @@ struct Common {
     /// Workers of the started Octo (default: 1, rooms: 2).
     #[arg(long, global = true)]
     workers: Option<usize>,
+    /// One more argument for the started Octo (repeatable), e.g.
+    /// `--octo-arg=--room-spill-consumers=1000` to spread a webinar's viewers over the workers.
+    #[arg(long = "octo-arg", global = true, allow_hyphen_values = true)]
+    octo_args: Vec<String>,
     /// Video bitrate of every publisher, bit/s.
     #[arg(long, global = true, default_value_t = 1_000_000)]
     bitrate: u64,
@@ -125,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         metrics_url: c.metrics_url,
         octo_bin: c.octo_bin,
         workers: c.workers,
+        octo_args: c.octo_args,
         media: MediaOptions {
             bitrate: c.bitrate,
             keyframe_interval: Duration::from_millis(c.keyframe_interval_ms.max(100)),

@@ -25,6 +25,8 @@ pub struct LaunchOptions {
     pub workers: usize,
     /// `--pin-workers`: worker i on the i-th CPU, so the load generator can have another.
     pub pin_workers: bool,
+    /// Given to `octo` after the load generator's own arguments (so they win).
+    pub extra_args: Vec<String>,
 }
 
 impl Octo {
@@ -49,6 +51,7 @@ impl Octo {
             .args(["--drain-timeout-ms", "500"])
             .args(if options.pin_workers { &["--pin-workers"][..] } else { &[] })
             .args(["--log", "info"])
+            .args(&options.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -132,6 +132,16 @@ pub fn print(r: &Report) {
             s.load_average
         );
     }
+    if let Some(s) = r.steps.last().filter(|s| s.egress_packets_per_s_by_worker.len() > 1) {
+        let by_worker: Vec<String> = s
+            .egress_packets_per_s_by_worker
+            .iter()
+            .zip(&s.worker_cpu_percent)
+            .enumerate()
+            .map(|(i, (pkts, cpu))| format!("worker {i}: {pkts:.0} pkt/s at {cpu:.0} % CPU"))
+            .collect();
+        println!("by worker (last step): {}", by_worker.join("; "));
+    }
     if let Some(raw) = &r.raw_send {
         println!(
             "raw sendmmsg: {:.0} ns CPU per 1200-byte datagram ({} datagrams to {} receivers, {:.0} pkt/s)",

@@ -30,6 +30,8 @@ pub struct Options {
     pub metrics_url: Option<SocketAddr>,
     pub octo_bin: Option<PathBuf>,
     pub workers: Option<usize>,
+    /// More arguments for an Octo the load generator starts.
+    pub octo_args: Vec<String>,
     pub media: MediaOptions,
     /// Time after setup before measuring (lets keyframe requests and NACKs settle).
     pub settle: Duration,
@@ -165,7 +167,12 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let workers = options.workers.unwrap_or(if kind == Kind::Rooms { 2 } else { 1 });
     let octo = match options.url {
         Some(addr) => Octo::connect(addr, options.metrics_url),
-        None => Octo::launch(&LaunchOptions { bin: options.octo_bin.clone(), workers, pin_workers: options.pin })?,
+        None => Octo::launch(&LaunchOptions {
+            bin: options.octo_bin.clone(),
+            workers,
+            pin_workers: options.pin,
+            extra_args: options.octo_args.clone(),
+        })?,
     };
     // Workers pinned to the first CPUs leave the next one to the media loop, if there is one.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

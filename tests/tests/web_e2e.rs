@@ -45,6 +45,18 @@ fn chat_reactions_and_files_over_datachannels_in_chromium() {
     assert_eq!(restarts, 0, "a worker restarted: {workers}");
 }
 
+/// A room over both workers (`tests/e2e/spill.test.mjs`): the third page's receiving side is
+/// spilled onto the other worker and gets everything over a pipe.
+#[test]
+fn three_people_in_one_room_over_two_workers_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "2", "--room-spill-consumers", "1"]).expect("octo starts");
+    let metrics = octo.metrics_addr.expect("metrics address");
+    run_e2e(&octo, "spill.test.mjs", &[("OCTO_METRICS_URL", format!("http://{metrics}").into())]);
+    let (restarts, workers) = worker_restarts(&octo);
+    assert_eq!(restarts, 0, "a worker restarted: {workers}");
+}
+
 /// The sum of the workers' restarts, and `/workers` for the failure message.
 fn worker_restarts(octo: &Octo) -> (u64, serde_json::Value) {
     let (_, workers) = octo.get_json("/workers").expect("/workers");

@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use octo_ipc::{
-    CloseReason, ConsumerData, ConsumerId, ConsumerNotification, ConsumerRequest, ErrorCode, MediaKind, Notification,
-    ProducerId, ProducerRequest, Request, RequestError, Response, RouterId, RouterRequest, RtpCapabilities,
-    RtpParameters, SctpParameters, Target, TransportId, TransportNotification, TransportRequest, WebRtcTransportData,
-    WebRtcTransportOptions, WorkerDump, WorkerRequest,
+    CloseReason, ConsumerData, ConsumerId, ConsumerNotification, ConsumerRequest, DataProducerId, ErrorCode, MediaKind,
+    Notification, ProducerId, ProducerRequest, Request, RequestError, Response, RouterId, RouterRequest,
+    RtpCapabilities, RtpParameters, SctpParameters, Target, TransportId, TransportNotification, TransportRequest,
+    WebRtcTransportData, WebRtcTransportOptions, WorkerDump, WorkerRequest,
 };
 
 use super::consumer::Consumer;
@@ -240,10 +240,34 @@ impl Worker {
                 self.consume(id, consumer_id, producer_id, &rtp_capabilities, paused)
             }
             TransportRequest::ProduceData { data_producer_id, sctp_stream_parameters, label, protocol } => {
-                self.produce_data(id, data_producer_id, sctp_stream_parameters, label, protocol)
+                if self.transports[&id].is_pipe() {
+                    return Err(invalid("a pipe transport's data producers come from produceDataFromPipe"));
+                }
+                self.produce_data(id, None, data_producer_id, sctp_stream_parameters, label, protocol)
             }
             TransportRequest::ConsumeData { data_consumer_id, data_producer_id } => {
+                if self.transports[&id].is_pipe() {
+                    return Err(invalid("a pipe transport's data consumers come from consumeDataToPipe"));
+                }
                 self.consume_data(id, data_consumer_id, data_producer_id)
+            }
+            TransportRequest::ConsumeDataToPipe { data_consumer_id, data_producer_id } => {
+                if !self.transports[&id].is_pipe() {
+                    return Err(invalid("consumeDataToPipe is for pipe transports"));
+                }
+                self.consume_data(id, data_consumer_id, data_producer_id)
+            }
+            TransportRequest::ProduceDataFromPipe {
+                data_producer_id,
+                router_id,
+                sctp_stream_parameters,
+                label,
+                protocol,
+            } => {
+                if !self.transports[&id].is_pipe() {
+                    return Err(invalid("produceDataFromPipe is for pipe transports"));
+                }
+                self.produce_data(id, Some(router_id), data_producer_id, sctp_stream_parameters, label, protocol)
             }
             TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats(self.last_now))),
             TransportRequest::ConnectPipe { remote, srtp_parameters } => {
@@ -464,6 +488,19 @@ impl Worker {
             self.producers.values().filter(|p| p.router_id == id && p.piped).map(|p| p.id).collect();
         for producer in piped {
             self.close_producer(producer);
+        }
+        let piped_data: Vec<DataProducerId> = self.routers[&id]
+            .data_fanout
+            .keys()
+            .filter(|d| {
+                self.data_producers
+                    .get(d)
+                    .is_some_and(|d| self.transports.get(&d.transport_id).is_some_and(|t| t.is_pipe()))
+            })
+            .copied()
+            .collect();
+        for data_producer in piped_data {
+            self.close_data_producer(now, data_producer);
         }
         self.routers.remove(&id);
     }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use octo_ipc::{
     DataConsumerId, DataConsumerNotification, DataConsumerRequest, DataProducerId, DataProducerRequest, ErrorCode,
-    Notification, RequestError, Response, SctpStreamParameters, Target, TransportId,
+    Notification, RequestError, Response, RouterId, SctpStreamParameters, Target, TransportId,
 };
 
 use super::data_consumer::{DataConsumer, reliability};
@@ -19,9 +19,12 @@ fn invalid(message: impl Into<String>) -> RequestError {
 const MAX_LABEL_LEN: usize = u16::MAX as usize;
 
 impl Worker {
+    /// `router` is given for a pipe transport (which serves every router); a WebRTC transport's
+    /// data producers belong to its own router.
     pub(super) fn produce_data(
         &mut self,
         transport_id: TransportId,
+        router: Option<RouterId>,
         id: DataProducerId,
         params: SctpStreamParameters,
         label: String,
@@ -33,7 +36,11 @@ impl Worker {
                 format!("{} already exists", Target::DataProducer(id)),
             ));
         }
-        let router_id = self.router_of(transport_id).ok_or_else(|| invalid("transport has no router"))?;
+        let router_id = match router {
+            Some(r) if self.routers.contains_key(&r) => r,
+            Some(r) => return Err(RequestError::not_found(Target::Router(r))),
+            None => self.router_of(transport_id).ok_or_else(|| invalid("transport has no router"))?,
+        };
         let transport = self.transports.get_mut(&transport_id).ok_or_else(|| invalid("no transport"))?;
         let sctp = transport.sctp_parameters.ok_or_else(|| invalid("transport was created without sctp"))?;
         if params.stream_id >= sctp.mis {
@@ -69,7 +76,13 @@ impl Worker {
                 format!("{} already exists", Target::DataConsumer(id)),
             ));
         }
-        let router_id = self.router_of(transport_id).ok_or_else(|| invalid("transport has no router"))?;
+        // A pipe serves every router: the data producer's own is the one.
+        let router_id = if self.transports.get(&transport_id).is_some_and(|t| t.is_pipe()) {
+            self.routers.values().find(|r| r.data_fanout.contains_key(&data_producer_id)).map(|r| r.id)
+        } else {
+            self.router_of(transport_id)
+        }
+        .ok_or_else(|| invalid("transport has no router"))?;
         let producer = self
             .data_producers
             .get(&data_producer_id)

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use octo_ipc::{Notification, SctpState, TransportId, TransportNotification};
 
 use super::sctp::SctpEvent;
+use super::transport::Link;
 use super::worker::Worker;
 
 impl Worker {
@@ -16,12 +17,24 @@ impl Worker {
         let mut moved = false;
         loop {
             let Some(transport) = self.transports.get_mut(&id) else { return moved };
-            let (Some(sctp), Some(dtls)) = (transport.sctp.as_mut(), transport.dtls.as_mut()) else { return moved };
+            let Some(sctp) = transport.sctp.as_mut() else { return moved };
+            // A WebRTC transport's SCTP waits for DTLS; between two workers it runs over plain UDP,
+            // as mediasoup's pipes do.
+            let pipe = matches!(transport.link, Link::Pipe(_));
+            if transport.dtls.is_none() && !pipe {
+                return moved;
+            }
             if let Some(packet) = sctp.poll_transmit(now) {
-                if dtls.send_application_data(now, &packet).is_err() {
-                    transport.counters.packets_dropped += 1;
+                if let Some(dtls) = transport.dtls.as_mut() {
+                    if dtls.send_application_data(now, &packet).is_err() {
+                        transport.counters.packets_dropped += 1;
+                    }
+                    moved = true;
+                } else if let Some((socket, to)) = transport.selected {
+                    transport.counters.packets_sent += 1;
+                    transport.counters.bytes_sent += packet.len() as u64;
+                    self.transmits.push_copy(socket, to, &packet);
                 }
-                moved = true;
                 continue;
             }
             let Some(event) = sctp.poll_event() else { return moved };

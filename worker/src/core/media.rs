@@ -32,7 +32,10 @@ impl Worker {
                 self.handle_dtls(now, socket, from, data)
             }
             Some(128..=191) => self.handle_srtp(now, socket, from, buf, len),
-            _ => self.counters.malformed += 1,
+            _ => match self.server.transport_for_tuple(socket, from).filter(|t| self.transports[t].is_pipe()) {
+                Some(pipe) => self.handle_pipe_sctp(now, pipe, data),
+                None => self.counters.malformed += 1,
+            },
         }
     }
 
@@ -130,7 +133,13 @@ impl Worker {
     pub(super) fn flush_transport(&mut self, now: Instant, id: TransportId) {
         loop {
             let Some(transport) = self.transports.get_mut(&id) else { return };
-            let Some(dtls) = transport.dtls.as_mut() else { return };
+            let Some(dtls) = transport.dtls.as_mut() else {
+                // A pipe's SCTP goes straight to UDP.
+                if transport.is_pipe() {
+                    self.flush_sctp(now, id);
+                }
+                return;
+            };
             if let Some(datagram) = dtls.poll_transmit() {
                 if let Some((socket, to)) = transport.selected {
                     transport.counters.packets_sent += 1;

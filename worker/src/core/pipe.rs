@@ -13,18 +13,24 @@ use std::time::Instant;
 
 use octo_ipc::{
     ConsumerId, ErrorCode, MediaKind, PipeConsumerData, PipeTransportData, ProducerId, RequestError, Response,
-    RouterId, RtpParameters, SrtpCryptoSuite, SrtpParameters, Target, TransportId,
+    RouterId, RtpParameters, SctpParameters, SrtpCryptoSuite, SrtpParameters, Target, TransportId,
 };
 
 use super::consumer::Consumer;
 use super::ortc;
 use super::producer::Producer;
+use super::sctp::{SCTP_PORT, SctpAssociation, SctpRole};
 use super::srtp::{MasterKey, RecvProtection, SendProtection, SrtpProfile};
 use super::transport::{IncomingStream, Link, Transport};
 use super::worker::Worker;
 
 /// The suite a pipe's SRTP uses: AES-GCM is the cheapest per packet with the ring backend.
 const PIPE_SRTP_PROFILE: SrtpProfile = SrtpProfile::AeadAes128Gcm;
+/// Streams each way of a pipe's SCTP association: one per data producer piped, all rooms together
+/// (SCTP's limit).
+const PIPE_SCTP_STREAMS: u16 = 65_535;
+/// As large as any WebRTC transport's (the browser client's files are up to 256 KiB).
+const PIPE_SCTP_MAX_MESSAGE_SIZE: u32 = 262_144;
 
 fn invalid(message: impl Into<String>) -> RequestError {
     RequestError::new(ErrorCode::InvalidRequest, message)
@@ -150,7 +156,26 @@ impl Worker {
         }
         transport.selected = Some((socket, remote));
         transport.srtp_recv = Some(recv);
+        // DataChannel messages cross the pipe on an SCTP association of their own, straight over
+        // UDP (no DTLS): both ends must agree who is the client without being told. Ports first:
+        // two workers of one host always differ in port, while the local IP may be unspecified
+        // (0.0.0.0) and so compare wrongly against the far end's loopback address.
+        let local = self.server.local_addr(socket).unwrap_or(remote);
+        let role =
+            if (local.port(), local.ip()) < (remote.port(), remote.ip()) { SctpRole::Client } else { SctpRole::Server };
+        let params = SctpParameters {
+            port: SCTP_PORT,
+            os: PIPE_SCTP_STREAMS,
+            mis: PIPE_SCTP_STREAMS,
+            max_message_size: PIPE_SCTP_MAX_MESSAGE_SIZE,
+        };
+        let mut sctp = SctpAssociation::new(role, params.os, params.mis, params.max_message_size);
+        sctp.start(now);
+        transport.sctp = Some(sctp);
+        transport.sctp_parameters = Some(params);
         self.ensure_tick(now);
+        self.timers_moved();
+        self.flush_sctp(now, id);
         Ok(Response::Ok)
     }
 
@@ -261,5 +286,25 @@ impl Worker {
         self.producers.insert(producer_id, producer);
         self.routers.get_mut(&router_id).expect("checked above").fanout.insert(producer_id, Vec::new());
         Ok(Response::ProducerCreated { rtp_type })
+    }
+}
+
+impl Worker {
+    /// A datagram from a pipe's far end that is not STUN, DTLS or RTP: an SCTP packet of its data
+    /// association (SCTP's common header starts with the source port, 5000: first byte 19, which RFC
+    /// 7983 leaves unassigned). From anyone else it is nothing.
+    pub(super) fn handle_pipe_sctp(&mut self, now: Instant, id: TransportId, data: &[u8]) {
+        let Some(transport) = self.transports.get_mut(&id) else { return };
+        transport.counters.packets_received += 1;
+        transport.counters.bytes_received += data.len() as u64;
+        // The library drops malformed packets without a word: what is not even an SCTP common header
+        // between our two ports is counted here.
+        let ports = [(SCTP_PORT >> 8) as u8, SCTP_PORT as u8, (SCTP_PORT >> 8) as u8, SCTP_PORT as u8];
+        match transport.sctp.as_mut() {
+            Some(sctp) if data.len() >= 12 && data[..4] == ports => sctp.handle_packet(now, data),
+            _ => transport.counters.packets_dropped += 1,
+        }
+        self.timers_moved();
+        self.flush_sctp(now, id);
     }
 }

@@ -47,7 +47,9 @@ pub struct TransportCounters {
     pub send_rate: BitrateWindow,
 }
 
-/// How a transport reaches its remote end.
+/// How a transport reaches its remote end. (One per transport, nearly all of them `Ice`: not worth
+/// a box.)
+#[allow(clippy::large_enum_variant)]
 pub enum Link {
     /// A browser (or other WebRTC peer): ICE-lite picks the tuple, DTLS makes the keys.
     Ice(IceLite),

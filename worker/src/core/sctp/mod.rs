@@ -3,5 +3,5 @@
 pub mod association;
 pub mod dcep;
 
-pub use association::{SctpAssociation, SctpCounters, SctpError, SctpEvent, SctpRole, ppid};
+pub use association::{SCTP_PORT, SctpAssociation, SctpCounters, SctpError, SctpEvent, SctpRole, ppid};
 pub use dcep::{ChannelType, DataChannelOpen, DcepError, DcepMessage, Reliability};

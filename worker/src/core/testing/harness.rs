@@ -40,11 +40,16 @@ impl Default for Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        let now = Instant::now();
+        Self::at(SERVER.parse().unwrap(), 7, Instant::now())
+    }
+
+    /// A worker listening on `local`, its randomness seeded with `seed`, its clock starting at `now`
+    /// (several workers of one test share a clock).
+    pub fn at(local: SocketAddr, seed: u8, now: Instant) -> Self {
         let worker = Worker::new(WorkerConfig {
             pid: 7,
-            rng: Rng::from_seed([7; 32]),
-            sockets: vec![ListenSocket { id: SocketId(0), local: SERVER.parse().unwrap(), announced_address: None }],
+            rng: Rng::from_seed([seed; 32]),
+            sockets: vec![ListenSocket { id: SocketId(0), local, announced_address: None }],
             epoch: now,
             epoch_unix: Duration::from_secs(1_700_000_000),
         })
@@ -412,7 +417,7 @@ impl Peer {
         result
     }
 
-    fn receive(&mut self, now: Instant, data: &[u8]) {
+    pub fn receive(&mut self, now: Instant, data: &[u8]) {
         self.now = Some(now);
         if data.first() == Some(&23) && self.drop_app_in > 0 {
             self.app_in = self.app_in.wrapping_add(1);

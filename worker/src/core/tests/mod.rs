@@ -5,3 +5,4 @@ mod control;
 mod data_channels;
 mod forwarding;
 mod hostile;
+mod pipes;
