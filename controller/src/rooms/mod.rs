@@ -7,6 +7,7 @@
 //! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
 //! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
 
+mod copies;
 mod peer;
 mod pipes;
 pub mod placement;
@@ -191,9 +192,6 @@ pub enum RoomError {
     RoomClosed,
     #[error("{0}")]
     LimitExceeded(String),
-    /// What Octo does not do yet (DataChannels across workers).
-    #[error("{0}")]
-    NotImplemented(String),
     #[error("no worker is available: {0}")]
     Unavailable(String),
     #[error("worker refused: {0}")]

@@ -119,7 +119,10 @@ impl Pipes {
         let (data_a, data_b) = match (made_a, made_b) {
             (Ok(x), Ok(y)) => (x, y),
             (made_a, made_b) => {
-                let error = if let Err(e) = made_a { e } else { made_b.err().expect("one end failed") };
+                let error = match made_a {
+                    Err(e) => e,
+                    Ok(_) => made_b.expect_err("one end failed"),
+                };
                 self.close_end(end_a).await;
                 self.close_end(end_b).await;
                 return Err(error);

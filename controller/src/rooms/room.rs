@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, info};
 
+use super::copies::Origin;
 use super::peer::{
     MAX_CONSUMERS, MAX_PRODUCERS, MAX_TRANSPORTS, OwnedConsumer, OwnedDataProducer, OwnedProducer, Peer,
 };
@@ -57,9 +58,9 @@ pub(super) struct State {
     pub(super) peers: Vec<Peer>,
     /// The room's routers on workers other than the main one, by worker index.
     pub(super) routers: HashMap<usize, OnWorker<RouterId>>,
-    /// Piped copies of the main router's producers, by (producer, worker): one per pair, made by
-    /// the first consumer there that needs it.
-    pub(super) piped: HashMap<(ProducerId, usize), OnWorker<()>>,
+    /// Piped copies of the main router's producers and data producers, by (origin, worker): one
+    /// per pair, made by the first consumer there that needs it.
+    pub(super) piped: HashMap<(Origin, usize), OnWorker<()>>,
 }
 
 impl State {
@@ -484,7 +485,7 @@ impl Room {
         transport_id: TransportId,
         data_producer_id: octo_ipc::DataProducerId,
     ) -> Result<octo_ipc::DataConsumerData, RoomError> {
-        {
+        let worker = {
             let state = self.open()?;
             state.pick_transport(peer, Some(transport_id), Direction::Recv)?;
             if !state.peers.iter().any(|p| p.data_producers.iter().any(|d| d.id == data_producer_id)) {
@@ -493,18 +494,13 @@ impl Room {
             if state.peer(peer)?.data_consumers.len() >= MAX_CONSUMERS {
                 return Err(RoomError::LimitExceeded(format!("at most {MAX_CONSUMERS} data consumers per peer")));
             }
-            // Every data producer is on the main router, and SCTP is not piped between workers.
-            if let Some(worker) = state.peer(peer)?.recv_worker.filter(|w| *w != self.worker) {
-                return Err(RoomError::NotImplemented(format!(
-                    "DataChannels are not piped between workers yet: this peer receives on worker {worker}, \
-                     the room's data producers are on worker {}",
-                    self.worker
-                )));
-            }
-        }
+            state.consumer_worker(peer, self.worker)
+        };
+        // Every data producer is on the main router: on another worker, its piped copy is consumed.
+        self.ensure_copy(Origin::Data(data_producer_id), worker).await?;
         let data_consumer_id = octo_ipc::DataConsumerId(rand::random());
         let request = TransportRequest::ConsumeData { data_consumer_id, data_producer_id };
-        let data = match self.request(self.worker, Request::Transport(transport_id, request)).await? {
+        let data = match self.request(worker, Request::Transport(transport_id, request)).await? {
             Response::DataConsumerCreated(data) => data,
             _ => return Err(RoomError::UnexpectedResponse),
         };
@@ -514,7 +510,7 @@ impl Room {
         });
         if kept.is_err() {
             let request = Request::DataConsumer(data_consumer_id, octo_ipc::DataConsumerRequest::Close);
-            self.close_quietly(self.worker, request).await;
+            self.close_quietly(worker, request).await;
             return Err(RoomError::RoomClosed);
         }
         Ok(data)
@@ -563,7 +559,7 @@ impl Room {
         };
         // On another worker the producer must be there first: its piped copy is what the consumer
         // (and CanConsume) sees.
-        self.ensure_piped(producer_id, worker).await?;
+        self.ensure_copy(Origin::Producer(producer_id), worker).await?;
         let router_id = self.router_on(worker).await?;
         let can = self
             .request(
@@ -649,7 +645,7 @@ impl Room {
             state.sinks_except(peer)
         };
         // The origin's pipe consumers closed with it; its copies on other workers must be closed.
-        self.close_copies(&[producer_id]).await;
+        self.close_copies(&[Origin::Producer(producer_id)]).await;
         emit(&sinks, &RoomEvent::ProducerClosed { producer_id, peer_id: peer.to_owned() });
         Ok(())
     }
@@ -760,8 +756,10 @@ impl Room {
             let request = Request::Transport(*transport_id, TransportRequest::Close);
             self.close_quietly(worker.unwrap_or(self.worker), request).await;
         }
-        let producers: Vec<ProducerId> = removed.producers.iter().map(|p| p.id).collect();
-        self.close_copies(&producers).await;
+        let origins: Vec<Origin> = (removed.producers.iter().map(|p| Origin::Producer(p.id)))
+            .chain(removed.data_producers.iter().map(|d| Origin::Data(d.id)))
+            .collect();
+        self.close_copies(&origins).await;
         for p in &removed.producers {
             emit(sinks, &RoomEvent::ProducerClosed { producer_id: p.id, peer_id: removed.id.clone() });
         }

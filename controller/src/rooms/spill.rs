@@ -49,7 +49,7 @@ pub fn choose_recv_worker(
 ) -> Option<usize> {
     let load = |w: usize| loads.iter().find(|l| l.index == w);
     let alive = |w: usize| load(w).is_some_and(|l| l.alive);
-    let cool = |w: usize| load(w).is_some_and(|l| l.cpu.is_none_or(|c| !(c >= limits.cpu)));
+    let cool = |w: usize| load(w).is_some_and(|l| l.cpu.is_none_or(|c| c.is_nan() || c < limits.cpu));
     let room_consumers = |w: usize| routers.iter().find(|r| r.worker == w).map_or(0, |r| r.consumers);
     let under = |w: usize| alive(w) && cool(w) && room_consumers(w) < limits.consumers;
 

@@ -1,5 +1,5 @@
-//! A room across workers: its routers on other workers than the main one, the piped copies of its
-//! producers there, and what happens when one of those workers dies.
+//! A room across workers: its routers on other workers than the main one, and what happens when
+//! one of those workers dies. The piped copies of its producers there are in `copies.rs`.
 //!
 //! Locking as in `room.rs`: the state lock is never held across an await. Objects made once per
 //! worker (a far router, a piped copy) sit in a `OnceCell` with the pid of the process they were
@@ -7,10 +7,7 @@
 
 use std::collections::HashMap;
 
-use octo_ipc::{
-    ConsumerId, ConsumerRequest, Notification, ProducerId, ProducerRequest, Request, Response, RouterId,
-    RouterNotification, RouterRequest, Target, TransportRequest, WorkerRequest,
-};
+use octo_ipc::{Notification, Request, Response, RouterId, RouterNotification, RouterRequest, Target, WorkerRequest};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{info, warn};
 
@@ -41,7 +38,7 @@ impl Room {
             .ok_or_else(|| RoomError::Unavailable("every worker is down".into()))
     }
 
-    fn pid_of(&self, worker: usize) -> Option<u32> {
+    pub(super) fn pid_of(&self, worker: usize) -> Option<u32> {
         self.pool.worker(worker).map(|w| w.pid)
     }
 
@@ -100,94 +97,6 @@ impl Room {
         }
     }
 
-    /// Makes sure `producer_id` (on the main router) has its piped copy on `worker`.
-    pub(super) async fn ensure_piped(&self, producer_id: ProducerId, worker: usize) -> Result<(), RoomError> {
-        if worker == self.worker {
-            return Ok(());
-        }
-        let key = (producer_id, worker);
-        for _ in 0..2 {
-            let cell = self.open()?.piped.entry(key).or_default().clone();
-            let ((), pid) = *cell.get_or_try_init(|| self.pipe_producer(producer_id, worker)).await?;
-            if self.pid_of(worker) == Some(pid) {
-                return Ok(());
-            }
-            forget_cell(&mut self.lock().piped, &key, &cell);
-        }
-        Err(RoomError::Unavailable(format!("worker {worker} keeps restarting")))
-    }
-
-    /// Pipes `producer_id` from the main worker to `worker`: a pipe consumer on the main worker's
-    /// end of their pipe, a producer with the same id on the far end, in the room's router there.
-    async fn pipe_producer(&self, producer_id: ProducerId, worker: usize) -> Result<((), u32), RoomError> {
-        let router_id = self.router_on(worker).await?;
-        let pid = self.pid_of(worker).ok_or_else(|| RoomError::Unavailable(format!("worker {worker} is down")))?;
-        let pipe = self.pipes.get(self.worker, worker).await?;
-        let consumer_id = ConsumerId(rand::random());
-        let request = TransportRequest::ConsumeToPipe { consumer_id, producer_id };
-        let data = match self.request(self.worker, Request::Transport(pipe.end_on(self.worker), request)).await? {
-            Response::PipeConsumerCreated(data) => data,
-            _ => return Err(RoomError::UnexpectedResponse),
-        };
-        let request = TransportRequest::ProduceFromPipe {
-            producer_id,
-            router_id,
-            kind: data.kind,
-            rtp_parameters: data.rtp_parameters,
-            paused: data.producer_paused,
-        };
-        if let Err(e) = self.request(worker, Request::Transport(pipe.end_on(worker), request)).await {
-            self.close_quietly(self.worker, Request::Consumer(consumer_id, ConsumerRequest::Close)).await;
-            return Err(e);
-        }
-        // A pause, resume or close of the origin that came while this was under way went to the
-        // copies that existed then: bring this one in line now.
-        let now = self.lock().any_producer(producer_id).map(|p| p.paused);
-        let fix = match now {
-            None => Some(ProducerRequest::Close),
-            Some(true) if !data.producer_paused => Some(ProducerRequest::Pause),
-            Some(false) if data.producer_paused => Some(ProducerRequest::Resume),
-            Some(_) => None,
-        };
-        if let Some(request) = fix {
-            let closed = request == ProducerRequest::Close;
-            self.close_quietly(worker, Request::Producer(producer_id, request)).await;
-            if closed {
-                return Err(RoomError::NotFound(format!("producer {producer_id}")));
-            }
-        }
-        info!(room = self.id, %producer_id, from = self.worker, to = worker, "producer piped");
-        Ok(((), pid))
-    }
-
-    /// The workers holding a piped copy of `producer_id` (or making one).
-    fn copies_of(&self, producer_id: ProducerId) -> Vec<usize> {
-        self.lock().piped.keys().filter(|(p, _)| *p == producer_id).map(|(_, w)| *w).collect()
-    }
-
-    /// Pauses or resumes every piped copy of `producer_id`, so that their consumers hear of it.
-    pub(super) async fn set_copies_paused(&self, producer_id: ProducerId, paused: bool) {
-        for worker in self.copies_of(producer_id) {
-            let request = if paused { ProducerRequest::Pause } else { ProducerRequest::Resume };
-            self.close_quietly(worker, Request::Producer(producer_id, request)).await;
-        }
-    }
-
-    /// Closes and forgets every piped copy of `producers` (their origins closed).
-    pub(super) async fn close_copies(&self, producers: &[ProducerId]) {
-        let copies: Vec<(ProducerId, usize)> = {
-            let mut state = self.lock();
-            let keys: Vec<_> = state.piped.keys().filter(|(p, _)| producers.contains(p)).copied().collect();
-            for key in &keys {
-                state.piped.remove(key);
-            }
-            keys
-        };
-        for (producer_id, worker) in copies {
-            self.close_quietly(worker, Request::Producer(producer_id, ProducerRequest::Close)).await;
-        }
-    }
-
     /// The room's router on `worker` (not the main one) closed under it — the worker died. Its peers
     /// that received there are put out of the room (told `RoomClosed`, so they join again) and
     /// leave as if they had left; everyone else goes on.
@@ -227,7 +136,11 @@ impl Room {
 }
 
 /// Removes `cell` from `map` if it is still the one under `key`.
-fn forget_cell<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, std::sync::Arc<V>>, key: &K, cell: &std::sync::Arc<V>) {
+pub(super) fn forget_cell<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, std::sync::Arc<V>>,
+    key: &K,
+    cell: &std::sync::Arc<V>,
+) {
     if map.get(key).is_some_and(|c| std::sync::Arc::ptr_eq(c, cell)) {
         map.remove(key);
     }

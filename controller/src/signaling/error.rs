@@ -110,7 +110,6 @@ impl From<RoomError> for SignalError {
             RoomError::AlreadyInRoom => Code::AlreadyJoined,
             RoomError::RoomClosed => Code::RoomClosed,
             RoomError::LimitExceeded(_) => Code::LimitExceeded,
-            RoomError::NotImplemented(_) => Code::NotImplemented,
             RoomError::Unavailable(_) => Code::Unavailable,
             RoomError::Worker(r) => match r.code {
                 // The worker checked the client's parameters (codecs, ssrcs, fingerprints) and refused.
