@@ -37,6 +37,8 @@ listen = "127.0.0.1:4100"
 rtc_listen_ips = ["127.0.0.1"]
 max_peers_per_room = 7
 auth_secret = "s3cret"
+room_spill_consumers = 40
+pipe_srtp = true
 "#;
 
 #[test]
@@ -47,8 +49,11 @@ fn file_then_environment_then_flags() {
     assert_eq!(only_file["max_peers_per_room"].as_integer(), Some(7));
     assert_eq!(only_file["rtc_listen_ips"].as_array().unwrap().len(), 1);
     assert_eq!(only_file["auth_secret"].as_str(), Some("(set)"), "secrets are not printed");
+    assert_eq!(only_file["room_spill_consumers"].as_integer(), Some(40));
+    assert_eq!(only_file["pipe_srtp"].as_bool(), Some(true));
     // Defaults fill the rest.
     assert_eq!(only_file["max_payload"].as_integer(), Some(65_536));
+    assert_eq!(only_file["room_spill_cpu"].as_float(), Some(0.7));
 
     let env = effective(&check_config(FILE, &[("OCTO_WORKERS", "3")], &[]));
     assert_eq!(env["workers"].as_integer(), Some(3));
@@ -56,6 +61,11 @@ fn file_then_environment_then_flags() {
 
     let flag = effective(&check_config(FILE, &[("OCTO_WORKERS", "3")], &["--workers", "4"]));
     assert_eq!(flag["workers"].as_integer(), Some(4));
+
+    let spill = [("OCTO_ROOM_SPILL_CONSUMERS", "0"), ("OCTO_ROOM_SPILL_CPU", "0.5")];
+    let env = effective(&check_config(FILE, &spill, &["--room-spill-cpu", "0.9"]));
+    assert_eq!(env["room_spill_consumers"].as_integer(), Some(0), "0 turns spilling off");
+    assert_eq!(env["room_spill_cpu"].as_float(), Some(0.9));
 }
 
 #[test]
