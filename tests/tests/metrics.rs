@@ -6,10 +6,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use octo_ipc::MediaKind;
 use octo_tests::interop::loss::DropOneRtp;
 use octo_tests::interop::media::{PeerMedia, parse_opus_payload, parse_vp8_payload};
-use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
+use octo_tests::interop::peer::{DtlsSide, drive_peers};
 use octo_tests::interop::signaled::SignaledPeer;
 use octo_tests::interop::source::Source;
 use octo_tests::{Octo, http_get, wait_for};
@@ -290,12 +289,8 @@ fn counters_move_when_real_media_flows_through_octo() -> anyhow::Result<()> {
         DtlsSide::Str0mServer,
     )?;
 
-    publisher.peer.declare_send(MediaKind::Video, "0", VIDEO_SSRC, Some(VIDEO_RTX_SSRC));
-    publisher.peer.declare_send(MediaKind::Audio, "1", AUDIO_SSRC, None);
-    let vp8 = publisher.peer.media.vp8_parameters("0", VIDEO_SSRC, VIDEO_RTX_SSRC, "metrics-publisher");
-    let opus = publisher.peer.media.opus_parameters("1", AUDIO_SSRC, "metrics-publisher");
-    let video_producer = publisher.produce(MediaKind::Video, &vp8)?;
-    let audio_producer = publisher.produce(MediaKind::Audio, &opus)?;
+    let (video_producer, audio_producer) =
+        publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "metrics-publisher")?;
     let video = subscriber.consume(&video_producer)?;
     let audio = subscriber.consume(&audio_producer)?;
     subscriber.receive(&video)?;

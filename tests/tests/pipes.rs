@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use octo_ipc::MediaKind;
 use octo_tests::interop::media::{PeerMedia, check_sequence_follows_counter, parse_opus_payload, parse_vp8_payload};
 use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
 use octo_tests::interop::signaled::{SignaledConsumer, SignaledPeer};
@@ -115,11 +114,8 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
         |_| Ok(PeerMedia::chrome_like_sender()),
         DtlsSide::Str0mClient,
     )?;
-    publisher.peer.declare_send(MediaKind::Video, "0", VIDEO_SSRC, Some(VIDEO_RTX_SSRC));
-    publisher.peer.declare_send(MediaKind::Audio, "1", AUDIO_SSRC, None);
-    let vp8 = publisher.peer.media.vp8_parameters("0", VIDEO_SSRC, VIDEO_RTX_SSRC, "pipes-publisher");
-    let opus = publisher.peer.media.opus_parameters("1", AUDIO_SSRC, "pipes-publisher");
-    let producers = [publisher.produce(MediaKind::Video, &vp8)?, publisher.produce(MediaKind::Audio, &opus)?];
+    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
+    let producers = [video, audio];
 
     // The first subscriber fits on the main worker (no consumers yet); after its two the room is at
     // the limit there, so the second spills onto worker 1, and so does the third (worker 1 has fewer

@@ -7,7 +7,7 @@
 
 use octo_ipc::{
     ConsumerId, ConsumerRequest, DataConsumerId, DataConsumerRequest, DataProducerId, DataProducerRequest, ProducerId,
-    ProducerRequest, Request, Response, TransportRequest,
+    ProducerRequest, Request, Response, RouterId, TransportId, TransportRequest,
 };
 use tracing::info;
 
@@ -60,14 +60,21 @@ impl Room {
         Ok(((), pid))
     }
 
+    /// The room's router on `worker` and the pipe between the main worker and it: (that router,
+    /// the pipe's end on the main worker, its end on `worker`).
+    async fn route_to(&self, worker: usize) -> Result<(RouterId, TransportId, TransportId), RoomError> {
+        let router_id = self.router_on(worker).await?;
+        let pipe = self.pipes.get(self.worker, worker).await?;
+        Ok((router_id, pipe.end_on(self.worker), pipe.end_on(worker)))
+    }
+
     /// A pipe consumer on the main worker's end of the pipe to `worker`, and a producer with the
     /// same id on the far end, in the room's router there.
     async fn pipe_producer(&self, producer_id: ProducerId, worker: usize) -> Result<(), RoomError> {
-        let router_id = self.router_on(worker).await?;
-        let pipe = self.pipes.get(self.worker, worker).await?;
+        let (router_id, near, far) = self.route_to(worker).await?;
         let consumer_id = ConsumerId(rand::random());
         let request = TransportRequest::ConsumeToPipe { consumer_id, producer_id };
-        let data = match self.request(self.worker, Request::Transport(pipe.end_on(self.worker), request)).await? {
+        let data = match self.request(self.worker, Request::Transport(near, request)).await? {
             Response::PipeConsumerCreated(data) => data,
             _ => return Err(RoomError::UnexpectedResponse),
         };
@@ -78,7 +85,7 @@ impl Room {
             rtp_parameters: data.rtp_parameters,
             paused: data.producer_paused,
         };
-        if let Err(e) = self.request(worker, Request::Transport(pipe.end_on(worker), request)).await {
+        if let Err(e) = self.request(worker, Request::Transport(far, request)).await {
             self.close_quietly(self.worker, Request::Consumer(consumer_id, ConsumerRequest::Close)).await;
             return Err(e);
         }
@@ -102,11 +109,10 @@ impl Room {
     /// A pipe data consumer on the main worker's end (a stream of the pipe's own SCTP association)
     /// and a data producer with the same id on the far end, in the room's router there.
     async fn pipe_data_producer(&self, data_producer_id: DataProducerId, worker: usize) -> Result<(), RoomError> {
-        let router_id = self.router_on(worker).await?;
-        let pipe = self.pipes.get(self.worker, worker).await?;
+        let (router_id, near, far) = self.route_to(worker).await?;
         let data_consumer_id = DataConsumerId(rand::random());
         let request = TransportRequest::ConsumeDataToPipe { data_consumer_id, data_producer_id };
-        let data = match self.request(self.worker, Request::Transport(pipe.end_on(self.worker), request)).await? {
+        let data = match self.request(self.worker, Request::Transport(near, request)).await? {
             Response::DataConsumerCreated(data) => data,
             _ => return Err(RoomError::UnexpectedResponse),
         };
@@ -117,7 +123,7 @@ impl Room {
             label: data.label,
             protocol: data.protocol,
         };
-        if let Err(e) = self.request(worker, Request::Transport(pipe.end_on(worker), request)).await {
+        if let Err(e) = self.request(worker, Request::Transport(far, request)).await {
             let close = Request::DataConsumer(data_consumer_id, DataConsumerRequest::Close);
             self.close_quietly(self.worker, close).await;
             return Err(e);

@@ -318,6 +318,23 @@ pub fn parse_opus_payload(payload: &[u8]) -> Option<u32> {
     (opus_payload(counter) == payload).then_some(counter)
 }
 
+/// Sequence numbers must advance exactly as the sender's counter does: the SFU forwards every
+/// packet from its first one on under one continuous offset (one packet per frame / per Opus packet).
+pub fn check_sequence_follows_counter(
+    what: &str,
+    by_counter: &std::collections::BTreeMap<u32, u16>,
+) -> anyhow::Result<()> {
+    let Some((&c0, &s0)) = by_counter.iter().next() else { return Ok(()) };
+    for (&c, &s) in by_counter {
+        let expected = s0.wrapping_add(c.wrapping_sub(c0) as u16);
+        ensure!(
+            s == expected,
+            "{what}: packet {c} has sequence number {s}, expected {expected} (packet {c0} had {s0})"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,21 +369,4 @@ mod tests {
         assert!(opus.header_extensions.iter().any(|e| e.uri == URI_AUDIO_LEVEL && e.id == 1));
         assert_eq!(opus.encodings[0].ssrc, Some(3333));
     }
-}
-
-/// Sequence numbers must advance exactly as the sender's counter does: the SFU forwards every
-/// packet from its first one on under one continuous offset (one packet per frame / per Opus packet).
-pub fn check_sequence_follows_counter(
-    what: &str,
-    by_counter: &std::collections::BTreeMap<u32, u16>,
-) -> anyhow::Result<()> {
-    let Some((&c0, &s0)) = by_counter.iter().next() else { return Ok(()) };
-    for (&c, &s) in by_counter {
-        let expected = s0.wrapping_add(c.wrapping_sub(c0) as u16);
-        ensure!(
-            s == expected,
-            "{what}: packet {c} has sequence number {s}, expected {expected} (packet {c0} had {s0})"
-        );
-    }
-    Ok(())
 }

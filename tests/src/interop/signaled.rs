@@ -94,6 +94,20 @@ impl SignaledPeer {
         Ok(data["id"].as_str().context("producer id")?.to_owned())
     }
 
+    /// Declares a VP8 (with RTX) and an Opus stream in str0m (mids "0" and "1") and produces both;
+    /// returns the (video, audio) producer ids.
+    pub fn publish_vp8_and_opus(
+        &mut self,
+        (video, rtx, audio): (u32, u32, u32),
+        cname: &str,
+    ) -> anyhow::Result<(String, String)> {
+        self.peer.declare_send(MediaKind::Video, "0", video, Some(rtx));
+        self.peer.declare_send(MediaKind::Audio, "1", audio, None);
+        let vp8 = self.peer.media.vp8_parameters("0", video, rtx, cname);
+        let opus = self.peer.media.opus_parameters("1", audio, cname);
+        Ok((self.produce(MediaKind::Video, &vp8)?, self.produce(MediaKind::Audio, &opus)?))
+    }
+
     /// `consume` of `producer_id` on this peer's transport with the router's own capabilities (what
     /// a device loaded from them announces); the consumer starts paused.
     pub fn consume(&mut self, producer_id: &str) -> anyhow::Result<SignaledConsumer> {
