@@ -244,5 +244,29 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     stream(&mut source, &mut [&mut publisher.peer, &mut late.signaled.peer], Duration::from_secs(2))?;
     let (frames, audio) = check_received(&late.signaled.peer, (late.video, late.audio), late_start)?;
     ensure!(frames >= 30 && audio >= 50, "late subscriber got {frames} frames, {audio} audio packets");
+
+    // It joined mid-stream: its keyframe request crosses the pipe back to the publisher, and the
+    // keyframe that answers it comes the whole way.
+    let asked = publisher.peer.keyframe_requests().len();
+    late.signaled.peer.request_keyframe(late.video)?;
+    let pli_at = Instant::now();
+    let keyframe_seen = |peer: &Str0mPeer| {
+        peer.events.iter().filter(|(at, _)| *at >= pli_at).any(|(_, e)| match e {
+            str0m::Event::RtpPacket(p) if *p.header.ssrc == late.video => {
+                parse_vp8_payload(&p.payload).is_some_and(|(_, key)| key)
+            }
+            _ => false,
+        })
+    };
+    let answered = drive_peers(&mut [&mut publisher.peer, &mut late.signaled.peer], Duration::from_secs(5), |p| {
+        source.tick(p[0])?;
+        Ok(p[0].keyframe_requests().len() > asked && keyframe_seen(p[1]))
+    })?;
+    ensure!(
+        answered,
+        "the late subscriber's PLI: {} requests at the publisher (had {asked}), keyframe seen: {}",
+        publisher.peer.keyframe_requests().len(),
+        keyframe_seen(&late.signaled.peer)
+    );
     Ok(())
 }
