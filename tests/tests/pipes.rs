@@ -270,3 +270,53 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Closing follows the origin without any media flowing: `closeProducer` closes the piped copy (the
+/// far consumer is told), the publisher's leave closes the rest, and the empty room closes its
+/// routers on both workers.
+#[test]
+fn closing_the_origin_closes_its_copies_and_an_empty_room_all_its_routers() -> anyhow::Result<()> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "2", "--room-spill-consumers", "1", "--empty-room-grace-ms", "300"])?;
+    let metrics = octo.metrics_addr.context("metrics address logged")?;
+    let mut publisher = SignaledPeer::join(
+        octo.addr,
+        ROOM,
+        "publisher",
+        "send",
+        |_| Ok(PeerMedia::chrome_like_sender()),
+        DtlsSide::Str0mClient,
+    )?;
+    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
+    let producers = [video, audio];
+    let mut near = subscribe(&octo, "near", &producers)?;
+    let mut far = subscribe(&octo, "far", &producers)?;
+    ensure!(near.signaled.peer.worker_addr != far.signaled.peer.worker_addr, "nothing spilled");
+    ensure!(metric(metrics, "octo_pipe_producers", 1)? == 2.0, "not piped");
+
+    publisher.socket.request("closeProducer", json!({ "producerId": producers[0] }))?;
+    let closed = far.signaled.socket.wait_event("consumerClosed", Duration::from_secs(5))?;
+    ensure!(closed["producerId"] == producers[0].as_str(), "{closed}");
+    ensure!(metric(metrics, "octo_pipe_producers", 1)? == 1.0, "the closed producer's copy is still there");
+    ensure!(metric(metrics, "octo_pipe_consumers", 0)? == 1.0, "the closed producer's pipe consumer is still there");
+
+    publisher.socket.request("leaveRoom", json!({}))?;
+    far.signaled.socket.wait_event("peerLeft", Duration::from_secs(5))?;
+    ensure!(metric(metrics, "octo_pipe_producers", 1)? == 0.0, "the leaver's copies are still there");
+    for s in [&mut near, &mut far] {
+        let ack = s.signaled.socket.request("leaveRoom", json!({}))?;
+        ensure!(ack.get("data").is_some(), "{ack}");
+    }
+    let closed = wait_for(Duration::from_secs(5), || {
+        let routers = |w| metric(metrics, "octo_routers", w).ok();
+        (routers(0)? == 0.0 && routers(1)? == 0.0).then_some(())
+    });
+    ensure!(
+        closed.is_some(),
+        "routers left after the empty room closed: {:?}",
+        (0..2).map(|w| metric(metrics, "octo_routers", w).ok()).collect::<Vec<_>>()
+    );
+    // The pipe belongs to no room: it stays for the next one.
+    ensure!(metric(metrics, "octo_pipe_transports", 0)? == 1.0, "the pipe went with the room");
+    Ok(())
+}
