@@ -176,6 +176,8 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     }
     ensure!(metric(metrics, "octo_pipe_bytes_sent_total", 0)? > 10_000.0, "nothing counted through the pipe");
     let srtp = format!("srtp={}", extra.contains(&"--pipe-srtp"));
+    // The log is read on another thread: give it a moment.
+    let _ = wait_for(Duration::from_secs(2), || (!octo.log_lines("pipe created").is_empty()).then_some(()));
     let created = octo.log_lines("pipe created");
     ensure!(created.len() == 1 && created[0].contains(&srtp), "want one pipe with {srtp}: {created:?}");
     ensure!(metric(metrics, "octo_pipe_bytes_received_total", 1)? > 10_000.0, "nothing counted into worker 1");
@@ -230,7 +232,9 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
         octo.worker_pids().ok()?.get(1).copied().flatten().filter(|p| *p != far_pid)
     });
     ensure!(back.is_some(), "worker 1 was not respawned");
-    ensure!(metric(metrics, "octo_pipe_transports", 0)? == 0.0, "the dead pipe's end on worker 0 is still open");
+    let swept =
+        wait_for(Duration::from_secs(2), || (metric(metrics, "octo_pipe_transports", 0).ok()? == 0.0).then_some(()));
+    ensure!(swept.is_some(), "the dead pipe's end on worker 0 is still open");
     let mut late = subscribe(&octo, "late", &producers)?;
     ensure!(!on_main(&late), "the late subscriber did not spill");
     ensure!(metric(metrics, "octo_pipe_producers", 1)? == 2.0, "the late subscriber's producers were not piped");
