@@ -573,6 +573,16 @@ impl Worker {
         if let Some(t) = self.transports.get_mut(&producer.transport_id) {
             t.producers.retain(|p| *p != id);
             t.incoming.retain(|_, s| s.producer != id);
+            // Free its receive slots: a pipe, and a long-lived WebRTC transport, sees many producers
+            // come and go. (Send-side state stays: forgetting a stream's rollover counter could
+            // reuse a keystream under the same key.)
+            if let Some(srtp) = t.srtp_recv.as_mut() {
+                for stream in &producer.streams {
+                    for ssrc in stream.ssrc.into_iter().chain(stream.rtx_ssrc) {
+                        srtp.remove_ssrc(ssrc);
+                    }
+                }
+            }
         }
         for c in consumers {
             self.close_consumer(c);

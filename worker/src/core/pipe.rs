@@ -131,7 +131,7 @@ impl Worker {
             return Err(RequestError::new(ErrorCode::InvalidState, "the pipe is already connected"));
         }
         let recv = match (link.srtp, &srtp_parameters) {
-            (true, Some(params)) => RecvProtection::srtp(&master_key(params)?),
+            (true, Some(params)) => RecvProtection::srtp_for_pipe(&master_key(params)?),
             (false, None) => RecvProtection::Clear,
             (true, None) => return Err(invalid("the pipe was created with SRTP: srtpParameters are needed")),
             (false, Some(_)) => return Err(invalid("the pipe was created without SRTP: no srtpParameters")),

@@ -2,7 +2,7 @@
 //! between two workers of one host that was created without it (the packets never leave the
 //! machine, and a second AES pass per piped packet would buy nothing there).
 
-use super::{MasterKey, SrtpError, SrtpRecvContext, SrtpSendContext};
+use super::{MAX_SEND_SSRCS, MasterKey, SrtpError, SrtpRecvContext, SrtpSendContext};
 
 // Inline rather than boxed: the SRTP variant is what nearly every transport holds, and it is read
 // for every packet.
@@ -45,6 +45,20 @@ pub enum RecvProtection {
 impl RecvProtection {
     pub fn srtp(key: &MasterKey) -> Self {
         Self::Srtp(SrtpRecvContext::new(key))
+    }
+
+    /// For a pipe, which receives every producer piped to this worker rather than one browser's
+    /// few streams.
+    pub fn srtp_for_pipe(key: &MasterKey) -> Self {
+        Self::Srtp(SrtpRecvContext::with_max_ssrcs(key, MAX_SEND_SSRCS))
+    }
+
+    /// Forgets an SSRC whose producer closed (its replay state is of no further use: packets of an
+    /// SSRC no producer has are dropped before they reach SRTP), freeing the slot.
+    pub fn remove_ssrc(&mut self, ssrc: u32) {
+        if let Self::Srtp(srtp) = self {
+            srtp.remove_ssrc(ssrc);
+        }
     }
 
     /// As [`SrtpRecvContext::decrypt_rtp`]; the length unchanged in the clear.
