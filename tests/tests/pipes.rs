@@ -30,6 +30,21 @@ fn metric(metrics: SocketAddr, name: &str, worker: usize) -> anyhow::Result<f64>
     Ok(line[prefix.len()..].parse()?)
 }
 
+/// The publisher: joined with a send transport, producing VP8 and Opus; returns it and the
+/// (video, audio) producer ids.
+fn publish(octo: &Octo) -> anyhow::Result<(SignaledPeer, [String; 2])> {
+    let mut publisher = SignaledPeer::join(
+        octo.addr,
+        ROOM,
+        "publisher",
+        "send",
+        |_| Ok(PeerMedia::chrome_like_sender()),
+        DtlsSide::Str0mClient,
+    )?;
+    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
+    Ok((publisher, [video, audio]))
+}
+
 /// A subscriber: joined with a recv transport, consuming the publisher's video and audio.
 struct Subscriber {
     signaled: SignaledPeer,
@@ -106,16 +121,7 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     let metrics = octo.metrics_addr.context("metrics address logged")?;
 
     // The room goes to worker 0 (both idle: the lower index).
-    let mut publisher = SignaledPeer::join(
-        octo.addr,
-        ROOM,
-        "publisher",
-        "send",
-        |_| Ok(PeerMedia::chrome_like_sender()),
-        DtlsSide::Str0mClient,
-    )?;
-    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
-    let producers = [video, audio];
+    let (mut publisher, producers) = publish(&octo)?;
 
     // The first subscriber fits on the main worker (no consumers yet); after its two the room is at
     // the limit there, so the second spills onto worker 1, and so does the third (worker 1 has fewer
@@ -283,16 +289,7 @@ fn closing_the_origin_closes_its_copies_and_an_empty_room_all_its_routers() -> a
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "2", "--room-spill-consumers", "1", "--empty-room-grace-ms", "300"])?;
     let metrics = octo.metrics_addr.context("metrics address logged")?;
-    let mut publisher = SignaledPeer::join(
-        octo.addr,
-        ROOM,
-        "publisher",
-        "send",
-        |_| Ok(PeerMedia::chrome_like_sender()),
-        DtlsSide::Str0mClient,
-    )?;
-    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
-    let producers = [video, audio];
+    let (mut publisher, producers) = publish(&octo)?;
     let mut near = subscribe(&octo, "near", &producers)?;
     let mut far = subscribe(&octo, "far", &producers)?;
     ensure!(near.signaled.peer.worker_addr != far.signaled.peer.worker_addr, "nothing spilled");
