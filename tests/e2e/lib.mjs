@@ -27,15 +27,35 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const people = new Set();
 
-/** One person: their own Chromium with a fresh profile, one page. */
-export async function person(label, { args = CHROMIUM_ARGS } = {}) {
+/** A phone in portrait (the size of an iPhone 12–15), for the layout tests. */
+export const PHONE = { width: 390, height: 844 };
+
+/**
+ * One person: their own Chromium with a fresh profile, one page. Every camera, microphone and
+ * screen track the app's pages get is recorded in `window.__octoTracks` (see `liveTracks`), so a test
+ * can tell whether any is still on without trusting the app to report its own.
+ */
+export async function person(label, { args = CHROMIUM_ARGS, viewport = { width: 1024, height: 640 } } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), `octo-e2e-${label}-`));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     args,
-    viewport: { width: 1024, height: 640 },
+    viewport,
     timeout: 30000,
+  });
+  await context.addInitScript(() => {
+    const seen = (window.__octoTracks = []);
+    const md = navigator.mediaDevices;
+    for (const fn of ['getUserMedia', 'getDisplayMedia']) {
+      const original = md?.[fn]?.bind(md);
+      if (!original) continue;
+      md[fn] = async (constraints) => {
+        const stream = await original(constraints);
+        seen.push(...stream.getTracks());
+        return stream;
+      };
+    }
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => console.log(`[${label}] page error: ${e.message}`));
@@ -114,4 +134,17 @@ export async function waitMediaFrom(p, peerId, ms) {
 /** The tile of `peerId`'s camera as `p` shows it (undefined if none). */
 export async function tileOf(p, peerId) {
   return (await tiles(p)).find((t) => t.peerId === peerId && t.kind === 'camera');
+}
+
+/** The kinds of the local tracks `page` ever got that are not ended (`readyState !== 'ended'`). */
+export function liveTracks(page) {
+  return page.evaluate(() => window.__octoTracks.filter((t) => t.readyState !== 'ended').map((t) => t.kind));
+}
+
+/** The status banner under the room name: its text and kind (`ok`, `warn`, `error`, `info`). */
+export function banner(p) {
+  return p.page.evaluate(() => {
+    const b = document.getElementById('banner');
+    return { text: b.hidden ? '' : b.textContent, kind: b.dataset.kind ?? null };
+  });
 }

@@ -45,6 +45,13 @@ fn chat_reactions_and_files_over_datachannels_in_chromium() {
     assert_eq!(restarts, 0, "a worker restarted: {workers}");
 }
 
+#[test]
+fn what_a_new_user_meets_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(&octo, "usability.test.mjs", &[]);
+}
+
 /// The sum of the workers' restarts, and `/workers` for the failure message.
 fn worker_restarts(octo: &Octo) -> (u64, serde_json::Value) {
     let (_, workers) = octo.get_json("/workers").expect("/workers");
