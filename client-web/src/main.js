@@ -168,9 +168,7 @@ ui.form.addEventListener('submit', async (ev) => {
   } catch (err) {
     await call.leave();
     leaveCallView();
-    ui.lobbyError.textContent = draining && err?.code === 'unavailable'
-      ? 'The server is shutting down and takes no new calls. Try again in a minute.'
-      : callErrorMessage(err, roomId);
+    ui.lobbyError.textContent = callErrorMessage(err, roomId);
   } finally {
     ui.join.disabled = false;
   }

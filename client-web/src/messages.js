@@ -27,6 +27,8 @@ export function callErrorMessage(err, roomId) {
     case 'unauthorized':
       return `You need a valid invitation link to join “${roomId}” (${err.message}).`;
     case 'unavailable':
+      // The same code while the server drains for a shutdown (PROTOCOL.md); its message says so.
+      if (/shutting down/i.test(err.message ?? '')) return 'The server is shutting down for maintenance and takes no new calls. Try again in a minute.';
       return 'The server has no media capacity right now. Try again in a moment.';
     case 'already_joined':
       return 'This tab is already in a call.';

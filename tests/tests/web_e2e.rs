@@ -52,6 +52,20 @@ fn what_a_new_user_meets_in_chromium() {
     run_e2e(&octo, "usability.test.mjs", &[]);
 }
 
+/// The `octo` process killed under a call and started again on the same address (by the script,
+/// which gets this one's pid and the binary), then that one stopped with SIGTERM while people are in
+/// the call.
+#[test]
+fn server_killed_restarted_and_drained_under_a_call_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(
+        &octo,
+        "server.test.mjs",
+        &[("OCTO_PID", octo.pid().to_string().into()), ("OCTO_BIN", bin("octo").into())],
+    );
+}
+
 /// The sum of the workers' restarts, and `/workers` for the failure message.
 fn worker_restarts(octo: &Octo) -> (u64, serde_json::Value) {
     let (_, workers) = octo.get_json("/workers").expect("/workers");

@@ -1,0 +1,208 @@
+// The server going away under a call, in Debian's headless Chromium: the `octo` process killed
+// (SIGKILL: no goodbye) and started again on the same address, then that new one stopped gracefully
+// (SIGTERM: it drains, and tells the people in the call). Started by tests/tests/web_e2e.rs with the
+// first octo's pid and the binary (OCTO_PID, OCTO_BIN); this script starts the second octo itself.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { io } from 'socket.io-client';
+import { URL, person, closeEveryone, joinThroughUi, tiles, tileOf, flow, until, waitMediaFrom, banner, sleep } from './lib.mjs';
+
+const FIRST_PID = Number(process.env.OCTO_PID);
+const BIN = process.env.OCTO_BIN;
+if (!FIRST_PID || !BIN) throw new Error('OCTO_PID and OCTO_BIN are set by tests/tests/web_e2e.rs');
+const ADDR = new globalThis.URL(URL).host;
+const DRAIN_MS = 60000;
+
+const room = `srv-${Date.now()}`;
+let ann, bob;
+/** The octo this script started (after killing the first), and its exit once it exits. */
+let second = null;
+let secondExit = null;
+
+before(async () => {
+  [ann, bob] = await Promise.all([person('ann'), person('bob')]);
+});
+after(async () => {
+  await closeEveryone();
+  if (second && second.exitCode === null) second.kill('SIGKILL');
+});
+// Never leave an octo behind, whatever ends this process.
+process.on('exit', () => second?.exitCode === null && second.kill('SIGKILL'));
+
+/** Starts `octo` on the first one's address; resolves once it listens. */
+function startSecond() {
+  const child = spawn(BIN, ['--listen', ADDR, '--metrics-listen', '127.0.0.1:0', '--workers', '1', '--drain-timeout-ms', String(DRAIN_MS)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  secondExit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`the second octo did not listen within 20 s:\n${log}`)), 20000);
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+      process.stderr.write(`[octo 2] ${chunk}`);
+      if (log.includes('listening on')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the second octo exited (${code}):\n${log}`)));
+  });
+}
+
+/** Whether `pid` runs (a zombie does not: the test binary that started it reaps it only at the end). */
+function isAlive(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** How much `p`'s frozen picture of `peerId` varies (0 for a blank or black canvas; null without one). */
+function frozenDetail(p, peerId) {
+  return p.page.evaluate((peerId) => {
+    const c = document.querySelector(`.tile[data-peer-id="${peerId}"][data-kind="camera"] canvas.frozen`);
+    if (!c || !c.width) return null;
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    let sq = 0;
+    let n = 0;
+    for (let i = 0; i < px.length; i += 4 * 97) {
+      const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+      sum += y;
+      sq += y * y;
+      n++;
+    }
+    return Math.sqrt(sq / n - (sum / n) ** 2);
+  }, peerId);
+}
+
+test('the server killed: the other tile stays, frozen and marked reconnecting, then comes back; mute is kept', async () => {
+  await joinThroughUi(ann, room, 'Ann');
+  await joinThroughUi(bob, room, 'Bob');
+  await Promise.all([waitMediaFrom(ann, bob.peerId, 15000), waitMediaFrom(bob, ann.peerId, 15000)]);
+  // Ann mutes before the drop; the automatic rejoin must keep it.
+  await ann.page.click('#mic-btn');
+  assert.equal(await until(5000, async () => (await tileOf(bob, ann.peerId))?.mic === 'off'), true);
+  // Mark each page's tile of the other: the same element must be there after the drop, not a new one.
+  for (const [p, other] of [[ann, bob], [bob, ann]]) {
+    await p.page.$eval(`.tile[data-peer-id="${other.peerId}"]`, (el) => (el.dataset.testMark = 'before-the-drop'));
+  }
+
+  process.kill(FIRST_PID, 'SIGKILL');
+  assert.equal(await until(5000, () => !isAlive(FIRST_PID)), true, 'the first octo did not die');
+  for (const [p, other] of [[ann, bob], [bob, ann]]) {
+    const t = await until(10000, async () => {
+      const x = await tileOf(p, other.peerId);
+      return x?.state === 'reconnecting' && x.frozen ? x : null;
+    });
+    assert.ok(t, `${p.label} does not keep ${other.label}'s tile frozen and reconnecting: ${JSON.stringify(await tiles(p))}`);
+    assert.equal(t.name, other.label === 'ann' ? 'Ann' : 'Bob');
+    const detail = await frozenDetail(p, other.peerId);
+    assert.ok(detail > 2, `${p.label}'s frozen picture of ${other.label} is blank (luma spread ${detail})`);
+    const shown = await p.page.$eval(`.tile[data-peer-id="${other.peerId}"] .reconnecting`, (e) => [getComputedStyle(e).display, e.textContent]);
+    assert.deepEqual(shown, ['block', 'Reconnecting…']);
+    const b = await banner(p);
+    assert.match(b.text, /lost|reconnect/i);
+    assert.equal(b.kind, 'warn');
+  }
+  // While the server is down (3 s) nothing vanishes.
+  await sleep(3000);
+  for (const p of [ann, bob]) {
+    const t = await tiles(p);
+    assert.equal(t.length, 2, `${p.label}: ${JSON.stringify(t)}`);
+    assert.equal(t.filter((x) => x.state === 'reconnecting').length, 1);
+  }
+
+  second = await startSecond();
+  const restarted = Date.now();
+  // Both rejoin by themselves (new sockets, so new peer ids); "Back in the call" is good news, green.
+  const good = await Promise.all([ann, bob].map((p) => until(20000, async () => {
+    const b = await banner(p);
+    return /Back in the call/.test(b.text) ? { ...b, bg: await p.page.$eval('#banner', (e) => getComputedStyle(e).backgroundColor) } : null;
+  }, 100)));
+  for (const g of good) {
+    assert.ok(g, 'no "Back in the call"');
+    assert.equal(g.kind, 'ok');
+    const [r, gr] = g.bg.match(/\d+/g).map(Number);
+    assert.ok(gr > r, `"Back in the call" is not shown in green: ${g.bg}`);
+  }
+  for (const p of [ann, bob]) {
+    await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 15000 });
+    p.peerId = await p.page.evaluate(() => window.octo.peerId());
+  }
+  for (const [p, other] of [[ann, bob], [bob, ann]]) {
+    const back = await until(20000, async () => {
+      const t = await tileOf(p, other.peerId);
+      return t?.state === 'live' ? t : null;
+    });
+    assert.ok(back, `${p.label} has no live tile of ${other.label}: ${JSON.stringify(await tiles(p))}`);
+    const mark = await p.page.$eval(`.tile[data-peer-id="${other.peerId}"]`, (el) => el.dataset.testMark ?? null);
+    assert.equal(mark, 'before-the-drop', `${p.label}'s tile of ${other.label} was replaced, not kept`);
+    assert.equal((await tiles(p)).length, 2, `${p.label}: ${JSON.stringify(await tiles(p))}`);
+  }
+  assert.ok(await until(20000, async () => (await flow(ann, bob.peerId, 'video', 500)) > 0 && (await flow(ann, bob.peerId, 'audio', 300)) > 0),
+    'Ann gets no media from Bob after the restart');
+  assert.ok(await until(20000, async () => (await flow(bob, ann.peerId, 'video', 500)) > 0), 'Bob gets no video from Ann after the restart');
+  assert.equal((await tileOf(ann, bob.peerId)).frozen, false, 'Ann still shows a frozen Bob');
+  console.log(`call back ${Date.now() - restarted} ms after the server restarted`);
+
+  // Ann is still muted: her button, her tile at Bob, and no sound.
+  assert.equal(await ann.page.textContent('#mic-btn'), 'Unmute');
+  assert.equal(await until(5000, async () => (await tileOf(bob, ann.peerId))?.mic === 'off'), true, 'Bob shows Ann unmuted after the rejoin');
+  assert.equal(await flow(bob, ann.peerId, 'audio', 1500), 0, 'Bob hears Ann, who was muted before the drop');
+  await ann.page.click('#mic-btn');
+  assert.ok(await until(8000, async () => (await flow(bob, ann.peerId, 'audio', 500)) > 0), 'Ann\'s unmuted audio does not reach Bob');
+});
+
+/** A raw Socket.IO client in `room`, recording `serverDraining`; `seed` speaks the seed app's dialect. */
+async function rawClient(seed) {
+  const s = io(URL, { forceNew: true, reconnection: false, transports: ['websocket'] });
+  await new Promise((r, j) => { s.once('connect', r); s.once('connect_error', j); });
+  const heard = [];
+  s.on('serverDraining', (m) => heard.push(m));
+  const ack = seed
+    ? await s.timeout(5000).emitWithAck('join', { roomId: room, peerName: 'Seed' })
+    : await s.timeout(5000).emitWithAck('joinRoom', { roomId: room, displayName: 'Raw' });
+  assert.ok(seed ? ack.success : ack.data?.peerId, JSON.stringify(ack));
+  return { s, heard };
+}
+
+test('a graceful shutdown (SIGTERM) tells everyone in the call; the server stops once they have left', async () => {
+  const [main, seed] = await Promise.all([rawClient(false), rawClient(true)]);
+  const sent = Date.now();
+  second.kill('SIGTERM');
+  for (const p of [ann, bob]) {
+    const b = await until(10000, async () => {
+      const x = await banner(p);
+      return /shutting down/.test(x.text) ? x : null;
+    });
+    assert.ok(b, `${p.label} is not told that the server shuts down: ${JSON.stringify(await banner(p))}`);
+    assert.equal(b.kind, 'warn');
+    assert.match(b.text, /this call ends in (about 1 minutes|\d+ s)/);
+  }
+  assert.equal(main.heard.length, 1, `the raw client heard ${JSON.stringify(main.heard)}`);
+  const { remainingMs, deadline } = main.heard[0];
+  assert.ok(remainingMs > 0 && remainingMs <= DRAIN_MS, `remainingMs ${remainingMs}`);
+  assert.ok(Math.abs(deadline - (sent + DRAIN_MS)) < 10000, `deadline ${deadline} is not about ${sent + DRAIN_MS}`);
+  // The seed dialect has no such event: its client is not sent one.
+  assert.deepEqual(seed.heard, []);
+  // The call goes on meanwhile.
+  assert.ok(await until(5000, async () => (await flow(ann, bob.peerId, 'video', 500)) > 0), 'the call stopped during the drain');
+  // New joins are refused with words that say why.
+  const late = await person('late');
+  await late.page.goto(`${URL}/?room=${room}`);
+  await late.page.fill('#name', 'Late');
+  await late.page.click('#join');
+  assert.match(await until(10000, () => late.page.textContent('#lobby-error')), /shutting down for maintenance/);
+
+  // Everyone leaves: the drain ends well before its deadline and octo exits 0.
+  for (const p of [ann, bob]) await p.page.click('#leave-btn');
+  main.s.close();
+  seed.s.close();
+  const exit = await Promise.race([secondExit, sleep(15000).then(() => null)]);
+  assert.deepEqual(exit, { code: 0, signal: null }, 'octo did not exit 0 once the call was empty');
+});
