@@ -5,6 +5,11 @@
 //! reactions and a 200 KiB file over DataChannels through Octo between three pages, the unread
 //! badge, garbage on the channel, and a peer leaving and rejoining mid-conversation.
 //!
+//! `tests/e2e/usability.test.mjs`: what a new user meets (a phone in portrait, Leave turning the
+//! camera off, mute kept across a rejoin, bad room names, an empty room, the same name twice).
+//! `tests/e2e/server.test.mjs`: the `octo` process killed under a call and restarted on the same
+//! address (tiles kept frozen, then back), then drained with SIGTERM (the people are told).
+//!
 //! `tests/e2e/seed.test.mjs` does the same for the seed app's client order of calls (a stand-in page
 //! in `tests/e2e/seed-page/`, served by `octo --web-root`), with and without the `transport-created`
 //! hold.
@@ -59,11 +64,7 @@ fn what_a_new_user_meets_in_chromium() {
 fn server_killed_restarted_and_drained_under_a_call_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
-    run_e2e(
-        &octo,
-        "server.test.mjs",
-        &[("OCTO_PID", octo.pid().to_string().into()), ("OCTO_BIN", bin("octo").into())],
-    );
+    run_e2e(&octo, "server.test.mjs", &[("OCTO_PID", octo.pid().to_string().into()), ("OCTO_BIN", bin("octo").into())]);
 }
 
 /// The sum of the workers' restarts, and `/workers` for the failure message.
