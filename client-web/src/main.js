@@ -458,7 +458,14 @@ function markStale() {
  * everyone a new id).
  */
 function claimStale(peerId, displayName) {
-  if (tiles.has(`${peerId}/camera`)) return;
+  const same = tiles.get(`${peerId}/camera`);
+  if (same) {
+    // The same peer id (the socket survived): its own tile is back. A screen tile stays marked
+    // until its track comes back too.
+    delete same.dataset.state;
+    delete same.dataset.conn;
+    return;
+  }
   const stale = [...tiles.values()].filter((el) => el.dataset.state === 'reconnecting' && el.dataset.kind === 'camera');
   const old = stale.find((el) => el.dataset.peerId === peerId) ?? stale.find((el) => el.dataset.name === displayName);
   if (!old) return;
@@ -519,6 +526,7 @@ call.on('sessionLost', markStale);
 call.on('track', ({ peerId, source, kind, track, paused }) => {
   const name = call.peers.get(peerId) ?? '';
   const el = tile(peerId, source === 'screen' ? 'screen' : 'camera', name);
+  delete el.dataset.state;
   if (kind === 'audio') {
     const audio = el.querySelector('audio');
     audio.srcObject = new MediaStream([track]);

@@ -8,7 +8,8 @@
 //! `tests/e2e/usability.test.mjs`: what a new user meets (a phone in portrait, Leave turning the
 //! camera off, mute kept across a rejoin, bad room names, an empty room, the same name twice).
 //! `tests/e2e/server.test.mjs`: the `octo` process killed under a call and restarted on the same
-//! address (tiles kept frozen, then back); `tests/e2e/drain.test.mjs`: SIGTERM under a call (the
+//! address (tiles kept frozen, then back); `tests/e2e/worker.test.mjs`: the room's worker killed (the
+//! same peers' tiles kept); `tests/e2e/drain.test.mjs`: SIGTERM under a call (the
 //! people are told; octo exits 0 once they have left).
 //!
 //! `tests/e2e/seed.test.mjs` does the same for the seed app's client order of calls (a stand-in page
@@ -65,6 +66,14 @@ fn server_killed_and_restarted_under_a_call_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
     run_e2e(&octo, "server.test.mjs", &[("OCTO_PID", octo.pid().to_string().into()), ("OCTO_BIN", bin("octo").into())]);
+}
+
+/// The room's worker killed under a call (by the script): the same peers get their tiles back.
+#[test]
+fn worker_killed_tiles_kept_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(&octo, "worker.test.mjs", &[]);
 }
 
 /// SIGTERM (sent by the script) while people are in a call: they are told, and `octo` exits 0 once
