@@ -5,9 +5,8 @@
 // its `--drain-timeout-ms` (OCTO_DRAIN_MS).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
-import { URL, person, closeEveryone, joinThroughUi, flow, until, waitMediaFrom, banner } from './lib.mjs';
+import { URL, person, closeEveryone, joinThroughUi, leaveCall, flow, until, waitMediaFrom, banner, processRuns } from './lib.mjs';
 
 const PID = Number(process.env.OCTO_PID);
 const DRAIN_MS = Number(process.env.OCTO_DRAIN_MS);
@@ -20,15 +19,6 @@ before(async () => {
   [ann, bob] = await Promise.all([person('ann'), person('bob')]);
 });
 after(closeEveryone);
-
-/** Whether `pid` runs (a zombie does not: the test binary that started it reaps it at the end). */
-function isAlive(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** A raw Socket.IO client in `room`, recording `serverDraining`; `seed` speaks the seed app's dialect. */
 async function rawClient(seed) {
@@ -75,8 +65,8 @@ test('a graceful shutdown (SIGTERM) tells everyone in the call; the server stops
   assert.match(await until(10000, () => late.page.textContent('#lobby-error')), /shutting down for maintenance/);
 
   // Everyone leaves: the drain ends well before its deadline (the Rust test checks the exit status).
-  for (const p of [ann, bob]) await p.page.click('#leave-btn');
+  for (const p of [ann, bob]) await leaveCall(p);
   main.s.close();
   seed.s.close();
-  assert.equal(await until(15000, () => !isAlive(PID)), true, 'octo still runs with the call empty');
+  assert.equal(await until(15000, () => !processRuns(PID)), true, 'octo still runs with the call empty');
 });

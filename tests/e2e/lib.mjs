@@ -2,6 +2,7 @@
 // by playwright-core, one browser per person with a fresh profile, and the app's `window.octo` hook.
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -86,10 +87,7 @@ export async function joinThroughUi(p, room, name) {
   await p.page.fill('#name', name);
   // The preview shows the fake camera before we join, as a person would see it.
   await p.page.waitForFunction(() => document.getElementById('preview').srcObject?.getVideoTracks().length === 1);
-  await p.page.click('#join');
-  await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
-  p.peerId = await p.page.evaluate(() => window.octo.peerId());
-  return p.peerId;
+  return joinFromLobby(p);
 }
 
 /** `window.octo.stats()`: one entry per consumer. */
@@ -147,4 +145,27 @@ export function banner(p) {
     const b = document.getElementById('banner');
     return { text: b.hidden ? '' : b.textContent, kind: b.dataset.kind ?? null };
   });
+}
+
+/** Clicks Leave and waits for the lobby. */
+export async function leaveCall(p) {
+  await p.page.click('#leave-btn');
+  await p.page.waitForSelector('#lobby', { state: 'visible' });
+}
+
+/** Clicks Join in the lobby as it is (room, name and switches already set); resolves with the peer id. */
+export async function joinFromLobby(p) {
+  await p.page.click('#join');
+  await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
+  p.peerId = await p.page.evaluate(() => window.octo.peerId());
+  return p.peerId;
+}
+
+/** Whether `pid` runs: a zombie does not (the test binary that started it reaps it only at the end). */
+export function processRuns(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ')[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }

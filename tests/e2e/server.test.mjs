@@ -5,8 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { URL, person, closeEveryone, joinThroughUi, tiles, tileOf, flow, until, waitMediaFrom, banner, sleep } from './lib.mjs';
+import { URL, person, closeEveryone, joinThroughUi, tiles, tileOf, flow, until, waitMediaFrom, banner, sleep, processRuns } from './lib.mjs';
 
 const FIRST_PID = Number(process.env.OCTO_PID);
 const BIN = process.env.OCTO_BIN;
@@ -48,15 +47,6 @@ function startSecond() {
   });
 }
 
-/** Whether `pid` runs (a zombie does not: the test binary that started it reaps it only at the end). */
-function isAlive(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** How much `p`'s frozen picture of `peerId` varies (0 for a blank or black canvas; null without one). */
 function frozenDetail(p, peerId) {
   return p.page.evaluate((peerId) => {
@@ -89,7 +79,7 @@ test('the server killed: the other tile stays, frozen and marked reconnecting, t
   }
 
   process.kill(FIRST_PID, 'SIGKILL');
-  assert.equal(await until(5000, () => !isAlive(FIRST_PID)), true, 'the first octo did not die');
+  assert.equal(await until(5000, () => !processRuns(FIRST_PID)), true, 'the first octo did not die');
   for (const [p, other] of [[ann, bob], [bob, ann]]) {
     const t = await until(10000, async () => {
       const x = await tileOf(p, other.peerId);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  URL, PHONE, person, closeEveryone, joinThroughUi, tiles, tileOf, flow, until, waitMediaFrom, liveTracks,
+  URL, PHONE, person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tiles, tileOf, flow, until, waitMediaFrom, liveTracks,
 } from './lib.mjs';
 
 const room = `use-${Date.now()}`;
@@ -84,23 +84,19 @@ test('after Leave no camera, microphone or screen track is live, and Join turns 
   await bob.page.click('#screen-btn');
   await until(10000, async () => (await tiles(bob)).some((t) => t.kind === 'screen'));
   assert.ok((await liveTracks(bob.page)).length >= 3, `tracks before leaving: ${await liveTracks(bob.page)}`);
-  await bob.page.click('#leave-btn');
-  await bob.page.waitForSelector('#lobby', { state: 'visible' });
+  await leaveCall(bob);
   assert.deepEqual(await liveTracks(bob.page), [], 'a local track is still live after Leave');
   assert.equal(await bob.page.evaluate(() => document.getElementById('preview').srcObject), null);
   assert.match(await bob.page.textContent('#preview-note'), /off/);
 
   // Join again from the lobby: camera and microphone come back and reach Ann.
-  await bob.page.click('#join');
-  await bob.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
-  bob.peerId = await bob.page.evaluate(() => window.octo.peerId());
+  await joinFromLobby(bob);
   await waitMediaFrom(ann, bob.peerId, 15000);
 });
 
 test('mute survives a leave and a rejoin: the lobby shows it, the others see it and hear nothing', async () => {
   await ann.page.click('#mic-btn');
-  await ann.page.click('#leave-btn');
-  await ann.page.waitForSelector('#lobby', { state: 'visible' });
+  await leaveCall(ann);
   assert.equal(await ann.page.getAttribute('#lobby-mic', 'aria-pressed'), 'true');
   assert.equal(await ann.page.textContent('#lobby-mic'), 'Microphone off');
   // The phone's lobby may scroll down, never sideways.
@@ -110,9 +106,7 @@ test('mute survives a leave and a rejoin: the lobby shows it, the others see it 
       return e.offsetParent === null || (r.left >= 0 && r.right <= window.innerWidth);
     }));
   assert.equal(lobbyFits, true, 'the phone\'s lobby is wider than the screen');
-  await ann.page.click('#join');
-  await ann.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
-  ann.peerId = await ann.page.evaluate(() => window.octo.peerId());
+  await joinFromLobby(ann);
   assert.equal(await ann.page.textContent('#mic-btn'), 'Unmute');
   assert.equal(await until(10000, async () => (await tileOf(bob, ann.peerId))?.mic === 'off'), true, 'Bob shows Ann unmuted');
   assert.ok(await until(15000, async () => (await flow(bob, ann.peerId, 'video', 500)) > 0), 'Bob gets no video from Ann');
@@ -124,13 +118,10 @@ test('mute survives a leave and a rejoin: the lobby shows it, the others see it 
 });
 
 test('joining with the camera off from the lobby: the others see the avatar and get no video until it is started', async () => {
-  await bob.page.click('#leave-btn');
-  await bob.page.waitForSelector('#lobby', { state: 'visible' });
+  await leaveCall(bob);
   await bob.page.click('#lobby-cam');
   assert.equal(await bob.page.textContent('#lobby-cam'), 'Camera off');
-  await bob.page.click('#join');
-  await bob.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
-  bob.peerId = await bob.page.evaluate(() => window.octo.peerId());
+  await joinFromLobby(bob);
   assert.equal(await bob.page.textContent('#cam-btn'), 'Start camera');
   assert.equal(await until(10000, async () => (await tileOf(ann, bob.peerId))?.cam === 'off'), true, 'Ann shows Bob\'s camera on');
   assert.ok(await until(15000, async () => (await flow(ann, bob.peerId, 'audio', 500)) > 0), 'Ann gets no audio from Bob');
@@ -149,8 +140,7 @@ async function joinError(p) {
 }
 
 test('room names that cannot work get a plain-language message, never silence or the server\'s wording', async () => {
-  await bob.page.click('#leave-btn');
-  await bob.page.waitForSelector('#lobby', { state: 'visible' });
+  await leaveCall(bob);
   // Only spaces.
   await bob.page.fill('#room', '     ');
   assert.match(await joinError(bob), /Type the name of a room/);
@@ -190,8 +180,7 @@ test('the same person twice (a second tab, same name) is told so, and the others
     assert.match(notice ?? '', /Someone named “Bob” is already in this call.*another tab or device/, `${p.label} is not told`);
   }
   // Ann (a phone) comes to that room: two Bobs, told apart; she is not told anything about herself.
-  await ann.page.click('#leave-btn');
-  await ann.page.waitForSelector('#lobby', { state: 'visible' });
+  await leaveCall(ann);
   await joinThroughUi(ann, `${room}-typo`, 'Ann');
   const labels = await until(8000, async () => {
     const bobs = (await tiles(ann)).filter((t) => t.kind === 'camera' && t.name === 'Bob');
@@ -203,6 +192,6 @@ test('the same person twice (a second tab, same name) is told so, and the others
   assert.equal(await ann.page.isVisible('#notice'), false, 'Ann gets a notice meant for Bob');
   await assertReachable(ann, '#controls button', 11);
   // When one tab leaves, the other is no longer warned.
-  await bob2.page.click('#leave-btn');
+  await leaveCall(bob2);
   assert.equal(await until(8000, async () => !(await bob.page.isVisible('#notice'))), true, 'Bob is still warned');
 });
