@@ -77,6 +77,7 @@ async function startPreview() {
   stopStream(localStream);
   localStream = null;
   ui.previewNote.textContent = '';
+  delete ui.previewNote.dataset.kind;
   try {
     localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
   } catch (err) {
@@ -412,6 +413,7 @@ ui.leaveBtn.addEventListener('click', async () => {
   // Leaving ends the camera and microphone (and their light); Join turns them on again.
   stopPreview();
   ui.previewNote.textContent = 'Camera and microphone are off. They turn on again when you join.';
+  ui.previewNote.dataset.kind = 'info';
 });
 
 function reportWarning(err) {
@@ -573,7 +575,12 @@ call.on('connection', (s) => {
 call.on('rejoining', (why) =>
   showBanner(why === 'worker_died' ? 'The media server for this room restarted — rejoining…' : 'Reconnected — rejoining the call…', 'warn'),
 );
-call.on('rejoined', () => {
+call.on('rejoined', (why) => {
+  // Back after a reconnect: whichever server took us is not the one that was shutting down.
+  if (why === 'reconnected' && draining) {
+    draining = null;
+    clearInterval(drainTimer);
+  }
   showBanner('Back in the call.', 'ok');
   dropStaleLater();
   updateNotice();
