@@ -78,6 +78,17 @@ test('the server killed: the other tile stays, frozen and marked reconnecting, t
     await p.page.$eval(`.tile[data-peer-id="${other.peerId}"]`, (el) => (el.dataset.testMark = 'before-the-drop'));
   }
 
+  // Every banner shown from now on, with its colour: "Back in the call" lasts 3 s, which a poll of a
+  // page on a loaded machine could miss.
+  for (const p of [ann, bob]) {
+    await p.page.evaluate(() => {
+      const b = document.getElementById('banner');
+      window.__banners = [];
+      new MutationObserver(() => {
+        if (!b.hidden) window.__banners.push({ text: b.textContent, kind: b.dataset.kind, bg: getComputedStyle(b).backgroundColor });
+      }).observe(b, { attributes: true, childList: true, characterData: true, subtree: true });
+    });
+  }
   process.kill(FIRST_PID, 'SIGKILL');
   assert.equal(await until(5000, () => !processRuns(FIRST_PID)), true, 'the first octo did not die');
   for (const [p, other] of [[ann, bob], [bob, ann]]) {
@@ -106,10 +117,8 @@ test('the server killed: the other tile stays, frozen and marked reconnecting, t
   second = await startSecond();
   const restarted = Date.now();
   // Both rejoin by themselves (new sockets, so new peer ids); "Back in the call" is good news, green.
-  const good = await Promise.all([ann, bob].map((p) => until(20000, async () => {
-    const b = await banner(p);
-    return /Back in the call/.test(b.text) ? { ...b, bg: await p.page.$eval('#banner', (e) => getComputedStyle(e).backgroundColor) } : null;
-  }, 100)));
+  const good = await Promise.all([ann, bob].map((p) => until(20000, () =>
+    p.page.evaluate(() => window.__banners.filter((b) => /Back in the call/.test(b.text)).pop() ?? null))));
   for (const g of good) {
     assert.ok(g, 'no "Back in the call"');
     assert.equal(g.kind, 'ok');
