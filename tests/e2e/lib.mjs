@@ -1,5 +1,6 @@
 // Helpers for the end-to-end tests: Debian's headless Chromium (fake camera and microphone) driven
 // by playwright-core, one browser per person with a fresh profile, and the app's `window.octo` hook.
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -168,4 +169,32 @@ export function processRuns(pid) {
   } catch {
     return false;
   }
+}
+
+/**
+ * The controls of `page` that are shown, each with whether its box lies inside the viewport and
+ * whether a click at its centre lands on it (nothing covers it).
+ */
+function controlsReach(page, selector) {
+  return page.evaluate((selector) => {
+    const vw = window.innerWidth;
+    const vh = window.innerHeight;
+    return [...document.querySelectorAll(selector)]
+      .filter((el) => el.offsetParent !== null)
+      .map((el) => {
+        const r = el.getBoundingClientRect();
+        const inside = r.left >= 0 && r.top >= 0 && r.right <= vw && r.bottom <= vh && r.width > 0 && r.height > 0;
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return { id: el.id || el.textContent, inside, onTop: !!hit && (hit === el || el.contains(hit)), box: [r.left, r.top, r.right, r.bottom].map(Math.round) };
+      });
+  }, selector);
+}
+
+/** Asserts every shown control under `selector` is inside the viewport and clickable there. */
+export async function assertReachable(p, selector, atLeast) {
+  const reach = await controlsReach(p.page, selector);
+  assert.ok(reach.length >= atLeast, `${p.label}: only ${reach.length} controls under ${selector}`);
+  const bad = reach.filter((c) => !c.inside || !c.onTop);
+  assert.deepEqual(bad, [], `${p.label} at ${JSON.stringify(p.page.viewportSize())}: controls out of reach`);
+  return reach;
 }

@@ -1,11 +1,11 @@
 // What a new user meets (issue #20), in Debian's headless Chromium against the real octo: a phone in
-// portrait, leaving (camera off), mute kept across leave and rejoin, joining muted or with the camera
-// off, room names that cannot work, an empty room, and the same person twice. Tests run in order and
-// share the people.
+// portrait, leaving (camera off), mute kept across leave and rejoin, joining with the camera off.
+// (Names and notices: names.test.mjs.) Tests run in order and share the people.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  URL, PHONE, person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tiles, tileOf, flow, until, waitMediaFrom, liveTracks,
+  PHONE, person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tiles, tileOf, flow, until, waitMediaFrom, liveTracks,
+  assertReachable,
 } from './lib.mjs';
 
 const room = `use-${Date.now()}`;
@@ -15,34 +15,6 @@ before(async () => {
   [ann, bob] = await Promise.all([person('ann', { viewport: PHONE }), person('bob')]);
 });
 after(closeEveryone);
-
-/**
- * The controls of `page` that are shown, each with whether its box lies inside the viewport and
- * whether a click at its centre lands on it (nothing covers it).
- */
-function controlsReach(page, selector) {
-  return page.evaluate((selector) => {
-    const vw = window.innerWidth;
-    const vh = window.innerHeight;
-    return [...document.querySelectorAll(selector)]
-      .filter((el) => el.offsetParent !== null)
-      .map((el) => {
-        const r = el.getBoundingClientRect();
-        const inside = r.left >= 0 && r.top >= 0 && r.right <= vw && r.bottom <= vh && r.width > 0 && r.height > 0;
-        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-        return { id: el.id || el.textContent, inside, onTop: !!hit && (hit === el || el.contains(hit)), box: [r.left, r.top, r.right, r.bottom].map(Math.round) };
-      });
-  }, selector);
-}
-
-/** Asserts every shown control under `selector` is inside the viewport and clickable there. */
-async function assertReachable(p, selector, atLeast) {
-  const reach = await controlsReach(p.page, selector);
-  assert.ok(reach.length >= atLeast, `${p.label}: only ${reach.length} controls under ${selector}`);
-  const bad = reach.filter((c) => !c.inside || !c.onTop);
-  assert.deepEqual(bad, [], `${p.label} at ${JSON.stringify(p.page.viewportSize())}: controls out of reach`);
-  return reach;
-}
 
 test('on a phone in portrait every control is on screen and clickable, the chat input usable, the tiles 16:9', async () => {
   await joinThroughUi(ann, room, 'Ann');
@@ -129,69 +101,4 @@ test('joining with the camera off from the lobby: the others see the avatar and 
   await bob.page.click('#cam-btn');
   assert.equal(await until(5000, async () => (await tileOf(ann, bob.peerId))?.cam === 'on'), true);
   assert.ok(await until(10000, async () => (await flow(ann, bob.peerId, 'video', 500)) > 0), 'Bob\'s video did not start');
-});
-
-/** Clicks Join in `p`'s lobby and returns the lobby's error once there is one. */
-async function joinError(p) {
-  await p.page.click('#join');
-  const text = await until(5000, () => p.page.textContent('#lobby-error'));
-  assert.equal(await p.page.isVisible('#lobby'), true, `${p.label} left the lobby`);
-  return text;
-}
-
-test('room names that cannot work get a plain-language message, never silence or the server\'s wording', async () => {
-  await leaveCall(bob);
-  // Only spaces.
-  await bob.page.fill('#room', '     ');
-  assert.match(await joinError(bob), /Type the name of a room/);
-  // A link with a room name longer than the server allows: said on opening the link, and on Join.
-  await bob.page.goto(`${URL}/?room=${'x'.repeat(200)}`);
-  assert.match(await until(5000, () => bob.page.textContent('#lobby-error')), /too long/);
-  await bob.page.fill('#name', 'Bob');
-  const long = await joinError(bob);
-  assert.match(long, /too long/);
-  assert.doesNotMatch(long, /roomId|bytes|bad_request|refused/);
-  // 100 letters the field accepts, but 200 bytes of UTF-8: too long for the server all the same.
-  await bob.page.fill('#room', 'é'.repeat(100));
-  assert.match(await joinError(bob), /too long/);
-  // A name of only spaces.
-  await bob.page.fill('#room', room);
-  await bob.page.fill('#name', '   ');
-  assert.match(await joinError(bob), /Type your name/);
-  assert.equal(await bob.page.evaluate(() => window.octo.peerId()), null, 'Bob joined with a bad name');
-});
-
-test('a mistyped link opens an empty room and says so: you are the first one here', async () => {
-  await joinThroughUi(bob, `${room}-typo`, 'Bob');
-  const notice = await until(5000, async () => (await bob.page.isVisible('#notice')) && bob.page.textContent('#notice'));
-  assert.match(notice, /You are the first one here/);
-  assert.match(notice, new RegExp(`${room}-typo`));
-});
-
-test('the same person twice (a second tab, same name) is told so, and the others see two different labels', async () => {
-  // Bob opens a second tab of the same browser and joins the same room under the same name.
-  const bob2 = { label: 'bob-tab2', page: await bob.context.newPage(), peerId: null };
-  await joinThroughUi(bob2, `${room}-typo`, 'Bob');
-  for (const p of [bob, bob2]) {
-    const notice = await until(8000, async () => {
-      const t = (await p.page.isVisible('#notice')) && (await p.page.textContent('#notice'));
-      return t && /already in this call/.test(t) ? t : null;
-    });
-    assert.match(notice ?? '', /Someone named “Bob” is already in this call.*another tab or device/, `${p.label} is not told`);
-  }
-  // Ann (a phone) comes to that room: two Bobs, told apart; she is not told anything about herself.
-  await leaveCall(ann);
-  await joinThroughUi(ann, `${room}-typo`, 'Ann');
-  const labels = await until(8000, async () => {
-    const bobs = (await tiles(ann)).filter((t) => t.kind === 'camera' && t.name === 'Bob');
-    return bobs.length === 2 ? bobs.map((t) => t.label).sort() : null;
-  });
-  assert.deepEqual(labels, ['Bob', 'Bob (2)']);
-  const shown = await ann.page.$$eval('.tile .name', (els) => els.map((e) => e.textContent));
-  assert.equal(new Set(shown).size, shown.length, `two tiles look the same: ${shown}`);
-  assert.equal(await ann.page.isVisible('#notice'), false, 'Ann gets a notice meant for Bob');
-  await assertReachable(ann, '#controls button', 11);
-  // When one tab leaves, the other is no longer warned.
-  await leaveCall(bob2);
-  assert.equal(await until(8000, async () => !(await bob.page.isVisible('#notice'))), true, 'Bob is still warned');
 });

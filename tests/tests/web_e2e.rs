@@ -6,7 +6,8 @@
 //! badge, garbage on the channel, and a peer leaving and rejoining mid-conversation.
 //!
 //! `tests/e2e/usability.test.mjs`: what a new user meets (a phone in portrait, Leave turning the
-//! camera off, mute kept across a rejoin, bad room names, an empty room, the same name twice).
+//! camera off, mute kept across a rejoin); `names.test.mjs`: bad room names, an empty room, the
+//! same name twice.
 //! `tests/e2e/server.test.mjs`: the `octo` process killed under a call and restarted on the same
 //! address (tiles kept frozen, then back); `tests/e2e/worker.test.mjs`: the room's worker killed (the
 //! same peers' tiles kept); `tests/e2e/drain.test.mjs`: SIGTERM under a call (the
@@ -56,7 +57,9 @@ fn chat_reactions_and_files_over_datachannels_in_chromium() {
 fn what_a_new_user_meets_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    // Two files: node bounds each file (not each test) by its --test-timeout.
     run_e2e(&octo, "usability.test.mjs", &[]);
+    run_e2e(&octo, "names.test.mjs", &[]);
 }
 
 /// The `octo` process killed under a call and started again on the same address (by the script,
