@@ -133,6 +133,11 @@ export class Call {
     });
     // The worker's active-speaker observer (ssrc-audio-level) names the loudest peer, or null in silence.
     s.on('activeSpeaker', ({ peerId } = {}) => this.emit('activeSpeaker', { peerId: peerId ?? null }));
+    // The server is shutting down (SIGTERM): the call goes on until the deadline, then the connection
+    // closes and we keep trying to reconnect (a restarted server takes us back).
+    s.on('serverDraining', ({ remainingMs } = {}) =>
+      this.emit('draining', { remainingMs: Number.isFinite(remainingMs) ? Math.max(0, remainingMs) : null }),
+    );
   }
 
   /** Octo's ack: `{data}` or `{error: {code, message}}`. */
@@ -147,12 +152,15 @@ export class Call {
     return ack?.data;
   }
 
-  /** Joins `roomId`, publishing `tracks` (source → MediaStreamTrack). */
+  /**
+   * Joins `roomId`, publishing `tracks` (source → `{track, paused}`): a paused one (joining muted or
+   * with the camera off) is published paused, so the others see it off from the start.
+   */
   async join({ roomId, displayName, token, tracks }) {
     this.roomId = roomId;
     this.displayName = displayName;
     this.token = token;
-    this.local = new Map([...tracks].map(([source, track]) => [source, { track, paused: false }]));
+    this.local = new Map([...tracks].map(([source, { track, paused = false }]) => [source, { track, paused }]));
     await this.connect();
     await this.enter();
     this.wantJoined = true;
@@ -170,7 +178,7 @@ export class Call {
     this.peerId = joinData.peerId;
     let markReady;
     this.ready = new Promise((r) => (markReady = r));
-    this.emit('joined', { peerId: this.peerId });
+    this.emit('joined', { peerId: this.peerId, peers: joinData.peers.map((p) => ({ peerId: p.peerId, displayName: p.displayName ?? '' })) });
     for (const p of joinData.peers) {
       this.peers.set(p.peerId, p.displayName ?? '');
       this.emit('peerJoined', { peerId: p.peerId, displayName: p.displayName ?? '' });
@@ -211,11 +219,15 @@ export class Call {
     }
   }
 
-  /** The session is gone (connection or worker lost); remote tiles go, our tracks stay. */
+  /**
+   * The session is gone (connection or worker lost); our tracks stay. `sessionLost` comes before the
+   * consumers close, so the UI can keep each remote tile's last frame while we rejoin: the others are
+   * most likely coming back too, not leaving.
+   */
   dropSession() {
-    const peers = [...this.peers.keys()];
+    const peers = [...this.peers].map(([peerId, displayName]) => ({ peerId, displayName }));
+    this.emit('sessionLost', { peers });
     this.reset();
-    for (const peerId of peers) this.emit('peerLeft', { peerId });
   }
 
   async createTransport(direction) {
@@ -247,6 +259,9 @@ export class Call {
   async publish(source, track, paused = false) {
     const gen = this.generation;
     this.local.set(source, { track, paused });
+    // mediasoup-client takes a disabled track for a paused producer; make the track say what we mean
+    // (a track muted in an earlier session must not come back silent but shown as on, or the reverse).
+    track.enabled = !paused;
     const producer = await this.sendTransport.produce({ track, appData: { source }, stopTracks: false });
     if (gen !== this.generation) return;
     this.producers.set(source, producer);

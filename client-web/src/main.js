@@ -3,7 +3,7 @@
 // reactions reactions.js, and what their DataChannel carries wire.js.
 import { Call } from './call.js';
 import { setupChat } from './chat.js';
-import { callErrorMessage, mediaErrorMessage } from './messages.js';
+import { callErrorMessage, mediaErrorMessage, nameProblem, roomProblem } from './messages.js';
 import { setupReactions } from './reactions.js';
 import { decode } from './wire.js';
 
@@ -16,12 +16,15 @@ const ui = {
   preview: $('preview'), previewNote: $('preview-note'), shareLink: $('share-link'), copy: $('copy'),
   join: $('join'), lobbyError: $('lobby-error'), callView: $('call'), grid: $('grid'), banner: $('banner'),
   roomTitle: $('room-title'), micBtn: $('mic-btn'), camBtn: $('cam-btn'), screenBtn: $('screen-btn'),
-  leaveBtn: $('leave-btn'),
+  leaveBtn: $('leave-btn'), notice: $('notice'), lobbyMic: $('lobby-mic'), lobbyCam: $('lobby-cam'),
+  previewBtn: $('preview-btn'),
 };
 
 // Local media: the preview stream doubles as what we publish.
 let localStream = null;
 let screenTrack = null;
+// What the person wants: microphone and camera on or off. Set in the lobby or by the call's buttons,
+// it outlives a leave and a rejoin (automatic or not): someone who muted stays muted.
 const state = { mic: true, cam: true };
 
 // ---- lobby ---------------------------------------------------------------------------------------
@@ -52,7 +55,21 @@ function stopStream(stream) {
   for (const t of stream?.getTracks() ?? []) t.stop();
 }
 
+/** Whether the preview stream still has a live track (a leave stops them all). */
+function previewLive() {
+  return !!localStream?.getTracks().some((t) => t.readyState === 'live');
+}
+
+/** Turns camera and microphone off (the camera light too): on leaving, and before a new preview. */
+function stopPreview() {
+  stopStream(localStream);
+  localStream = null;
+  ui.preview.srcObject = null;
+  ui.previewBtn.hidden = false;
+}
+
 async function startPreview() {
+  ui.previewBtn.hidden = true;
   const audio = ui.mic.value ? { deviceId: { exact: ui.mic.value } } : true;
   const video = ui.camera.value
     ? { deviceId: { exact: ui.camera.value }, width: { ideal: 640 }, height: { ideal: 360 } }
@@ -60,6 +77,7 @@ async function startPreview() {
   stopStream(localStream);
   localStream = null;
   ui.previewNote.textContent = '';
+  delete ui.previewNote.dataset.kind;
   try {
     localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
   } catch (err) {
@@ -76,8 +94,27 @@ async function startPreview() {
     if (!tracks.length || err.name === 'NotAllowedError') ui.previewNote.textContent = mediaErrorMessage(err);
   }
   ui.preview.srcObject = localStream;
+  updateLobbyToggles();
   await fillDevicePickers();
 }
+
+/** The lobby's microphone and camera switches: join muted, or with the camera off. */
+function updateLobbyToggles() {
+  for (const [btn, on, what] of [[ui.lobbyMic, state.mic, 'Microphone'], [ui.lobbyCam, state.cam, 'Camera']]) {
+    btn.textContent = `${what} ${on ? 'on' : 'off'}`;
+    btn.setAttribute('aria-pressed', String(!on));
+  }
+  ui.preview.classList.toggle('cam-off', !state.cam);
+}
+ui.lobbyMic.addEventListener('click', () => {
+  state.mic = !state.mic;
+  updateLobbyToggles();
+});
+ui.lobbyCam.addEventListener('click', () => {
+  state.cam = !state.cam;
+  updateLobbyToggles();
+});
+ui.previewBtn.addEventListener('click', () => (previewReady = startPreview()));
 
 async function fillDevicePickers() {
   let devices = [];
@@ -106,20 +143,26 @@ ui.form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const roomId = ui.room.value.trim();
   const displayName = ui.name.value.trim();
-  if (!roomId || !displayName) return;
+  // Said in words, never a silent no-op or the server's wording.
+  const problem = roomProblem(roomId) ?? nameProblem(displayName);
+  if (problem) {
+    ui.lobbyError.textContent = problem;
+    (roomProblem(roomId) ? ui.room : ui.name).focus();
+    return;
+  }
   localStorage.setItem('octo.room', roomId);
   localStorage.setItem('octo.name', displayName);
   history.replaceState(null, '', `?room=${encodeURIComponent(roomId)}`);
   ui.join.disabled = true;
   ui.lobbyError.textContent = '';
   await previewReady;
+  // After a leave the camera and microphone are off: turn them on again for the call.
+  if (!previewLive() && navigator.mediaDevices?.getUserMedia) await (previewReady = startPreview());
   const tracks = new Map();
   const mic = localStream?.getAudioTracks()[0];
   const cam = localStream?.getVideoTracks()[0];
-  if (mic) tracks.set('mic', mic);
-  if (cam) tracks.set('webcam', cam);
-  state.mic = !!mic;
-  state.cam = !!cam;
+  if (mic) tracks.set('mic', { track: mic, paused: !state.mic });
+  if (cam) tracks.set('webcam', { track: cam, paused: !state.cam });
   enterCallView(roomId, displayName);
   try {
     await call.join({ roomId, displayName, token: params.get('token') ?? undefined, tracks });
@@ -135,6 +178,12 @@ ui.form.addEventListener('submit', async (ev) => {
 // ---- call view -----------------------------------------------------------------------------------
 
 const tiles = new Map(); // `${peerId}/${kind of tile}` → tile element
+/** How long the tiles of peers we lost with the connection wait for them after we are back. */
+const STALE_GRACE_MS = 15000;
+let staleTimer = null;
+/** The server announced its shutdown: `{until}` (our clock), shown until the call ends. */
+let draining = null;
+let drainTimer = null;
 
 function enterCallView(roomId, displayName) {
   ui.lobby.hidden = true;
@@ -145,18 +194,24 @@ function enterCallView(roomId, displayName) {
   own.classList.add('self');
   own.querySelector('video').srcObject = localStream;
   updateControls();
+  updateNotice();
 }
 
 function leaveCallView() {
   chat.clear();
   for (const t of tiles.values()) t.remove();
   tiles.clear();
+  clearTimeout(staleTimer);
+  clearInterval(drainTimer);
+  draining = null;
   showBanner('');
+  updateNotice();
   ui.callView.hidden = true;
   ui.lobby.hidden = false;
   document.title = 'Octo';
   if (screenTrack) screenTrack.stop();
   screenTrack = null;
+  updateLobbyToggles();
 }
 
 /** The tile of a peer's camera (`camera`) or screen (`screen`), created on first use. */
@@ -188,7 +243,10 @@ function tile(peerId, kind, name) {
   micOff.textContent = 'muted';
   micOff.title = 'Microphone off';
   label.append(conn, nameEl, micOff);
-  el.append(video, avatar, label);
+  const reconnecting = document.createElement('div');
+  reconnecting.className = 'reconnecting';
+  reconnecting.textContent = 'Reconnecting…';
+  el.append(video, avatar, reconnecting, label);
   if (kind === 'camera') {
     const audio = document.createElement('audio');
     audio.autoplay = true;
@@ -202,10 +260,30 @@ function tile(peerId, kind, name) {
 }
 
 function setTileName(el, name) {
-  const shown = el.dataset.kind === 'screen' ? `${name} — screen` : name;
-  el.querySelector('.name').textContent = shown;
   el.querySelector('.avatar').textContent = (name || '?').trim().charAt(0).toUpperCase();
   el.dataset.name = name;
+  relabel();
+}
+
+/**
+ * The names shown: two people with one name (often one person in two tabs) get "(2)", "(3)" in
+ * the order they are in the grid, so no two tiles look the same; a screen tile follows its owner.
+ */
+function relabel() {
+  const seen = new Map();
+  const shown = new Map(); // peerId → label
+  for (const el of tiles.values()) {
+    if (el.dataset.kind !== 'camera') continue;
+    const name = el.dataset.name ?? '';
+    const key = el.dataset.peerId === 'self' ? null : name.trim().toLowerCase();
+    const n = key === null ? 1 : (seen.get(key) ?? 0) + 1;
+    if (key !== null) seen.set(key, n);
+    shown.set(el.dataset.peerId, n > 1 ? `${name} (${n})` : name);
+  }
+  for (const el of tiles.values()) {
+    const owner = shown.get(el.dataset.peerId) ?? el.dataset.name ?? '';
+    el.querySelector('.name').textContent = el.dataset.kind === 'screen' ? `${owner} — screen` : owner;
+  }
 }
 
 function removeTile(peerId, kind) {
@@ -213,20 +291,63 @@ function removeTile(peerId, kind) {
   tiles.get(key)?.remove();
   tiles.delete(key);
   layoutGrid();
+  relabel();
 }
 
-/** An adaptive grid: as square as the tile count allows. */
+/**
+ * An adaptive grid of 16:9 tiles: the column count that gives the largest tiles in the space there
+ * is, so a phone in portrait stacks them instead of cutting them into tall strips.
+ */
 function layoutGrid() {
   const n = Math.max(tiles.size, 1);
-  const cols = Math.ceil(Math.sqrt(n));
-  ui.grid.style.setProperty('--cols', String(cols));
-  ui.grid.style.setProperty('--rows', String(Math.ceil(n / cols)));
+  const style = getComputedStyle(ui.grid);
+  const gap = parseFloat(style.columnGap) || 0;
+  const width = ui.grid.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const height = ui.grid.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+  let best = { cols: Math.ceil(Math.sqrt(n)), w: 0 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const w = Math.min((width - gap * (cols - 1)) / cols, ((height - gap * (rows - 1)) / rows) * (16 / 9));
+    if (w > best.w) best = { cols, w };
+  }
+  ui.grid.style.setProperty('--cols', String(best.cols));
+  ui.grid.style.setProperty('--tile-w', best.w > 0 ? `${Math.floor(best.w)}px` : '1fr');
 }
+new ResizeObserver(layoutGrid).observe(ui.grid);
 
+/** One status line under the room name; `kind` is `info`, `ok` (good news), `warn` or `error`. */
 function showBanner(text, kind = 'info') {
+  // With the server shutting down, that notice is what stays when nothing else is to be said.
+  if (!text && draining) return showDraining();
   ui.banner.textContent = text;
   ui.banner.dataset.kind = kind;
   ui.banner.hidden = !text;
+}
+
+function showDraining() {
+  const left = Math.max(0, Math.round((draining.until - Date.now()) / 1000));
+  const when = left >= 120 ? `in about ${Math.round(left / 60)} minutes` : left > 0 ? `in ${left} s` : 'now';
+  ui.banner.textContent = `The server is shutting down for maintenance: this call ends ${when}. You will be reconnected when it is back.`;
+  ui.banner.dataset.kind = 'warn';
+  ui.banner.hidden = false;
+}
+
+/**
+ * What the person should know about the room itself: that nobody else is here (a mistyped link
+ * opens an empty room), or that someone with their name is (themselves, in another tab or device).
+ */
+function updateNotice() {
+  const others = [...tiles.values()].filter((el) => el.dataset.peerId !== 'self' && el.dataset.kind === 'camera');
+  const me = (call.displayName ?? '').trim().toLowerCase();
+  let text = '';
+  if (ui.callView.hidden || !call.peerId) text = '';
+  else if (others.length === 0) {
+    text = `You are the first one here. If you expected others, check the room name (“${call.roomId}”) — or invite them with the link: ${location.origin}/?room=${encodeURIComponent(call.roomId)}`;
+  } else if (me && others.some((el) => el.dataset.state !== 'reconnecting' && (el.dataset.name ?? '').trim().toLowerCase() === me)) {
+    text = `Someone named “${call.displayName}” is already in this call — if that is you in another tab or device, leave there, or you will hear yourself.`;
+  }
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
 }
 
 function updateControls() {
@@ -289,6 +410,10 @@ ui.leaveBtn.addEventListener('click', async () => {
   if (screenTrack) await stopScreen();
   await call.leave();
   leaveCallView();
+  // Leaving ends the camera and microphone (and their light); Join turns them on again.
+  stopPreview();
+  ui.previewNote.textContent = 'Camera and microphone are off. They turn on again when you join.';
+  ui.previewNote.dataset.kind = 'info';
 });
 
 function reportWarning(err) {
@@ -297,20 +422,113 @@ function reportWarning(err) {
   setTimeout(() => showBanner(''), 5000);
 }
 
+// ---- losing and finding the others ---------------------------------------------------------------
+
+/** Keeps what a tile shows now as a still picture (its track is about to end). */
+function freeze(el) {
+  const video = el.querySelector('video');
+  el.querySelector('canvas.frozen')?.remove();
+  if (el.dataset.cam !== 'on' || !video.videoWidth) return;
+  const canvas = document.createElement('canvas');
+  canvas.className = 'frozen';
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  video.after(canvas);
+}
+
+function unfreeze(el) {
+  el.querySelector('canvas.frozen')?.remove();
+}
+
+/** The session is gone: every other tile stays, frozen and marked, until its peer is back. */
+function markStale() {
+  clearTimeout(staleTimer);
+  for (const el of tiles.values()) {
+    if (el.dataset.peerId === 'self' || el.dataset.state === 'reconnecting') continue;
+    freeze(el);
+    el.dataset.state = 'reconnecting';
+    el.dataset.conn = 'lost';
+    el.classList.remove('speaking');
+  }
+  updateNotice();
+}
+
+/**
+ * A peer of the new session takes over the stale tiles of the one it most likely is: the same peer
+ * id (the socket survived, as when a worker died), else the same name (a restarted server gives
+ * everyone a new id).
+ */
+function claimStale(peerId, displayName) {
+  const same = tiles.get(`${peerId}/camera`);
+  if (same) {
+    // The same peer id (the socket survived): its own tile is back. A screen tile stays marked
+    // until its track comes back too.
+    delete same.dataset.state;
+    delete same.dataset.conn;
+    return;
+  }
+  const stale = [...tiles.values()].filter((el) => el.dataset.state === 'reconnecting' && el.dataset.kind === 'camera');
+  const old = stale.find((el) => el.dataset.peerId === peerId) ?? stale.find((el) => el.dataset.name === displayName);
+  if (!old) return;
+  const from = old.dataset.peerId;
+  for (const kind of ['camera', 'screen']) {
+    const el = tiles.get(`${from}/${kind}`);
+    if (!el) continue;
+    tiles.delete(`${from}/${kind}`);
+    el.dataset.peerId = peerId;
+    tiles.set(`${peerId}/${kind}`, el);
+  }
+  delete old.dataset.state;
+  delete old.dataset.conn;
+}
+
+/** After we are back: the peers that did not come back within the grace are gone. */
+function dropStaleLater() {
+  clearTimeout(staleTimer);
+  staleTimer = setTimeout(() => {
+    for (const [key, el] of [...tiles]) {
+      const frozen = !!el.querySelector('canvas.frozen');
+      if (el.dataset.state === 'reconnecting' || (frozen && el.dataset.kind === 'screen')) {
+        el.remove();
+        tiles.delete(key);
+      } else if (frozen) {
+        // Back, but without video: no still picture of how it was.
+        unfreeze(el);
+        el.dataset.cam = 'off';
+      }
+    }
+    layoutGrid();
+    relabel();
+    updateNotice();
+  }, STALE_GRACE_MS);
+}
+
 // ---- call events ---------------------------------------------------------------------------------
 
+call.on('joined', ({ peers }) => {
+  // Others are announced one by one (peerJoined); an empty room has nobody to announce.
+  if (!peers.length) updateNotice();
+});
+
 call.on('peerJoined', ({ peerId, displayName }) => {
+  claimStale(peerId, displayName);
   setTileName(tile(peerId, 'camera', displayName), displayName);
+  updateNotice();
 });
 
 call.on('peerLeft', ({ peerId }) => {
   removeTile(peerId, 'camera');
   removeTile(peerId, 'screen');
+  updateNotice();
 });
+
+call.on('sessionLost', markStale);
 
 call.on('track', ({ peerId, source, kind, track, paused }) => {
   const name = call.peers.get(peerId) ?? '';
   const el = tile(peerId, source === 'screen' ? 'screen' : 'camera', name);
+  delete el.dataset.state;
   if (kind === 'audio') {
     const audio = el.querySelector('audio');
     audio.srcObject = new MediaStream([track]);
@@ -319,6 +537,7 @@ call.on('track', ({ peerId, source, kind, track, paused }) => {
   } else {
     el.querySelector('video').srcObject = new MediaStream([track]);
     el.dataset.cam = paused ? 'off' : 'on';
+    unfreeze(el);
   }
 });
 
@@ -347,19 +566,43 @@ call.on('data', ({ peerId, data }) => {
   else if (msg) chat.receive(peerId, msg);
 });
 
+// Trouble we are working on is a warning (amber); good news is `ok` (green), never error red.
 call.on('connection', (s) => {
-  if (s === 'down') showBanner('Connection to the server lost — reconnecting…', 'error');
-  else if (!ui.callView.hidden && !call.rejoining) showBanner('');
+  if (ui.callView.hidden) return;
+  if (s === 'down') showBanner('Connection to the server lost — reconnecting…', 'warn');
+  else if (!call.rejoining) showBanner('');
 });
 call.on('rejoining', (why) =>
-  showBanner(why === 'worker_died' ? 'The media server for this room restarted — rejoining…' : 'Reconnected — rejoining the call…', 'error'),
+  showBanner(why === 'worker_died' ? 'The media server for this room restarted — rejoining…' : 'Reconnected — rejoining the call…', 'warn'),
 );
-call.on('rejoined', () => {
-  showBanner('Back in the call.', 'info');
-  setTimeout(() => showBanner(''), 3000);
+call.on('rejoined', (why) => {
+  // Back after a reconnect: whichever server took us is not the one that was shutting down.
+  if (why === 'reconnected' && draining) {
+    draining = null;
+    clearInterval(drainTimer);
+  }
+  showBanner('Back in the call.', 'ok');
+  dropStaleLater();
+  updateNotice();
+  setTimeout(() => {
+    if (ui.banner.textContent === 'Back in the call.') showBanner('');
+  }, 3000);
+});
+call.on('draining', ({ remainingMs }) => {
+  if (ui.callView.hidden) return;
+  draining = { until: Date.now() + (remainingMs ?? 0) };
+  clearInterval(drainTimer);
+  // The countdown ticks only while nothing more urgent is shown.
+  drainTimer = setInterval(() => {
+    if (ui.banner.dataset.kind === 'warn' && ui.banner.textContent.startsWith('The server is shutting down')) showDraining();
+  }, 1000);
+  showDraining();
 });
 call.on('transportState', ({ direction, state: s }) => {
-  if (s === 'failed') showBanner(`Media connection (${direction}) failed — check your network or firewall.`, 'error');
+  // While the session is being replaced its old transports failing says nothing new.
+  if (s === 'failed' && call.peerId && !call.rejoining) {
+    showBanner(`Media connection (${direction}) failed — check your network or firewall.`, 'error');
+  }
 });
 call.on('warning', (e) => console.warn('octo:', e));
 
@@ -411,6 +654,8 @@ window.octo = {
     [...ui.grid.querySelectorAll('.tile')].map((el) => ({
       peerId: el.dataset.peerId, kind: el.dataset.kind, name: el.dataset.name, mic: el.dataset.mic,
       cam: el.dataset.cam, conn: el.dataset.conn ?? null, speaking: el.classList.contains('speaking'),
+      label: el.querySelector('.name').textContent, state: el.dataset.state ?? 'live',
+      frozen: !!el.querySelector('canvas.frozen'),
     })),
   /** Files received over the chat channel: `{peerId, name, size, sha256}` (hex). */
   files: () => chat.files(),
@@ -419,5 +664,8 @@ window.octo = {
 };
 
 let previewReady = Promise.resolve();
+updateLobbyToggles();
+// A link naming a room that cannot exist is explained before anyone types a thing.
+if (params.has('room')) ui.lobbyError.textContent = roomProblem(ui.room.value.trim()) ?? '';
 if (navigator.mediaDevices?.getUserMedia) previewReady = startPreview();
 else ui.previewNote.textContent = 'This browser cannot use a camera here (a secure origin — https or localhost — is required).';

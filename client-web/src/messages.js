@@ -27,6 +27,8 @@ export function callErrorMessage(err, roomId) {
     case 'unauthorized':
       return `You need a valid invitation link to join “${roomId}” (${err.message}).`;
     case 'unavailable':
+      // The same code while the server drains for a shutdown (PROTOCOL.md); its message says so.
+      if (/shutting down/i.test(err.message ?? '')) return 'The server is shutting down for maintenance and takes no new calls. Try again in a minute.';
       return 'The server has no media capacity right now. Try again in a moment.';
     case 'already_joined':
       return 'This tab is already in a call.';
@@ -39,4 +41,29 @@ export function callErrorMessage(err, roomId) {
     default:
       return `Something went wrong: ${err?.message ?? err}`;
   }
+}
+
+// PROTOCOL.md's limits on `joinRoom`, checked before asking: bytes of UTF-8, no control characters.
+const MAX_ROOM_BYTES = 128;
+const MAX_NAME_BYTES = 100;
+const utf8Length = (s) => new TextEncoder().encode(s).length;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** What is wrong with a room name (already trimmed), in words; null if nothing. */
+export function roomProblem(room) {
+  if (!room) return 'Type the name of a room. Anyone who types the same name (or opens your link) joins you.';
+  if (utf8Length(room) > MAX_ROOM_BYTES) {
+    return `That room name is too long: at most ${MAX_ROOM_BYTES} letters (fewer with accents or emoji). Pick a shorter one, or check the link you were sent.`;
+  }
+  if (CONTROL.test(room)) return 'A room name cannot contain line breaks or tabs. Check the link you were sent.';
+  return null;
+}
+
+/** What is wrong with a display name (already trimmed), in words; null if nothing. */
+export function nameProblem(name) {
+  if (!name) return 'Type your name, so the others know who you are.';
+  if (utf8Length(name) > MAX_NAME_BYTES) return `That name is too long: at most ${MAX_NAME_BYTES} letters (fewer with accents or emoji).`;
+  if (CONTROL.test(name)) return 'A name cannot contain line breaks or tabs.';
+  return null;
 }

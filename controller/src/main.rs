@@ -136,7 +136,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let local_addr = listener.local_addr()?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = http::router(pool.clone(), readiness.clone(), signaling, args.web_root);
+    let app = http::router(pool.clone(), readiness.clone(), signaling.clone(), args.web_root);
     let mut server = match tls {
         None => serve(listener, app, stop_rx),
         // tap_io: axum derives the SocketAddr connect info of any listener it wraps.
@@ -178,6 +178,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // signal ends it at once.
     rooms.start_draining();
     let drain = Duration::from_millis(args.drain_timeout_ms);
+    if rooms.peer_total() > 0 {
+        signaling.announce_drain(drain).await;
+    }
     let deadline = tokio::time::Instant::now() + drain;
     while rooms.peer_total() > 0 && tokio::time::Instant::now() < deadline {
         info!(peers = rooms.peer_total(), "draining: waiting for rooms to finish");

@@ -1,7 +1,9 @@
 // Helpers for the end-to-end tests: Debian's headless Chromium (fake camera and microphone) driven
 // by playwright-core, one browser per person with a fresh profile, and the app's `window.octo` hook.
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -27,15 +29,35 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const people = new Set();
 
-/** One person: their own Chromium with a fresh profile, one page. */
-export async function person(label, { args = CHROMIUM_ARGS } = {}) {
+/** A phone in portrait (the size of an iPhone 12–15), for the layout tests. */
+export const PHONE = { width: 390, height: 844 };
+
+/**
+ * One person: their own Chromium with a fresh profile, one page. Every camera, microphone and
+ * screen track the app's pages get is recorded in `window.__octoTracks` (see `liveTracks`), so a test
+ * can tell whether any is still on without trusting the app to report its own.
+ */
+export async function person(label, { args = CHROMIUM_ARGS, viewport = { width: 1024, height: 640 } } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), `octo-e2e-${label}-`));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     args,
-    viewport: { width: 1024, height: 640 },
+    viewport,
     timeout: 30000,
+  });
+  await context.addInitScript(() => {
+    const seen = (window.__octoTracks = []);
+    const md = navigator.mediaDevices;
+    for (const fn of ['getUserMedia', 'getDisplayMedia']) {
+      const original = md?.[fn]?.bind(md);
+      if (!original) continue;
+      md[fn] = async (constraints) => {
+        const stream = await original(constraints);
+        seen.push(...stream.getTracks());
+        return stream;
+      };
+    }
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => console.log(`[${label}] page error: ${e.message}`));
@@ -66,10 +88,7 @@ export async function joinThroughUi(p, room, name) {
   await p.page.fill('#name', name);
   // The preview shows the fake camera before we join, as a person would see it.
   await p.page.waitForFunction(() => document.getElementById('preview').srcObject?.getVideoTracks().length === 1);
-  await p.page.click('#join');
-  await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
-  p.peerId = await p.page.evaluate(() => window.octo.peerId());
-  return p.peerId;
+  return joinFromLobby(p);
 }
 
 /** `window.octo.stats()`: one entry per consumer. */
@@ -114,4 +133,68 @@ export async function waitMediaFrom(p, peerId, ms) {
 /** The tile of `peerId`'s camera as `p` shows it (undefined if none). */
 export async function tileOf(p, peerId) {
   return (await tiles(p)).find((t) => t.peerId === peerId && t.kind === 'camera');
+}
+
+/** The kinds of the local tracks `page` ever got that are not ended (`readyState !== 'ended'`). */
+export function liveTracks(page) {
+  return page.evaluate(() => window.__octoTracks.filter((t) => t.readyState !== 'ended').map((t) => t.kind));
+}
+
+/** The status banner under the room name: its text and kind (`ok`, `warn`, `error`, `info`). */
+export function banner(p) {
+  return p.page.evaluate(() => {
+    const b = document.getElementById('banner');
+    return { text: b.hidden ? '' : b.textContent, kind: b.dataset.kind ?? null };
+  });
+}
+
+/** Clicks Leave and waits for the lobby. */
+export async function leaveCall(p) {
+  await p.page.click('#leave-btn');
+  await p.page.waitForSelector('#lobby', { state: 'visible' });
+}
+
+/** Clicks Join in the lobby as it is (room, name and switches already set); resolves with the peer id. */
+export async function joinFromLobby(p) {
+  await p.page.click('#join');
+  await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
+  p.peerId = await p.page.evaluate(() => window.octo.peerId());
+  return p.peerId;
+}
+
+/** Whether `pid` runs: a zombie does not (the test binary that started it reaps it only at the end). */
+export function processRuns(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The controls of `page` that are shown, each with whether its box lies inside the viewport and
+ * whether a click at its centre lands on it (nothing covers it).
+ */
+function controlsReach(page, selector) {
+  return page.evaluate((selector) => {
+    const vw = window.innerWidth;
+    const vh = window.innerHeight;
+    return [...document.querySelectorAll(selector)]
+      .filter((el) => el.offsetParent !== null)
+      .map((el) => {
+        const r = el.getBoundingClientRect();
+        const inside = r.left >= 0 && r.top >= 0 && r.right <= vw && r.bottom <= vh && r.width > 0 && r.height > 0;
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return { id: el.id || el.textContent, inside, onTop: !!hit && (hit === el || el.contains(hit)), box: [r.left, r.top, r.right, r.bottom].map(Math.round) };
+      });
+  }, selector);
+}
+
+/** Asserts every shown control under `selector` is inside the viewport and clickable there. */
+export async function assertReachable(p, selector, atLeast) {
+  const reach = await controlsReach(p.page, selector);
+  assert.ok(reach.length >= atLeast, `${p.label}: only ${reach.length} controls under ${selector}`);
+  const bad = reach.filter((c) => !c.inside || !c.onTop);
+  assert.deepEqual(bad, [], `${p.label} at ${JSON.stringify(p.page.viewportSize())}: controls out of reach`);
+  return reach;
 }

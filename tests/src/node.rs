@@ -13,8 +13,11 @@ use crate::wait_for;
 /// close the browsers it launched (they live in their own process groups), then SIGKILL.
 pub fn run_node_test(dir: &Path, script: &str, env: &[(&str, OsString)], timeout: Duration) {
     let started = Instant::now();
+    // Node 20 applies --test-timeout to a whole file, not to each test: a file of browser tests on a
+    // loaded 2-core machine needs minutes, and the caller's `timeout` bounds it anyway.
+    let per_file = format!("--test-timeout={}", timeout.as_millis());
     let mut child = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "--test-timeout=60000", script])
+        .args(["--test", "--test-reporter=spec", &per_file, script])
         .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (*k, v)))
         .stdin(Stdio::null())

@@ -5,6 +5,14 @@
 //! reactions and a 200 KiB file over DataChannels through Octo between three pages, the unread
 //! badge, garbage on the channel, and a peer leaving and rejoining mid-conversation.
 //!
+//! `tests/e2e/usability.test.mjs`: what a new user meets (a phone in portrait, Leave turning the
+//! camera off, mute kept across a rejoin); `names.test.mjs`: bad room names, an empty room, the
+//! same name twice.
+//! `tests/e2e/server.test.mjs`: the `octo` process killed under a call and restarted on the same
+//! address (tiles kept frozen, then back); `tests/e2e/worker.test.mjs`: the room's worker killed (the
+//! same peers' tiles kept); `tests/e2e/drain.test.mjs`: SIGTERM under a call (the
+//! people are told; octo exits 0 once they have left).
+//!
 //! `tests/e2e/seed.test.mjs` does the same for the seed app's client order of calls (a stand-in page
 //! in `tests/e2e/seed-page/`, served by `octo --web-root`), with and without the `transport-created`
 //! hold.
@@ -55,6 +63,49 @@ fn three_people_in_one_room_over_two_workers_in_chromium() {
     run_e2e(&octo, "spill.test.mjs", &[("OCTO_METRICS_URL", format!("http://{metrics}").into())]);
     let (restarts, workers) = worker_restarts(&octo);
     assert_eq!(restarts, 0, "a worker restarted: {workers}");
+}
+
+#[test]
+fn what_a_new_user_meets_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    // Two files: node bounds each file (not each test) by its --test-timeout.
+    run_e2e(&octo, "usability.test.mjs", &[]);
+    run_e2e(&octo, "names.test.mjs", &[]);
+}
+
+/// The `octo` process killed under a call and started again on the same address (by the script,
+/// which gets this one's pid and the binary).
+#[test]
+fn server_killed_and_restarted_under_a_call_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(&octo, "server.test.mjs", &[("OCTO_PID", octo.pid().to_string().into()), ("OCTO_BIN", bin("octo").into())]);
+}
+
+/// The room's worker killed under a call (by the script): the same peers get their tiles back.
+#[test]
+fn worker_killed_tiles_kept_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(&octo, "worker.test.mjs", &[]);
+}
+
+/// SIGTERM (sent by the script) while people are in a call: they are told, and `octo` exits 0 once
+/// they have left, long before the drain deadline.
+#[test]
+fn server_drained_under_a_call_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let drain_ms = "60000";
+    let octo = Octo::start(&["--workers", "1", "--drain-timeout-ms", drain_ms]).expect("octo starts");
+    run_e2e(
+        &octo,
+        "drain.test.mjs",
+        &[("OCTO_PID", octo.pid().to_string().into()), ("OCTO_DRAIN_MS", drain_ms.into())],
+    );
+    assert_eq!(octo.log_lines("told the connected clients that the server drains").len(), 1);
+    let status = octo.wait(Duration::from_secs(10)).expect("octo exits after the drain");
+    assert!(status.success(), "octo exited with {status} after the drain");
 }
 
 /// The sum of the workers' restarts, and `/workers` for the failure message.

@@ -16,8 +16,8 @@ mod seed;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
@@ -28,7 +28,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 pub use counters::{DialectLabel, GET_RTP_CAPABILITIES, SignalingCounters};
 pub use error::{Code, SignalError};
@@ -53,6 +53,10 @@ impl Default for SignalingConfig {
     }
 }
 
+/// The Socket.IO room every seed-dialect socket is put in when it joins: server-wide notices of
+/// Octo's own dialect (`serverDraining`) skip it, since the seed app's client knows none of them.
+pub(crate) const SEED_SOCKETS: &str = "octo:seed-dialect";
+
 /// How long a `/getRtpCapabilities` answer marks its client as a seed-app client for the hold.
 const SEED_FETCH_MEMORY: Duration = Duration::from_secs(60);
 
@@ -71,6 +75,8 @@ pub struct Signaling {
     /// When each (client IP, room) last got `/getRtpCapabilities` answered: the seed dialect's hold.
     seed_fetches: Mutex<HashMap<(IpAddr, String), Instant>>,
     counters: SignalingCounters,
+    /// The Socket.IO handle, for notices to every socket; set by [`Signaling::layer`].
+    io: OnceLock<SocketIo>,
 }
 
 struct Session {
@@ -134,6 +140,7 @@ impl Signaling {
             sessions: Mutex::default(),
             seed_fetches: Mutex::default(),
             counters: SignalingCounters::default(),
+            io: OnceLock::new(),
         })
     }
 
@@ -150,6 +157,9 @@ impl Signaling {
     pub fn layer(self: &Arc<Self>) -> SocketIoLayer {
         let max = engine_max_payload(&self.config.limits);
         let (layer, io) = SocketIo::builder().max_payload(max as u64).ws_max_message_size(max).build_layer();
+        if self.io.set(io.clone()).is_err() {
+            warn!("Signaling::layer called twice: shutdown notices go to the first layer's sockets only");
+        }
         let sig = self.clone();
         // The event handlers are installed in a connect middleware, which socketioxide runs before
         // it sends the client its connect packet: installed in the connect handler (which runs
@@ -222,6 +232,22 @@ impl Signaling {
         // leaves the room.
         if let Some(session) = self.lock_sessions().remove(&socket.id) {
             session.disconnected.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Tells every socket of Octo's own dialect that the server is shutting down and how long the
+    /// calls in progress have (`serverDraining`, PROTOCOL.md), so people hear it from the app rather
+    /// than from a dropped call. Seed-dialect sockets are left out: their protocol has no such event.
+    pub async fn announce_drain(&self, remaining: Duration) {
+        let Some(io) = self.io.get() else { return };
+        let deadline = SystemTime::now() + remaining;
+        let payload = serde_json::json!({
+            "remainingMs": u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
+            "deadline": deadline.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        });
+        match io.except(SEED_SOCKETS).emit("serverDraining", &payload).await {
+            Ok(()) => info!(remaining_ms = remaining.as_millis(), "told the connected clients that the server drains"),
+            Err(e) => warn!("could not tell every client that the server drains: {e}"),
         }
     }
 

@@ -155,6 +155,7 @@ async fn on_join(
     let name = req.peer_name.unwrap_or_default();
     let (peer_id, _) = join(sig, socket, state, &req.room_id, name, req.token.as_deref(), Dialect::Seed).await?;
     state.seed_joined_at = Some(arrived);
+    socket.join(super::SEED_SOCKETS);
     Ok(json!({ "success": true, "peerId": peer_id }))
 }
 
