@@ -18,7 +18,7 @@ use super::router::Router;
 use super::transport::{IncomingStream, Transport};
 use super::worker::Worker;
 
-fn invalid(message: impl Into<String>) -> RequestError {
+pub(super) fn invalid(message: impl Into<String>) -> RequestError {
     RequestError::new(ErrorCode::InvalidRequest, message)
 }
 
@@ -28,7 +28,7 @@ impl From<OrtcError> for RequestError {
     }
 }
 
-fn exists(target: Target) -> RequestError {
+pub(super) fn exists(target: Target) -> RequestError {
     RequestError::new(ErrorCode::AlreadyExists, format!("{target} already exists"))
 }
 

@@ -7,13 +7,10 @@ use octo_ipc::{
     Notification, RequestError, Response, RouterId, SctpStreamParameters, Target, TransportId,
 };
 
+use super::control::{exists, invalid};
 use super::data_consumer::{DataConsumer, reliability};
 use super::data_producer::DataProducer;
 use super::worker::Worker;
-
-fn invalid(message: impl Into<String>) -> RequestError {
-    RequestError::new(ErrorCode::InvalidRequest, message)
-}
 
 /// DCEP carries label and protocol with 16-bit lengths; nothing longer can reach a browser.
 const MAX_LABEL_LEN: usize = u16::MAX as usize;
@@ -31,10 +28,7 @@ impl Worker {
         protocol: String,
     ) -> Result<Response, RequestError> {
         if self.data_producers.contains_key(&id) {
-            return Err(RequestError::new(
-                ErrorCode::AlreadyExists,
-                format!("{} already exists", Target::DataProducer(id)),
-            ));
+            return Err(exists(Target::DataProducer(id)));
         }
         let router_id = match router {
             Some(r) if self.routers.contains_key(&r) => r,
@@ -71,10 +65,7 @@ impl Worker {
         data_producer_id: DataProducerId,
     ) -> Result<Response, RequestError> {
         if self.data_consumers.contains_key(&id) {
-            return Err(RequestError::new(
-                ErrorCode::AlreadyExists,
-                format!("{} already exists", Target::DataConsumer(id)),
-            ));
+            return Err(exists(Target::DataConsumer(id)));
         }
         // A pipe serves every router: the data producer's own is the one.
         let router_id = if self.transports.get(&transport_id).is_some_and(|t| t.is_pipe()) {

@@ -17,6 +17,7 @@ use octo_ipc::{
 };
 
 use super::consumer::Consumer;
+use super::control::{exists, invalid};
 use super::ortc;
 use super::producer::Producer;
 use super::sctp::{SCTP_PORT, SctpAssociation, SctpRole};
@@ -31,10 +32,6 @@ const PIPE_SRTP_PROFILE: SrtpProfile = SrtpProfile::AeadAes128Gcm;
 const PIPE_SCTP_STREAMS: u16 = 65_535;
 /// As large as any WebRTC transport's (the browser client's files are up to 256 KiB).
 const PIPE_SCTP_MAX_MESSAGE_SIZE: u32 = 262_144;
-
-fn invalid(message: impl Into<String>) -> RequestError {
-    RequestError::new(ErrorCode::InvalidRequest, message)
-}
 
 fn profile_of(suite: SrtpCryptoSuite) -> SrtpProfile {
     match suite {
@@ -86,10 +83,7 @@ impl Worker {
         srtp: bool,
     ) -> Result<Response, RequestError> {
         if self.transports.contains_key(&transport_id) {
-            return Err(RequestError::new(
-                ErrorCode::AlreadyExists,
-                format!("{} already exists", Target::Transport(transport_id)),
-            ));
+            return Err(exists(Target::Transport(transport_id)));
         }
         // IPv4 first: both ends of a pipe on one host use the same family, and v4 is always there.
         let Some(local) = self.server.sockets().iter().map(|s| s.local).min_by_key(SocketAddr::is_ipv6) else {
@@ -190,10 +184,7 @@ impl Worker {
             return Err(invalid("consumeToPipe is for pipe transports"));
         }
         if self.consumers.contains_key(&consumer_id) {
-            return Err(RequestError::new(
-                ErrorCode::AlreadyExists,
-                format!("{} already exists", Target::Consumer(consumer_id)),
-            ));
+            return Err(exists(Target::Consumer(consumer_id)));
         }
         let producer =
             self.producers.get(&producer_id).ok_or_else(|| RequestError::not_found(Target::Producer(producer_id)))?;
@@ -254,10 +245,7 @@ impl Worker {
             return Err(invalid("produceFromPipe is for pipe transports"));
         }
         if self.producers.contains_key(&producer_id) {
-            return Err(RequestError::new(
-                ErrorCode::AlreadyExists,
-                format!("{} already exists", Target::Producer(producer_id)),
-            ));
+            return Err(exists(Target::Producer(producer_id)));
         }
         let router = self.routers.get(&router_id).ok_or_else(|| RequestError::not_found(Target::Router(router_id)))?;
         let transport = &self.transports[&transport_id];
