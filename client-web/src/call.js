@@ -183,6 +183,8 @@ export class Call {
       this.peers.set(p.peerId, p.displayName ?? '');
       this.emit('peerJoined', { peerId: p.peerId, displayName: p.displayName ?? '' });
     }
+    // A clustered Octo keeps each room's recent chat and hands it to whoever joins.
+    if (Array.isArray(joinData.chatHistory)) this.emit('chatHistory', joinData.chatHistory);
     const device = new Device();
     await device.load({ routerRtpCapabilities: joinData.rtpCapabilities });
     this.device = device;

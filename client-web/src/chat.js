@@ -34,17 +34,18 @@ export function setupChat(call) {
     }
   }
 
-  /** One line of the log; `body` is a string or an element. Counts as unread if someone else's. */
-  function append({ peerId, from, body, own = false, note = false }) {
+  /** One line of the log; `body` is a string or an element. Counts as unread if someone else's
+   * (and not from before this person joined: `at`, the time it was sent, is given only for those). */
+  function append({ peerId, from, body, own = false, note = false, at = null }) {
     const li = document.createElement('li');
-    li.className = `msg${own ? ' own' : ''}${note ? ' note' : ''}`;
+    li.className = `msg${own ? ' own' : ''}${note ? ' note' : ''}${at ? ' earlier' : ''}`;
     li.dataset.peerId = peerId;
     const head = document.createElement('div');
     const name = document.createElement('span');
     name.className = 'from';
     name.textContent = from;
     const time = document.createElement('time');
-    const now = new Date();
+    const now = at ? new Date(at) : new Date();
     time.dateTime = now.toISOString();
     time.textContent = now.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
     head.append(name, time);
@@ -55,7 +56,7 @@ export function setupChat(call) {
     const atBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
     ui.log.append(li);
     if (atBottom || own) ui.log.scrollTop = ui.log.scrollHeight;
-    if (!own && !note && ui.panel.hidden) setUnread(unread + 1);
+    if (!own && !note && !at && ui.panel.hidden) setUnread(unread + 1);
   }
 
   const ownLine = (body) => append({ peerId: 'self', from: 'You', body, own: true });
@@ -118,6 +119,23 @@ export function setupChat(call) {
         files.push({ peerId, name, bytes: msg.bytes });
         append({ peerId, from, body: fileLink(name, msg.bytes) });
       }
+    },
+    /** What was said before this person joined (lines `{peerId, displayName, text, at}`), shown
+     * once: after an automatic rejoin the log already has it. */
+    history(lines) {
+      if (ui.log.childElementCount > 0 || lines.length === 0) return;
+      for (const line of lines) {
+        if (typeof line?.text !== 'string' || !Number.isFinite(line.at)) continue;
+        append({ peerId: String(line.peerId ?? ''), from: String(line.displayName || 'Someone'), body: line.text, at: line.at });
+      }
+      note('Messages above were sent before you joined.');
+    },
+    /** The log as shown: `{peerId, from, text, earlier}` per line, for the debug hook. */
+    lines() {
+      return [...ui.log.querySelectorAll('li.msg:not(.note)')].map((li) => ({
+        peerId: li.dataset.peerId, from: li.querySelector('.from').textContent,
+        text: li.querySelector('.text').textContent, earlier: li.classList.contains('earlier'),
+      }));
     },
     /** Leaving the call: an empty log and no unread messages for the next one. */
     clear() {

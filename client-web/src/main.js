@@ -559,6 +559,7 @@ call.on('activeSpeaker', ({ peerId }) => {
 
 // Chat and reactions: DataChannel messages from the others, sender named by signaling.
 const chat = setupChat(call);
+call.on('chatHistory', (lines) => chat.history(lines));
 const reactions = setupReactions(call, (peerId) => tiles.get(`${peerId}/camera`), reportWarning);
 call.on('data', ({ peerId, data }) => {
   const msg = decode(data);
@@ -659,6 +660,8 @@ window.octo = {
     })),
   /** Files received over the chat channel: `{peerId, name, size, sha256}` (hex). */
   files: () => chat.files(),
+  /** The chat log as shown: `{peerId, from, text, earlier}` (earlier: from before joining). */
+  chatLines: () => chat.lines(),
   peerId: () => call.peerId,
   socket: () => call.socket,
 };

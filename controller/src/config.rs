@@ -95,6 +95,24 @@ pub struct Args {
     /// loopback, as both ends are on this host.
     #[arg(long, env = "OCTO_PIPE_SRTP")]
     pub pipe_srtp: bool,
+    /// Join an Octo cluster whose registry and events live in this Redis
+    /// (`redis://[:PASSWORD@]HOST:PORT[/DB]`); without it Octo runs standalone.
+    #[arg(long, env = "OCTO_CLUSTER_REDIS", hide_env_values = true)]
+    #[serde(serialize_with = "masked")]
+    pub cluster_redis: Option<String>,
+    /// This node's name in the cluster, unique among its nodes [default: the host name].
+    #[arg(long, env = "OCTO_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The IP address other nodes reach this node's workers at: media between nodes is piped to it
+    /// [default: the first --rtc-listen-ip].
+    #[arg(long, env = "OCTO_NODE_ADDRESS")]
+    pub node_address: Option<IpAddr>,
+    /// Cluster: chat lines kept per room in Redis and replayed to a joining peer (0: none).
+    #[arg(long, env = "OCTO_CHAT_HISTORY_MESSAGES", default_value_t = 200)]
+    pub chat_history_messages: usize,
+    /// Cluster: how old a kept chat line may be, in minutes.
+    #[arg(long, env = "OCTO_CHAT_HISTORY_MINUTES", default_value_t = 1440)]
+    pub chat_history_minutes: u64,
     /// Milliseconds an empty room keeps its router before closing it.
     #[arg(long, env = "OCTO_EMPTY_ROOM_GRACE_MS", default_value_t = 10_000)]
     pub empty_room_grace_ms: u64,
@@ -177,6 +195,11 @@ struct FileConfig {
     room_spill_consumers: Option<usize>,
     room_spill_cpu: Option<f64>,
     pipe_srtp: Option<bool>,
+    cluster_redis: Option<String>,
+    node_id: Option<String>,
+    node_address: Option<IpAddr>,
+    chat_history_messages: Option<usize>,
+    chat_history_minutes: Option<u64>,
     seed_transport_hold_ms: Option<u64>,
     metrics_listen: Option<String>,
     drain_timeout_ms: Option<u64>,

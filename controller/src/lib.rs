@@ -2,6 +2,7 @@
 //! signaling and the HTTP face.
 
 pub mod channel;
+pub mod cluster;
 pub mod config;
 pub mod dispatcher;
 pub mod http;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener, ListenerExt};
+use octo_controller::cluster::{ChatHistory, ClusterConfig};
 use octo_controller::config::{self, Args};
 use octo_controller::http;
 use octo_controller::logging;
@@ -72,6 +73,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let cluster = match &args.cluster_redis {
+        Some(url) => Some(cluster_config(&args, url)?),
+        None => None,
+    };
     let worker_bin = match args.worker_bin {
         Some(p) => p,
         None => std::env::current_exe().context("locating octo")?.with_file_name("octo-worker"),
@@ -112,6 +117,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let pool = Arc::new(WorkerPool::start(config).await?);
     tokio::spawn(logging::reload_on_sighup(sighup, args.config.clone(), filter_handle, pool.clone()));
     let rooms = Rooms::new(pool.clone(), rooms_config);
+    if let Some(cluster) = cluster {
+        info!(node = cluster.node_id, address = %cluster.address, "joining the cluster");
+        rooms.join_cluster(cluster).context("--cluster-redis")?;
+    }
     let signaling = Signaling::new(rooms.clone(), signaling_config);
     let readiness = Readiness::new(pool.clone(), rooms.clone());
     if !args.metrics_listen.is_empty() {
@@ -200,6 +209,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
     pool.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// The cluster settings: the node's id defaults to the host name, its address to the first
+/// specific --rtc-listen-ip.
+fn cluster_config(args: &Args, redis_url: &str) -> anyhow::Result<ClusterConfig> {
+    let node_id = match &args.node_id {
+        Some(id) => id.clone(),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .context("reading the host name for --node-id")?
+            .trim()
+            .to_owned(),
+    };
+    let address = match args.node_address {
+        Some(ip) => ip,
+        None => args.rtc_listen_ips.iter().copied().find(|ip| !ip.is_unspecified()).context(
+            "--node-address is needed: the workers listen on a wildcard address, so other nodes cannot be told where to send media",
+        )?,
+    };
+    Ok(ClusterConfig {
+        redis_url: redis_url.to_owned(),
+        node_id,
+        address,
+        chat_history: ChatHistory {
+            messages: args.chat_history_messages,
+            max_age: Duration::from_secs(args.chat_history_minutes.saturating_mul(60)),
+        },
+    })
 }
 
 /// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.

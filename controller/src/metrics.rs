@@ -119,6 +119,9 @@ pub async fn render(state: &MetricsState) -> String {
             }
         }
     }
+    if let Some(cluster) = state.rooms.cluster() {
+        render_cluster(&mut out, &cluster, &state.rooms, &per_worker);
+    }
     let counters = state.signaling.counters();
     family(
         &mut out,
@@ -135,4 +138,53 @@ pub async fn render(state: &MetricsState) -> String {
             writeln!(out, "octo_signaling_errors_total{{dialect=\"{dialect}\",event=\"{event}\",code=\"{code}\"}} {n}");
     }
     out
+}
+
+/// Cluster mode only: this node's view of the cluster, its pipes to other nodes and its Redis.
+fn render_cluster(
+    out: &mut String,
+    cluster: &crate::cluster::Cluster,
+    rooms: &Rooms,
+    per_worker: &[(usize, Option<u32>, Option<WorkerMetrics>)],
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let nodes = cluster.nodes();
+    family(out, "octo_cluster_redis_up", "gauge", "Whether the cluster's Redis answers (1) or not (0).");
+    let _ = writeln!(out, "octo_cluster_redis_up {}", u8::from(cluster.is_up()));
+    family(out, "octo_cluster_nodes", "gauge", "Live nodes of the cluster, this one included.");
+    let _ = writeln!(out, "octo_cluster_nodes {}", nodes.len());
+    family(out, "octo_cluster_peers", "gauge", "Peers of the cluster's nodes, as their heartbeats report.");
+    let _ = writeln!(out, "octo_cluster_peers {}", nodes.values().map(|n| n.peers).sum::<usize>());
+    family(out, "octo_cluster_rooms", "gauge", "Rooms open on the cluster's nodes (a room on two nodes counts twice).");
+    let _ = writeln!(out, "octo_cluster_rooms {}", nodes.values().map(|n| n.rooms).sum::<usize>());
+    family(out, "octo_cluster_remote_peers", "gauge", "Members of this node's rooms that are on other nodes.");
+    let _ = writeln!(out, "octo_cluster_remote_peers {}", rooms.remote_peer_total());
+    family(out, "octo_cluster_pipes", "gauge", "Pipes from a worker to other nodes' workers.");
+    let pipes = rooms.far_pipe_counts();
+    for (index, _, _) in per_worker {
+        let _ = writeln!(out, "octo_cluster_pipes{{worker=\"{index}\"}} {}", pipes.get(index).copied().unwrap_or(0));
+    }
+    family(out, "octo_cluster_redis_round_trip_seconds", "gauge", "The last Redis command's round trip.");
+    let _ = writeln!(out, "octo_cluster_redis_round_trip_seconds {}", cluster.redis_round_trip().as_secs_f64());
+    family(out, "octo_cluster_redis_errors_total", "counter", "Redis commands that failed.");
+    let _ = writeln!(out, "octo_cluster_redis_errors_total {}", cluster.redis_errors());
+    let m = &cluster.metrics;
+    for (name, help, value) in [
+        (
+            "octo_cluster_messages_received_total",
+            "Messages received from the cluster's channels.",
+            &m.messages_received,
+        ),
+        (
+            "octo_cluster_messages_refused_total",
+            "Cluster messages or records dropped as unreadable or not the sender's.",
+            &m.messages_refused,
+        ),
+        ("octo_cluster_requests_sent_total", "Requests sent to other nodes.", &m.requests_sent),
+        ("octo_cluster_requests_failed_total", "Requests to other nodes that failed or timed out.", &m.requests_failed),
+        ("octo_cluster_requests_served_total", "Requests from other nodes served.", &m.requests_served),
+    ] {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", value.load(Relaxed));
+    }
 }

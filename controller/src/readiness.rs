@@ -38,6 +38,14 @@ impl Readiness {
         if self.rooms.is_draining() {
             return Err(("draining", "shutting down: new joins are refused".into()));
         }
+        if let Some(cluster) = self.rooms.cluster()
+            && !cluster.is_up()
+        {
+            return Err((
+                "degraded",
+                "the cluster's Redis is unreachable: serving current calls, refusing joins across nodes".into(),
+            ));
+        }
         let down: Vec<usize> = (0..self.pool.len()).filter(|&i| self.pool.worker(i).is_none()).collect();
         if !down.is_empty() {
             return Err(("degraded", format!("workers {down:?} are down (respawning)")));

@@ -80,9 +80,10 @@ export async function closeEveryone() {
   await Promise.all([...people].map(close));
 }
 
-/** Opens the shareable link, types the name and clicks Join: the real lobby. Resolves with the peer id. */
-export async function joinThroughUi(p, room, name) {
-  await p.page.goto(`${URL}/?room=${encodeURIComponent(room)}`);
+/** Opens the shareable link (of the Octo at `url`), types the name and clicks Join: the real lobby.
+ * Resolves with the peer id. */
+export async function joinThroughUi(p, room, name, url = URL) {
+  await p.page.goto(`${url}/?room=${encodeURIComponent(room)}`);
   const roomField = await p.page.inputValue('#room');
   if (roomField !== room) throw new Error(`${p.label}: the link did not fill the room field (${roomField})`);
   await p.page.fill('#name', name);
@@ -198,3 +199,18 @@ export async function assertReachable(p, selector, atLeast) {
   assert.deepEqual(bad, [], `${p.label} at ${JSON.stringify(p.page.viewportSize())}: controls out of reach`);
   return reach;
 }
+
+/** Says `text` in the chat panel (opening it if needed) and presses Enter. */
+export async function say(p, text) {
+  if (await p.page.isHidden('#chat')) await p.page.click('#chat-btn');
+  await p.page.fill('#chat-input', text);
+  await p.page.press('#chat-input', 'Enter');
+}
+
+/** Resolves once `p`'s chat log shows a line reading `text`. */
+export const shows = (p, text) =>
+  p.page.waitForFunction(
+    (t) => [...document.querySelectorAll('#chat-log .msg .text')].some((e) => e.textContent === t),
+    text,
+    { polling: 100, timeout: 20000 },
+  );

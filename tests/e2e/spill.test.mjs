@@ -5,7 +5,7 @@
 // three see and hear each other and chat as in any call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { person, closeEveryone, joinThroughUi, until, waitMediaFrom } from './lib.mjs';
+import { person, closeEveryone, joinThroughUi, say, shows, until, waitMediaFrom } from './lib.mjs';
 
 const METRICS = process.env.OCTO_METRICS_URL;
 if (!METRICS) throw new Error('OCTO_METRICS_URL is not set: this test is started by tests/tests/web_e2e.rs');
@@ -28,19 +28,6 @@ async function byWorker(name) {
   }
   return values;
 }
-
-async function say(p, text) {
-  if (await p.page.isHidden('#chat')) await p.page.click('#chat-btn');
-  await p.page.fill('#chat-input', text);
-  await p.page.press('#chat-input', 'Enter');
-}
-
-const shows = (p, text) =>
-  p.page.waitForFunction(
-    (t) => [...document.querySelectorAll('#chat-log .msg .text')].some((e) => e.textContent === t),
-    text,
-    { polling: 100, timeout: 20000 },
-  );
 
 test('two people on the room worker, a third spilled onto the other, all see, hear and chat', async () => {
   await joinThroughUi(ann, room, 'Ann');

@@ -3,6 +3,7 @@
 
 pub mod interop;
 pub mod node;
+pub mod redis;
 pub mod socketio;
 pub mod tls;
 
@@ -104,6 +105,14 @@ impl Octo {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Starts a node of the cluster in `redis_url` (temporary; see the fixture).
+    pub fn start_node(redis_url: &str, node_id: &str, extra: &[&str]) -> anyhow::Result<Octo> {
+        let mut args =
+            vec!["--cluster-redis", redis_url, "--node-id", node_id, "--node-address", "127.0.0.1", "--workers", "1"];
+        args.extend_from_slice(extra);
+        Octo::start(&args)
     }
 
     /// `http://ADDR` or `https://ADDR`.

@@ -4,14 +4,13 @@
 //! Then worker 1 is killed: only its subscribers are put out of the room, the one on worker 0 keeps
 //! receiving, and a subscriber joining later spills onto the respawned worker over a fresh pipe.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use octo_tests::interop::media::{PeerMedia, check_sequence_follows_counter, parse_opus_payload, parse_vp8_payload};
+use octo_tests::interop::media::{PeerMedia, parse_vp8_payload};
 use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
-use octo_tests::interop::signaled::{SignaledConsumer, SignaledPeer};
+use octo_tests::interop::signaled::{SignaledPeer, Subscriber};
 use octo_tests::interop::source::Source;
 use octo_tests::{Octo, http_get, wait_for};
 use serde_json::json;
@@ -43,49 +42,6 @@ fn publish(octo: &Octo) -> anyhow::Result<(SignaledPeer, [String; 2])> {
     )?;
     let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
     Ok((publisher, [video, audio]))
-}
-
-/// A subscriber: joined with a recv transport, consuming the publisher's video and audio.
-struct Subscriber {
-    signaled: SignaledPeer,
-    video: u32,
-    audio: u32,
-}
-
-fn subscribe(octo: &Octo, name: &str, producers: &[String; 2]) -> anyhow::Result<Subscriber> {
-    let mut signaled =
-        SignaledPeer::join(octo.addr, ROOM, name, "recv", PeerMedia::from_router, DtlsSide::Str0mServer)?;
-    let consumers: Vec<SignaledConsumer> =
-        producers.iter().map(|p| signaled.consume(p)).collect::<anyhow::Result<_>>()?;
-    for c in &consumers {
-        signaled.receive(c)?;
-    }
-    let ssrc = |c: &SignaledConsumer| c.rtp_parameters.encodings[0].ssrc.unwrap_or(0);
-    Ok(Subscriber { video: ssrc(&consumers[0]), audio: ssrc(&consumers[1]), signaled })
-}
-
-/// What `peer` received on its two streams since `since`: checks every payload is the publisher's
-/// and sequence numbers follow the publisher's counters; returns (video frames, audio packets).
-fn check_received(peer: &Str0mPeer, sub: (u32, u32), since: Instant) -> anyhow::Result<(usize, usize)> {
-    let after = |ssrc: u32| {
-        peer.events.iter().filter(move |(at, _)| *at >= since).filter_map(move |(_, e)| match e {
-            str0m::Event::RtpPacket(p) if *p.header.ssrc == ssrc => Some(p),
-            _ => None,
-        })
-    };
-    let mut video = BTreeMap::new();
-    for p in after(sub.0) {
-        let (counter, _) = parse_vp8_payload(&p.payload).with_context(|| format!("{}: VP8 altered", peer.name))?;
-        video.insert(counter, p.header.sequence_number);
-    }
-    let mut audio = BTreeMap::new();
-    for p in after(sub.1) {
-        let counter = parse_opus_payload(&p.payload).with_context(|| format!("{}: Opus altered", peer.name))?;
-        audio.insert(counter, p.header.sequence_number);
-    }
-    check_sequence_follows_counter(&format!("{} video", peer.name), &video)?;
-    check_sequence_follows_counter(&format!("{} audio", peer.name), &audio)?;
-    Ok((video.len(), audio.len()))
 }
 
 /// Sends media for `time` while driving `peers` (the publisher first).
@@ -126,8 +82,10 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     // The first subscriber fits on the main worker (no consumers yet); after its two the room is at
     // the limit there, so the second spills onto worker 1, and so does the third (worker 1 has fewer
     // streams than worker 0, which also carries the producers).
-    let mut subs: Vec<Subscriber> =
-        ["near", "far-1", "far-2"].iter().map(|n| subscribe(&octo, n, &producers)).collect::<anyhow::Result<_>>()?;
+    let mut subs: Vec<Subscriber> = ["near", "far-1", "far-2"]
+        .iter()
+        .map(|n| Subscriber::join(octo.addr, ROOM, n, &producers))
+        .collect::<anyhow::Result<_>>()?;
     let main_addr = publisher.peer.worker_addr;
     let on_main = |s: &Subscriber| s.signaled.peer.worker_addr == main_addr;
     ensure!(on_main(&subs[0]), "the first subscriber left the main worker");
@@ -170,7 +128,7 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
         stream(&mut source, &mut peers, Duration::from_secs(2))?;
     }
     for s in &subs {
-        let (frames, audio) = check_received(&s.signaled.peer, (s.video, s.audio), started)?;
+        let (frames, audio) = s.received_since(started)?;
         ensure!(
             frames >= 30 && audio >= 50,
             "{} got {frames} frames and {audio} audio packets of {} and {}:\n  {}",
@@ -206,8 +164,8 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     }
     // The near subscriber keeps receiving, in sequence, from a publisher that noticed nothing.
     stream(&mut source, &mut [&mut publisher.peer, &mut subs[0].signaled.peer], Duration::from_secs(3))?;
-    let (frames, audio) = check_received(&subs[0].signaled.peer, (subs[0].video, subs[0].audio), started)?;
-    let (frames_after, audio_after) = check_received(&subs[0].signaled.peer, (subs[0].video, subs[0].audio), killed)?;
+    let (frames, audio) = subs[0].received_since(started)?;
+    let (frames_after, audio_after) = subs[0].received_since(killed)?;
     ensure!(
         frames_after >= 60 && audio_after >= 100 && frames >= 120,
         "after the kill the near subscriber got {frames_after} frames, {audio_after} audio packets \
@@ -241,7 +199,7 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     let swept =
         wait_for(Duration::from_secs(2), || (metric(metrics, "octo_pipe_transports", 0).ok()? == 0.0).then_some(()));
     ensure!(swept.is_some(), "the dead pipe's end on worker 0 is still open");
-    let mut late = subscribe(&octo, "late", &producers)?;
+    let mut late = Subscriber::join(octo.addr, ROOM, "late", &producers)?;
     ensure!(!on_main(&late), "the late subscriber did not spill");
     ensure!(metric(metrics, "octo_pipe_producers", 1)? == 2.0, "the late subscriber's producers were not piped");
     ensure!(metric(metrics, "octo_pipe_transports", 0)? == 1.0, "no fresh pipe");
@@ -252,7 +210,7 @@ fn spill_and_survive(extra: &[&str]) -> anyhow::Result<()> {
     }
     let late_start = Instant::now();
     stream(&mut source, &mut [&mut publisher.peer, &mut late.signaled.peer], Duration::from_secs(2))?;
-    let (frames, audio) = check_received(&late.signaled.peer, (late.video, late.audio), late_start)?;
+    let (frames, audio) = late.received_since(late_start)?;
     ensure!(frames >= 30 && audio >= 50, "late subscriber got {frames} frames, {audio} audio packets");
 
     // It joined mid-stream: its keyframe request crosses the pipe back to the publisher, and the
@@ -290,8 +248,8 @@ fn closing_the_origin_closes_its_copies_and_an_empty_room_all_its_routers() -> a
     let octo = Octo::start(&["--workers", "2", "--room-spill-consumers", "1", "--empty-room-grace-ms", "300"])?;
     let metrics = octo.metrics_addr.context("metrics address logged")?;
     let (mut publisher, producers) = publish(&octo)?;
-    let mut near = subscribe(&octo, "near", &producers)?;
-    let mut far = subscribe(&octo, "far", &producers)?;
+    let mut near = Subscriber::join(octo.addr, ROOM, "near", &producers)?;
+    let mut far = Subscriber::join(octo.addr, ROOM, "far", &producers)?;
     ensure!(near.signaled.peer.worker_addr != far.signaled.peer.worker_addr, "nothing spilled");
     ensure!(metric(metrics, "octo_pipe_producers", 1)? == 2.0, "not piped");
 

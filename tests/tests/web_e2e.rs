@@ -65,6 +65,18 @@ fn three_people_in_one_room_over_two_workers_in_chromium() {
     assert_eq!(restarts, 0, "a worker restarted: {workers}");
 }
 
+/// A cluster of two nodes (`tests/e2e/cluster.test.mjs`): a page on each calls the other through
+/// the pipe between the nodes, and a later joiner gets the chat history from Redis.
+#[test]
+fn two_pages_on_two_nodes_of_a_cluster_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let redis = octo_tests::redis::RedisServer::start().expect("redis-server starts");
+    let a = Octo::start_node(&redis.url(), "node-a", &[]).expect("node a starts");
+    let b = Octo::start_node(&redis.url(), "node-b", &[]).expect("node b starts");
+    run_e2e(&a, "cluster.test.mjs", &[("OCTO_URL_B", format!("http://{}", b.addr).into())]);
+    assert!(!a.log_lines("pipe to node opened").is_empty(), "no pipe between the nodes");
+}
+
 #[test]
 fn what_a_new_user_meets_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());

@@ -23,7 +23,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn close_request(self) -> Request {
+    pub(super) fn close_request(self) -> Request {
         match self {
             Origin::Producer(id) => Request::Producer(id, ProducerRequest::Close),
             Origin::Data(id) => Request::DataProducer(id, DataProducerRequest::Close),
@@ -91,7 +91,7 @@ impl Room {
         }
         // A pause, resume or close of the origin that came while this was under way went to the
         // copies that existed then: bring this one in line now.
-        let now = self.lock().any_producer(producer_id).map(|p| p.paused);
+        let now = self.lock().producer_paused(producer_id);
         let fix = match now {
             None => ProducerRequest::Close,
             Some(true) if !data.producer_paused => ProducerRequest::Pause,
@@ -129,7 +129,7 @@ impl Room {
             return Err(e);
         }
         // Its origin closed while this was under way: the close did not see this copy.
-        let exists = self.lock().peers.iter().any(|p| p.data_producers.iter().any(|d| d.id == data_producer_id));
+        let exists = self.lock().has_data_producer(data_producer_id);
         if !exists {
             self.close_quietly(worker, Origin::Data(data_producer_id).close_request()).await;
             return Err(RoomError::NotFound(format!("data producer {data_producer_id}")));

@@ -7,16 +7,20 @@
 //! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
 //! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
 
+mod cluster_side;
 mod copies;
+mod far_copies;
+mod far_pipes;
 mod peer;
 mod pipes;
 pub mod placement;
+mod remote;
 mod room;
 pub mod spill;
 mod spread;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use octo_ipc::{
@@ -224,6 +228,10 @@ pub struct Rooms {
     me: Weak<Rooms>,
     /// Shutting down: no new joins, existing rooms finish.
     draining: std::sync::atomic::AtomicBool,
+    /// Cluster mode only (see `cluster_side.rs`): unset, Octo is standalone.
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    far_pipes: OnceLock<Arc<far_pipes::FarPipes>>,
+    remote_work: OnceLock<tokio::sync::mpsc::UnboundedSender<cluster_side::RemoteWork>>,
 }
 
 impl Rooms {
@@ -236,6 +244,9 @@ impl Rooms {
             rooms: Mutex::default(),
             me: me.clone(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            cluster: OnceLock::new(),
+            far_pipes: OnceLock::new(),
+            remote_work: OnceLock::new(),
         })
     }
 
@@ -311,7 +322,18 @@ impl Rooms {
             let cell = self.lock().entry(room_id.to_owned()).or_default().clone();
             let result = cell.get_or_try_init(|| self.create_room(room_id)).await.cloned();
             match result {
-                Ok(room) if !room.is_closed() => return Ok(room),
+                Ok(room) if !room.is_closed() => {
+                    if let Some(cluster) = self.cluster()
+                        && !cluster.is_up()
+                        && room.has_remote_peers()
+                    {
+                        return Err(RoomError::Unavailable(
+                            "the cluster's Redis is unreachable and this room spans nodes: joining is refused until it is back"
+                                .into(),
+                        ));
+                    }
+                    return Ok(room);
+                }
                 Ok(_) => self.forget_cell(room_id, &cell),
                 Err(e) => {
                     self.forget_cell(room_id, &cell);
@@ -376,6 +398,24 @@ impl Rooms {
             self.me.clone(),
         );
         tokio::spawn(watch_router(Arc::downgrade(&room), notifications));
+        if let Some(cluster) = self.cluster() {
+            // The room's members on other nodes, before anyone here joins it.
+            match cluster.open_room(room_id).await {
+                Ok(members) => {
+                    for record in members.others {
+                        room.apply_member(record).await;
+                    }
+                }
+                Err(e) => {
+                    cluster.close_room(room_id).await;
+                    self.pool.unsubscribe(Target::Router(router_id));
+                    room.close_quietly(worker, Request::Router(router_id, octo_ipc::RouterRequest::Close)).await;
+                    return Err(RoomError::Unavailable(format!(
+                        "{e}: joins into rooms not open on this node are refused"
+                    )));
+                }
+            }
+        }
         room.schedule_close_if_empty();
         Ok(room)
     }

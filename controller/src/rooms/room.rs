@@ -23,10 +23,12 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, info};
 
 use super::copies::Origin;
+use super::far_copies::FarCell;
 use super::peer::{
     MAX_CONSUMERS, MAX_PRODUCERS, MAX_TRANSPORTS, OwnedConsumer, OwnedDataProducer, OwnedProducer, Peer,
 };
 use super::pipes::Pipes;
+use super::remote::{RemotePeer, remote_producers};
 use super::{Direction, EventSink, PeerId, RoomError, RoomEvent, Rooms};
 use crate::worker_pool::WorkerPool;
 
@@ -61,6 +63,10 @@ pub(super) struct State {
     /// Piped copies of the main router's producers and data producers, by (origin, worker): one
     /// per pair, made by the first consumer there that needs it.
     pub(super) piped: HashMap<(Origin, usize), OnWorker<()>>,
+    /// Cluster: the room's members on other nodes, by peer id.
+    pub(super) remote: HashMap<PeerId, RemotePeer>,
+    /// Cluster: copies on the main router of other nodes' producers, made on first consume.
+    pub(super) far_piped: HashMap<Origin, FarCell>,
 }
 
 impl State {
@@ -146,9 +152,46 @@ impl State {
         self.peer(peer).ok().and_then(|p| p.recv_worker).unwrap_or(main)
     }
 
-    /// The producer `id` of any peer in the room.
+    /// The producer `id` of any local peer in the room.
     pub(super) fn any_producer(&self, id: ProducerId) -> Option<&OwnedProducer> {
         self.peers.iter().find_map(|p| p.producer(id))
+    }
+
+    /// Whether producer `id` of any member, here or on another node, is paused (`None`: no such
+    /// producer in the room).
+    pub(super) fn producer_paused(&self, id: ProducerId) -> Option<bool> {
+        self.any_producer(id)
+            .map(|p| p.paused)
+            .or_else(|| remote_producers(&self.remote).find(|p| p.id == id).map(|p| p.paused))
+    }
+
+    /// Whether any member, here or on another node, has data producer `id`.
+    pub(super) fn has_data_producer(&self, id: octo_ipc::DataProducerId) -> bool {
+        self.peers.iter().any(|p| p.data_producers.iter().any(|d| d.id == id))
+            || self.remote.values().any(|r| r.record.data_producers.iter().any(|d| d.id == id))
+    }
+
+    /// Every member's (id, name, producers), local ones first, then the other nodes'.
+    fn all_producers(&self) -> Vec<ProducerSummary> {
+        let local = self.peers.iter().flat_map(|p| {
+            p.producers.iter().map(|pr| ProducerSummary {
+                producer_id: pr.id,
+                peer_id: p.id.clone(),
+                display_name: p.display_name.clone(),
+                kind: pr.kind,
+                app_data: pr.app_data.clone(),
+            })
+        });
+        let remote = self.remote.values().flat_map(|r| {
+            r.record.producers.iter().map(|pr| ProducerSummary {
+                producer_id: pr.id,
+                peer_id: r.record.peer_id.clone(),
+                display_name: r.record.display_name.clone(),
+                kind: pr.kind,
+                app_data: pr.app_data.clone(),
+            })
+        });
+        local.chain(remote).collect()
     }
 }
 
@@ -248,6 +291,18 @@ impl Room {
         shares
     }
 
+    /// The cluster this node is in, if any.
+    pub(super) fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        self.rooms.upgrade().and_then(|r| r.cluster())
+    }
+
+    /// The room closes here: the other nodes' feeds of its copies are released and its channel left.
+    pub(super) async fn leave_cluster(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        self.release_far_copies().await;
+        cluster.close_room(&self.id).await;
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -270,38 +325,33 @@ impl Room {
             if state.peers.iter().any(|p| p.id == peer.id) {
                 return Err(RoomError::AlreadyInRoom);
             }
-            if state.peers.len() >= max_peers {
+            if state.peers.len() + state.remote.len() >= max_peers {
                 return Err(RoomError::RoomFull(max_peers));
             }
+            let mut peers: Vec<PeerSummary> = state
+                .peers
+                .iter()
+                .map(|p| PeerSummary { peer_id: p.id.clone(), display_name: p.display_name.clone() })
+                .collect();
+            peers.extend(state.remote.values().map(|r| PeerSummary {
+                peer_id: r.record.peer_id.clone(),
+                display_name: r.record.display_name.clone(),
+            }));
             let snapshot = JoinSnapshot {
                 rtp_capabilities: self.rtp_capabilities.clone(),
-                peers: state
-                    .peers
-                    .iter()
-                    .map(|p| PeerSummary { peer_id: p.id.clone(), display_name: p.display_name.clone() })
-                    .collect(),
-                producers: state
-                    .peers
-                    .iter()
-                    .flat_map(|p| {
-                        p.producers.iter().map(|pr| ProducerSummary {
-                            producer_id: pr.id,
-                            peer_id: p.id.clone(),
-                            display_name: p.display_name.clone(),
-                            kind: pr.kind,
-                            app_data: pr.app_data.clone(),
-                        })
-                    })
-                    .collect(),
+                peers,
+                producers: state.all_producers(),
             };
             let event = RoomEvent::PeerJoined { peer_id: peer.id.clone(), display_name: peer.display_name.clone() };
             let sinks = state.sinks_except(&peer.id);
             info!(room = self.id, peer = peer.id, name = peer.display_name, "peer joined");
+            let peer_id = peer.id.clone();
             state.peers.push(peer);
             state.generation = state.generation.wrapping_add(1);
-            (snapshot, sinks, event)
+            (snapshot, sinks, (event, peer_id))
         };
-        emit(&sinks, &event);
+        emit(&sinks, &event.0);
+        self.publish_member(&event.1);
         Ok(snapshot)
     }
 
@@ -418,6 +468,7 @@ impl Room {
             Ok((sinks, event)) => {
                 debug!(room = self.id, peer, %producer_id, ?kind, "producer created");
                 emit(&sinks, &event);
+                self.publish_member(peer);
                 Ok(producer_id)
             }
             Err(e) => {
@@ -468,6 +519,7 @@ impl Room {
         match committed {
             Ok((sinks, event)) => {
                 emit(&sinks, &event);
+                self.publish_member(peer);
                 Ok(data_producer_id)
             }
             Err(e) => {
@@ -488,7 +540,7 @@ impl Room {
         let worker = {
             let state = self.open()?;
             state.pick_transport(peer, Some(transport_id), Direction::Recv)?;
-            if !state.peers.iter().any(|p| p.data_producers.iter().any(|d| d.id == data_producer_id)) {
+            if !state.has_data_producer(data_producer_id) {
                 return Err(RoomError::NotFound(format!("data producer {data_producer_id}")));
             }
             if state.peer(peer)?.data_consumers.len() >= MAX_CONSUMERS {
@@ -496,7 +548,9 @@ impl Room {
             }
             state.consumer_worker(peer, self.worker)
         };
-        // Every data producer is on the main router: on another worker, its piped copy is consumed.
+        // Every data producer is on the main router (another node's as a copy): on another worker,
+        // its piped copy is consumed.
+        self.ensure_far_copy(Origin::Data(data_producer_id)).await?;
         self.ensure_copy(Origin::Data(data_producer_id), worker).await?;
         let data_consumer_id = octo_ipc::DataConsumerId(rand::random());
         let request = TransportRequest::ConsumeData { data_consumer_id, data_producer_id };
@@ -519,22 +573,23 @@ impl Room {
     /// Every data producer of the other peers, for a late joiner.
     pub fn data_producers_except(&self, peer: &str) -> Result<Vec<serde_json::Value>, RoomError> {
         let state = self.open()?;
-        Ok(state
-            .peers
-            .iter()
-            .filter(|p| p.id != peer)
-            .flat_map(|p| {
-                p.data_producers.iter().map(|d| {
-                    serde_json::json!({
-                        "dataProducerId": d.id.to_string(),
-                        "peerId": p.id,
-                        "label": d.label,
-                        "protocol": d.protocol,
-                        "appData": d.app_data,
-                    })
-                })
+        let json = |peer_id: &str, d: (&octo_ipc::DataProducerId, &str, &str, &serde_json::Value)| {
+            serde_json::json!({
+                "dataProducerId": d.0.to_string(),
+                "peerId": peer_id,
+                "label": d.1,
+                "protocol": d.2,
+                "appData": d.3,
             })
-            .collect())
+        };
+        let local =
+            state.peers.iter().filter(|p| p.id != peer).flat_map(|p| {
+                p.data_producers.iter().map(|d| json(&p.id, (&d.id, &d.label, &d.protocol, &d.app_data)))
+            });
+        let remote = state.remote.values().flat_map(|r| {
+            r.record.data_producers.iter().map(|d| json(&r.record.peer_id, (&d.id, &d.label, &d.protocol, &d.app_data)))
+        });
+        Ok(local.chain(remote).collect())
     }
 
     /// A consumer of `producer_id` on the caller's recv transport (`None`: its first one).
@@ -549,7 +604,7 @@ impl Room {
         let (transport_id, worker) = {
             let state = self.open()?;
             let t = state.pick_transport(peer, transport_id, Direction::Recv)?;
-            if state.any_producer(producer_id).is_none() {
+            if state.producer_paused(producer_id).is_none() {
                 return Err(RoomError::NotFound(format!("producer {producer_id}")));
             }
             if state.peer(peer)?.consumers.len() >= MAX_CONSUMERS {
@@ -557,8 +612,9 @@ impl Room {
             }
             (t, state.consumer_worker(peer, self.worker))
         };
-        // On another worker the producer must be there first: its piped copy is what the consumer
-        // (and CanConsume) sees.
+        // Another node's producer is copied onto the main router first; on another worker the
+        // producer must be there too: its piped copy is what the consumer (and CanConsume) sees.
+        self.ensure_far_copy(Origin::Producer(producer_id)).await?;
         self.ensure_copy(Origin::Producer(producer_id), worker).await?;
         let router_id = self.router_on(worker).await?;
         let can = self
@@ -622,6 +678,7 @@ impl Room {
             }
             state.sinks_except(peer)
         };
+        self.publish_member(peer);
         // The copies' consumers on other workers hear of it from their copy.
         self.set_copies_paused(producer_id, paused).await;
         let peer_id = peer.to_owned();
@@ -644,6 +701,7 @@ impl Room {
             state.peer_mut(peer)?.producers.retain(|p| p.id != producer_id);
             state.sinks_except(peer)
         };
+        self.publish_member(peer);
         // The origin's pipe consumers closed with it; its copies on other workers must be closed.
         self.close_copies(&[Origin::Producer(producer_id)]).await;
         emit(&sinks, &RoomEvent::ProducerClosed { producer_id, peer_id: peer.to_owned() });
@@ -712,20 +770,7 @@ impl Room {
     pub fn producers_except(&self, peer: &str) -> Result<Vec<ProducerSummary>, RoomError> {
         let state = self.open()?;
         state.peer(peer)?;
-        Ok(state
-            .peers
-            .iter()
-            .filter(|p| p.id != peer)
-            .flat_map(|p| {
-                p.producers.iter().map(|pr| ProducerSummary {
-                    producer_id: pr.id,
-                    peer_id: p.id.clone(),
-                    display_name: p.display_name.clone(),
-                    kind: pr.kind,
-                    app_data: pr.app_data.clone(),
-                })
-            })
-            .collect())
+        Ok(state.all_producers().into_iter().filter(|p| p.peer_id != peer).collect())
     }
 
     /// Removes the peer and closes everything it owned; the others get `ProducerClosed` for each of
@@ -746,6 +791,7 @@ impl Room {
 
     /// Closes everything of `removed` (already out of the state) and tells `sinks` it left.
     pub(super) async fn release(&self, removed: &Peer, sinks: &[EventSink]) {
+        self.publish_left(&removed.id);
         for consumer_id in removed.consumers.keys() {
             self.pool.unsubscribe(Target::Consumer(*consumer_id));
         }
@@ -785,6 +831,7 @@ impl Room {
                 std::mem::take(&mut state.routers)
             };
             rooms.forget(&room);
+            room.leave_cluster().await;
             room.pool.unsubscribe(Target::Router(room.router_id));
             room.close_quietly(room.worker, Request::Router(room.router_id, RouterRequest::Close)).await;
             room.close_far_routers(far_routers).await;
@@ -796,11 +843,17 @@ impl Room {
     pub(super) fn announce_active_speaker(&self, producer_id: ProducerId) {
         let found = {
             let state = self.lock();
-            state
-                .peers
-                .iter()
-                .find(|p| p.producer(producer_id).is_some())
-                .map(|owner| (owner.id.clone(), state.peers.iter().map(|p| p.sink.clone()).collect::<Vec<_>>()))
+            // The main router hears the copies of other nodes' audio too, so its loudest may be
+            // a member elsewhere: every node works the active speaker out for its own peers.
+            let local = state.peers.iter().find(|p| p.producer(producer_id).is_some()).map(|p| p.id.clone());
+            let remote = || {
+                state
+                    .remote
+                    .values()
+                    .find(|r| r.record.producers.iter().any(|p| p.id == producer_id))
+                    .map(|r| r.record.peer_id.clone())
+            };
+            local.or_else(remote).map(|owner| (owner, state.peers.iter().map(|p| p.sink.clone()).collect::<Vec<_>>()))
         };
         if let Some((peer_id, sinks)) = found {
             emit(&sinks, &RoomEvent::ActiveSpeaker { peer_id });
@@ -826,6 +879,10 @@ impl Room {
                 self.pool.unsubscribe(Target::Consumer(*consumer_id));
             }
         }
+        for peer in &peers {
+            self.publish_left(&peer.id);
+        }
+        self.leave_cluster().await;
         for peer in peers {
             (peer.sink)(RoomEvent::RoomClosed { code, message: message.clone() });
         }

@@ -13,7 +13,7 @@ use octo_ipc::{
 };
 use serde_json::{Value, json};
 
-use super::media::PeerMedia;
+use super::media::{PeerMedia, check_sequence_follows_counter, parse_opus_payload, parse_vp8_payload};
 use super::peer::{DtlsSide, Str0mPeer};
 use crate::socketio::PollingClient;
 
@@ -39,6 +39,8 @@ pub struct SignaledPeer {
     pub transport_id: String,
     /// The router's capabilities from `joinRoom`.
     pub rtp_capabilities: RtpCapabilities,
+    /// The whole `joinRoom` answer (peers, producers, data producers).
+    pub joined: Value,
 }
 
 impl SignaledPeer {
@@ -80,7 +82,7 @@ impl SignaledPeer {
             "connectWebRtcTransport",
             socket.request("connectWebRtcTransport", json!({ "transportId": transport_id, "dtlsParameters": dtls }))?,
         )?;
-        Ok(SignaledPeer { socket, peer, transport_id, rtp_capabilities })
+        Ok(SignaledPeer { socket, peer, transport_id, rtp_capabilities, joined })
     }
 
     /// `produce` on this peer's transport; returns the producer id.
@@ -132,5 +134,53 @@ impl SignaledPeer {
         self.peer.declare_receive(consumer.kind, mid, enc.ssrc.context("no ssrc")?, enc.rtx.map(|r| r.ssrc));
         ack_data("resumeConsumer", self.socket.request("resumeConsumer", json!({ "consumerId": consumer.id }))?)?;
         Ok(())
+    }
+}
+
+/// A subscriber of a VP8 + Opus publisher: joined with a recv transport, consuming both.
+pub struct Subscriber {
+    pub signaled: SignaledPeer,
+    /// The SSRCs its consumers receive on.
+    pub video: u32,
+    pub audio: u32,
+}
+
+impl Subscriber {
+    /// Joins `room` at `addr` as `name` and consumes the publisher's (video, audio) `producers`.
+    pub fn join(addr: SocketAddr, room: &str, name: &str, producers: &[String; 2]) -> anyhow::Result<Subscriber> {
+        let mut signaled = SignaledPeer::join(addr, room, name, "recv", PeerMedia::from_router, DtlsSide::Str0mServer)?;
+        let consumers: Vec<SignaledConsumer> =
+            producers.iter().map(|p| signaled.consume(p)).collect::<anyhow::Result<_>>()?;
+        for c in &consumers {
+            signaled.receive(c)?;
+        }
+        let ssrc = |c: &SignaledConsumer| c.rtp_parameters.encodings[0].ssrc.unwrap_or(0);
+        Ok(Subscriber { video: ssrc(&consumers[0]), audio: ssrc(&consumers[1]), signaled })
+    }
+
+    /// What it received since `since`: checks every payload is the publisher's (see
+    /// [`super::source::Source`]) and sequence numbers follow the publisher's counters; returns
+    /// (video frames, audio packets).
+    pub fn received_since(&self, since: std::time::Instant) -> anyhow::Result<(usize, usize)> {
+        let peer = &self.signaled.peer;
+        let after = |ssrc: u32| {
+            peer.events.iter().filter(move |(at, _)| *at >= since).filter_map(move |(_, e)| match e {
+                str0m::Event::RtpPacket(p) if *p.header.ssrc == ssrc => Some(p),
+                _ => None,
+            })
+        };
+        let mut video = std::collections::BTreeMap::new();
+        for p in after(self.video) {
+            let (counter, _) = parse_vp8_payload(&p.payload).with_context(|| format!("{}: VP8 altered", peer.name))?;
+            video.insert(counter, p.header.sequence_number);
+        }
+        let mut audio = std::collections::BTreeMap::new();
+        for p in after(self.audio) {
+            let counter = parse_opus_payload(&p.payload).with_context(|| format!("{}: Opus altered", peer.name))?;
+            audio.insert(counter, p.header.sequence_number);
+        }
+        check_sequence_follows_counter(&format!("{} video", peer.name), &video)?;
+        check_sequence_follows_counter(&format!("{} audio", peer.name), &audio)?;
+        Ok((video.len(), audio.len()))
     }
 }
