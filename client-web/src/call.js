@@ -15,6 +15,8 @@ export class CallError extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 10000;
+// Failed reconnections in a row before a call moves to the next server of its cluster (~4 s).
+const FAILOVER_AFTER = 3;
 /** Our data producer (see README.md, "DataChannel messages"). */
 export const DATA_LABEL = 'chat';
 export const DATA_PROTOCOL = 'octo-chat';
@@ -22,6 +24,10 @@ export const DATA_PROTOCOL = 'octo-chat';
 export class Call {
   constructor(serverUrl) {
     this.url = serverUrl;
+    // Where to go when `url` stops answering during a call (a cluster's other nodes; see
+    // `setServers`), this page's own server first.
+    this.servers = [serverUrl];
+    this.failures = 0;
     this.socket = null;
     this.listeners = new Map();
     this.reset();
@@ -90,10 +96,37 @@ export class Call {
     });
   }
 
+  /** Other servers of the same cluster, in order of preference (a clustered Octo's `/servers`). */
+  setServers(urls) {
+    const more = (urls ?? []).filter((u) => typeof u === 'string' && /^https?:\/\//.test(u));
+    this.servers = [...new Set([this.servers[0], ...more])];
+  }
+
+  /** After a few failed reconnections in a call, the next server of the list (they share rooms). */
+  maybeFailOver() {
+    if (!this.wantJoined || this.servers.length < 2 || ++this.failures < FAILOVER_AFTER) return;
+    const next = this.servers[(this.servers.indexOf(this.url) + 1) % this.servers.length];
+    this.emit('warning', new CallError('server_unreachable', `${this.url} is unreachable; trying ${next}`));
+    this.failures = 0;
+    this.socket.close();
+    this.url = next;
+    this.openSocket();
+    this.socket.connect();
+  }
+
   openSocket() {
-    const s = io(this.url, { timeout: 5000, reconnectionDelay: 500, reconnectionDelayMax: 3000 });
+    // Another origin than the page's (a cluster's other node): WebSocket from the start, as long
+    // polling across origins would need CORS.
+    const crossOrigin = new URL(this.url).origin !== location.origin;
+    const s = io(this.url, {
+      timeout: 5000,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 3000,
+      ...(crossOrigin ? { transports: ['websocket'] } : {}),
+    });
     this.socket = s;
     s.on('connect', () => {
+      this.failures = 0;
       this.emit('connection', 'up');
       // The server treats a dropped connection as a leave: join again with the same media.
       if (this.wantJoined && !this.peerId) this.rejoin('reconnected');
@@ -105,6 +138,7 @@ export class Call {
     });
     s.on('connect_error', () => {
       if (this.wantJoined) this.emit('connection', 'down');
+      if (this.socket === s) this.maybeFailOver();
     });
     s.on('peerJoined', ({ peerId, displayName }) => {
       this.peers.set(peerId, displayName ?? '');

@@ -10,6 +10,11 @@ import { decode } from './wire.js';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const call = new Call(location.origin);
+// A clustered Octo names its other nodes: if this one dies mid-call, the call moves there.
+fetch('/servers')
+  .then((r) => (r.ok ? r.json() : null))
+  .then((j) => call.setServers(j?.servers))
+  .catch(() => {});
 
 const ui = {
   lobby: $('lobby'), form: $('join-form'), room: $('room'), name: $('name'), camera: $('camera'), mic: $('mic'),

@@ -107,6 +107,11 @@ pub struct Args {
     /// [default: the first --rtc-listen-ip].
     #[arg(long, env = "OCTO_NODE_ADDRESS")]
     pub node_address: Option<IpAddr>,
+    /// Cluster: the URL browsers reach this node at, handed to clients (`/servers`) as a place to
+    /// reconnect to if their node dies [default: this node's listen address, or --node-address
+    /// and its port when listening on a wildcard]. Behind a load balancer, its URL.
+    #[arg(long, env = "OCTO_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Cluster: chat lines kept per room in Redis and replayed to a joining peer (0: none).
     #[arg(long, env = "OCTO_CHAT_HISTORY_MESSAGES", default_value_t = 200)]
     pub chat_history_messages: usize,
@@ -199,6 +204,7 @@ struct FileConfig {
     node_id: Option<String>,
     node_address: Option<IpAddr>,
     chat_history_messages: Option<usize>,
+    public_url: Option<String>,
     chat_history_minutes: Option<u64>,
     seed_transport_hold_ms: Option<u64>,
     metrics_listen: Option<String>,

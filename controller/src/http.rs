@@ -31,8 +31,10 @@ pub fn router(
         .route("/workers", get(workers))
         .with_state(pool)
         .merge(Router::new().route("/readyz", get(readiness::readyz)).with_state(readiness));
-    let seed =
-        Router::new().route("/getRtpCapabilities", get(signaling::get_rtp_capabilities)).with_state(signaling.clone());
+    let seed = Router::new()
+        .route("/getRtpCapabilities", get(signaling::get_rtp_capabilities))
+        .route("/servers", get(servers))
+        .with_state(signaling.clone());
     let mut app = ops.merge(seed);
     app = match web_root {
         Some(dir) => app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
@@ -55,4 +57,11 @@ async fn healthz(State(pool): State<Arc<WorkerPool>>) -> impl IntoResponse {
 
 async fn workers(State(pool): State<Arc<WorkerPool>>) -> impl IntoResponse {
     Json(pool.status())
+}
+
+/// Where a browser may reconnect if this server goes away: in a cluster, the live nodes' public
+/// URLs (this one first); standalone, none (the client retries its own origin).
+async fn servers(State(signaling): State<Arc<Signaling>>) -> impl IntoResponse {
+    let servers = signaling.rooms().cluster().map(|c| c.servers()).unwrap_or_default();
+    Json(json!({ "servers": servers }))
 }

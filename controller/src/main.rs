@@ -117,10 +117,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let pool = Arc::new(WorkerPool::start(config).await?);
     tokio::spawn(logging::reload_on_sighup(sighup, args.config.clone(), filter_handle, pool.clone()));
     let rooms = Rooms::new(pool.clone(), rooms_config);
-    if let Some(cluster) = cluster {
-        info!(node = cluster.node_id, address = %cluster.address, "joining the cluster");
-        rooms.join_cluster(cluster).context("--cluster-redis")?;
-    }
+    let cluster = match cluster {
+        Some(config) => {
+            info!(node = config.node_id, address = %config.address, "joining the cluster");
+            Some(rooms.join_cluster(config).context("--cluster-redis")?)
+        }
+        None => None,
+    };
     let signaling = Signaling::new(rooms.clone(), signaling_config);
     let readiness = Readiness::new(pool.clone(), rooms.clone());
     if !args.metrics_listen.is_empty() {
@@ -143,6 +146,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let local_addr = listener.local_addr()?;
+    if let Some(cluster) = &cluster {
+        let url = args.public_url.clone().unwrap_or_else(|| {
+            let ip = if local_addr.ip().is_unspecified() { cluster.address() } else { local_addr.ip() };
+            format!("{scheme}://{}", SocketAddr::new(ip, local_addr.port()))
+        });
+        cluster.set_public_url(url);
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = http::router(pool.clone(), readiness.clone(), signaling.clone(), args.web_root);

@@ -230,6 +230,12 @@ pub enum DataProducerRequest {
     Close,
     /// Answered with [`Response::DataProducerStats`].
     GetStats,
+    /// While enabled, the worker also hands the producer's text messages to the controller
+    /// ([`DataProducerNotification::Message`]; at most 4 KiB each, 20 a second with bursts of 40,
+    /// the rest counted as `tap_dropped`). Answered with [`Response::Ok`].
+    SetTap {
+        enabled: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,6 +340,10 @@ pub struct DataProducerStats {
     pub protocol: String,
     pub messages_received: u64,
     pub bytes_received: u64,
+    /// Messages handed to the controller while tapped, and those the tap refused (binary,
+    /// too long, or over its rate).
+    pub tap_messages: u64,
+    pub tap_dropped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -425,6 +435,7 @@ pub enum Notification {
     Producer(ProducerId, ProducerNotification),
     Consumer(ConsumerId, ConsumerNotification),
     DataConsumer(DataConsumerId, DataConsumerNotification),
+    DataProducer(DataProducerId, DataProducerNotification),
 }
 
 impl Notification {
@@ -436,6 +447,7 @@ impl Notification {
             Notification::Producer(id, _) => Target::Producer(*id),
             Notification::Consumer(id, _) => Target::Consumer(*id),
             Notification::DataConsumer(id, _) => Target::DataConsumer(*id),
+            Notification::DataProducer(id, _) => Target::DataProducer(*id),
         }
     }
 }
@@ -489,6 +501,12 @@ pub enum ConsumerNotification {
     ProducerClosed,
     ProducerPaused,
     ProducerResumed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataProducerNotification {
+    /// A text message the tapped data producer received (see [`DataProducerRequest::SetTap`]).
+    Message { ppid: u32, payload: Vec<u8> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

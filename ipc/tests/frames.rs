@@ -42,6 +42,7 @@ fn all_controller_messages() -> Vec<ControllerMessage> {
         Request::DataProducer(DP, DataProducerRequest::Dump),
         Request::DataProducer(DP, DataProducerRequest::Close),
         Request::DataProducer(DP, DataProducerRequest::GetStats),
+        Request::DataProducer(DP, DataProducerRequest::SetTap { enabled: true }),
         Request::DataConsumer(DC, DataConsumerRequest::Dump),
         Request::DataConsumer(DC, DataConsumerRequest::Close),
         Request::DataConsumer(DC, DataConsumerRequest::GetStats),
@@ -83,6 +84,8 @@ fn all_worker_messages() -> Vec<WorkerMessage> {
             protocol: "p".into(),
             messages_received: u64::MAX,
             bytes_received: 1,
+            tap_messages: 3,
+            tap_dropped: 4,
         })),
         Ok(Response::DataConsumerStats(DataConsumerStats {
             label: String::new(),
@@ -106,6 +109,7 @@ fn all_worker_messages() -> Vec<WorkerMessage> {
         Notification::Producer(P, ProducerNotification::Closed { reason: CloseReason::ParentClosed }),
         Notification::Consumer(C, ConsumerNotification::Closed { reason: CloseReason::WorkerDied }),
         Notification::DataConsumer(DC, DataConsumerNotification::DataProducerClosed),
+        Notification::DataProducer(DP, DataProducerNotification::Message { ppid: 51, payload: b"{}".to_vec() }),
         Notification::Transport(T, TransportNotification::SctpStateChange { sctp_state: SctpState::Connected }),
         Notification::Transport(T, TransportNotification::SctpStateChange { sctp_state: SctpState::Failed }),
     ];
@@ -162,6 +166,10 @@ fn targets_name_their_object() {
     assert_eq!(
         Request::DataConsumer(DC, DataConsumerRequest::Close).target(),
         Notification::DataConsumer(DC, DataConsumerNotification::DataProducerClosed).target()
+    );
+    assert_eq!(
+        Request::DataProducer(DP, DataProducerRequest::SetTap { enabled: false }).target(),
+        Notification::DataProducer(DP, DataProducerNotification::Message { ppid: 51, payload: Vec::new() }).target()
     );
     let err = RequestError::not_found(Target::Producer(P));
     assert!(err.to_string().contains(&P.to_string()), "{err}");

@@ -2,12 +2,15 @@
 // for the same room. Each node holds its own person's media; what the other sees comes through a
 // pipe between the two nodes' workers. They see and hear each other and chat; Cy, who joins later
 // through node B, finds what was said before in the chat (the room's history, kept in Redis).
+// Then node A is killed: Ann's page moves to node B (the cluster told it where, `/servers`) and
+// rejoins the room there, and the call goes on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { URL, person, closeEveryone, joinThroughUi, say, shows, until, waitMediaFrom } from './lib.mjs';
 
 const URL_B = process.env.OCTO_URL_B;
-if (!URL_B) throw new Error('OCTO_URL_B is not set: this test is started by tests/tests/web_e2e.rs');
+const PID_A = Number(process.env.OCTO_PID_A);
+if (!URL_B || !PID_A) throw new Error('OCTO_URL_B and OCTO_PID_A are set by tests/tests/web_e2e.rs');
 
 const room = `cluster-${Date.now()}`;
 let ann, bob, cy;
@@ -50,4 +53,22 @@ test('two people on two nodes see, hear and chat; a later joiner gets the chat h
   );
   await waitMediaFrom(cy, ann.peerId, 25000);
   await waitMediaFrom(ann, cy.peerId, 25000);
+});
+
+test('when its node dies, a page moves to a live node of the cluster and the call goes on', async () => {
+  const before = await ann.page.evaluate(() => window.octo.peerId());
+  process.kill(PID_A, 'SIGKILL');
+  const moved = await until(30000, () =>
+    ann.page.evaluate((old) => {
+      const id = window.octo.peerId();
+      return id && id !== old ? { id, uri: window.octo.socket().io.uri } : null;
+    }, before),
+  );
+  assert.ok(moved, "Ann's page did not rejoin after her node died");
+  assert.ok(moved.uri.startsWith(URL_B), `Ann reconnected to ${moved.uri}, not node B (${URL_B})`);
+  ann.peerId = moved.id;
+  // Everyone is on node B now: the call is whole again.
+  await waitMediaFrom(ann, bob.peerId, 25000);
+  await waitMediaFrom(bob, ann.peerId, 25000);
+  await waitMediaFrom(cy, ann.peerId, 25000);
 });

@@ -73,7 +73,11 @@ fn two_pages_on_two_nodes_of_a_cluster_in_chromium() {
     let redis = octo_tests::redis::RedisServer::start().expect("redis-server starts");
     let a = Octo::start_node(&redis.url(), "node-a", &[]).expect("node a starts");
     let b = Octo::start_node(&redis.url(), "node-b", &[]).expect("node b starts");
-    run_e2e(&a, "cluster.test.mjs", &[("OCTO_URL_B", format!("http://{}", b.addr).into())]);
+    run_e2e(
+        &a,
+        "cluster.test.mjs",
+        &[("OCTO_URL_B", format!("http://{}", b.addr).into()), ("OCTO_PID_A", a.pid().to_string().into())],
+    );
     assert!(!a.log_lines("pipe to node opened").is_empty(), "no pipe between the nodes");
 }
 

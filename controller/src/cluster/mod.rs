@@ -113,6 +113,8 @@ pub struct Cluster {
     next_request: AtomicU64,
     writes: mpsc::UnboundedSender<Write>,
     handler: OnceLock<Weak<dyn ClusterHandler>>,
+    /// Set once the listener is bound (the default depends on its port).
+    public_url: OnceLock<String>,
     pub metrics: ClusterMetrics,
 }
 
@@ -145,6 +147,7 @@ impl Cluster {
             next_request: AtomicU64::new(1),
             writes,
             handler: OnceLock::new(),
+            public_url: OnceLock::new(),
             metrics: ClusterMetrics::default(),
         });
         let _ = cluster.handler.set(handler);
@@ -163,6 +166,30 @@ impl Cluster {
 
     pub fn address(&self) -> IpAddr {
         self.config.address
+    }
+
+    /// Where browsers reach this node, once known.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.get().map(String::as_str)
+    }
+
+    pub fn set_public_url(&self, url: String) {
+        let _ = self.public_url.set(url);
+    }
+
+    /// The URLs a browser of this node may reconnect to if this node dies: this node's first, then
+    /// the other ready nodes', least loaded first, each once.
+    pub fn servers(&self) -> Vec<String> {
+        let mut others: Vec<NodeRecord> =
+            self.nodes().into_values().filter(|n| n.id != self.config.node_id && n.ready).collect();
+        others.sort_by_key(|n| n.peers);
+        let mut urls: Vec<String> = self.public_url().map(str::to_owned).into_iter().collect();
+        for url in others.into_iter().filter_map(|n| n.public_url) {
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        urls
     }
 
     pub fn chat_history(&self) -> &ChatHistory {

@@ -26,6 +26,9 @@ pub struct NodeRecord {
     /// The pid of the worker process in each slot (`None`: down): a pipe to a worker whose pid
     /// changed is dead.
     pub workers: Vec<Option<u32>>,
+    /// Where browsers reach this node (clients reconnect there when theirs dies).
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// A peer of a room, as every node sees it: who, on which node and worker, and what it publishes.

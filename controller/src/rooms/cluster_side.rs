@@ -149,9 +149,9 @@ impl ClusterHandler for Rooms {
 
     fn node_record(&self) -> NodeRecord {
         let workers: Vec<Option<u32>> = (0..self.pool.len()).map(|i| self.pool.worker(i).map(|w| w.pid)).collect();
-        let (id, epoch, address) = match self.cluster() {
-            Some(c) => (c.node_id().to_owned(), c.epoch(), c.address()),
-            None => (String::new(), 0, std::net::Ipv4Addr::UNSPECIFIED.into()),
+        let (id, epoch, address, public_url) = match self.cluster() {
+            Some(c) => (c.node_id().to_owned(), c.epoch(), c.address(), c.public_url().map(str::to_owned)),
+            None => (String::new(), 0, std::net::Ipv4Addr::UNSPECIFIED.into(), None),
         };
         NodeRecord {
             id,
@@ -161,6 +161,7 @@ impl ClusterHandler for Rooms {
             peers: self.peer_total(),
             rooms: self.room_ids().len(),
             workers,
+            public_url,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! calling peer and is checked against that peer's own objects. Nothing here knows Socket.IO: what
 //! the room has to tell a peer goes through the peer's [`EventSink`] as a [`RoomEvent`].
 
+mod chat_log;
 mod cluster_side;
 mod copies;
 mod far_copies;

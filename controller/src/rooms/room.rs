@@ -497,6 +497,7 @@ impl Room {
             }
         }
         let data_producer_id = octo_ipc::DataProducerId(rand::random());
+        let tap = (label.clone(), protocol.clone());
         let request = TransportRequest::ProduceData {
             data_producer_id,
             sctp_stream_parameters,
@@ -520,6 +521,7 @@ impl Room {
             Ok((sinks, event)) => {
                 emit(&sinks, &event);
                 self.publish_member(peer);
+                self.tap_chat(peer, data_producer_id, &tap.0, &tap.1).await;
                 Ok(data_producer_id)
             }
             Err(e) => {
@@ -795,6 +797,9 @@ impl Room {
         for consumer_id in removed.consumers.keys() {
             self.pool.unsubscribe(Target::Consumer(*consumer_id));
         }
+        for d in &removed.data_producers {
+            self.pool.unsubscribe(Target::DataProducer(d.id));
+        }
         // Closing a transport closes its producers and consumers; the worker tells other peers'
         // consumers that their producer closed.
         for (transport_id, direction) in &removed.transports {
@@ -877,6 +882,9 @@ impl Room {
         for peer in &peers {
             for consumer_id in peer.consumers.keys() {
                 self.pool.unsubscribe(Target::Consumer(*consumer_id));
+            }
+            for d in &peer.data_producers {
+                self.pool.unsubscribe(Target::DataProducer(d.id));
             }
         }
         for peer in &peers {

@@ -142,15 +142,21 @@ pub(super) async fn handle(
             let name = req.display_name.unwrap_or_default();
             let (peer_id, snap) =
                 join(sig, socket, state, &req.room_id, name, req.token.as_deref(), Dialect::Main).await?;
-            Ok(json!({
+            let room = state.joined()?.room.clone();
+            let mut answer = json!({
                 "peerId": peer_id,
                 "rtpCapabilities": to_json(&snap.rtp_capabilities),
                 "peers": snap.peers.iter().map(|p| json!({"peerId": p.peer_id, "displayName": p.display_name})).collect::<Vec<_>>(),
                 "producers": snap.producers.iter().map(|p| json!({
                     "producerId": p.producer_id.to_string(), "peerId": p.peer_id, "kind": p.kind, "appData": p.app_data,
                 })).collect::<Vec<_>>(),
-                "dataProducers": state.joined()?.room.data_producers_except(&peer_id)?,
-            }))
+                "dataProducers": room.data_producers_except(&peer_id)?,
+            });
+            // Only a clustered Octo keeps chat (PROTOCOL.md): standalone answers are unchanged.
+            if let Some(lines) = room.chat_history().await {
+                answer["chatHistory"] = to_json(&lines);
+            }
+            Ok(answer)
         }
         "leaveRoom" => {
             let j = state.joined.take().ok_or_else(|| SignalError::new(Code::NotJoined, "not in a room"))?;

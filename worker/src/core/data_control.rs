@@ -134,6 +134,12 @@ impl Worker {
                 p.id, p.transport_id, p.sctp_stream_parameters, p.label, p.protocol
             ))),
             DataProducerRequest::GetStats => Ok(Response::DataProducerStats(p.stats())),
+            DataProducerRequest::SetTap { enabled } => {
+                if let Some(p) = self.data_producers.get_mut(&id) {
+                    p.set_tap(enabled);
+                }
+                Ok(Response::Ok)
+            }
             DataProducerRequest::Close => {
                 self.close_data_producer(now, id);
                 Ok(Response::Ok)

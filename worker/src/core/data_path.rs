@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use octo_ipc::{Notification, SctpState, TransportId, TransportNotification};
+use octo_ipc::{DataProducerNotification, Notification, SctpState, TransportId, TransportNotification};
 
 use super::sctp::SctpEvent;
 use super::transport::Link;
@@ -69,6 +69,9 @@ impl Worker {
         };
         let Some(producer) = self.data_producers.get_mut(&producer_id) else { return };
         producer.on_message(data.len());
+        if let Some(payload) = producer.tapped(now, ppid, &data) {
+            self.notify(Notification::DataProducer(producer_id, DataProducerNotification::Message { ppid, payload }));
+        }
         let consumers =
             self.routers.values().find_map(|r| r.data_fanout.get(&producer_id)).cloned().unwrap_or_default();
         let mut touched: Vec<TransportId> = Vec::new();

@@ -1,6 +1,10 @@
 //! A data producer: an incoming SCTP stream on a transport whose messages the router fans out.
 
+use std::time::Instant;
+
 use octo_ipc::{DataProducerId, DataProducerStats, SctpStreamParameters, TransportId};
+
+use super::data_tap::Tap;
 
 #[derive(Debug)]
 pub struct DataProducer {
@@ -11,6 +15,9 @@ pub struct DataProducer {
     pub protocol: String,
     pub messages_received: u64,
     pub bytes_received: u64,
+    /// While the controller taps it (`SetTap`); the counts survive turning it off.
+    tap: Option<Tap>,
+    tap_counts: (u64, u64),
 }
 
 impl DataProducer {
@@ -21,7 +28,31 @@ impl DataProducer {
         label: String,
         protocol: String,
     ) -> Self {
-        Self { id, transport_id, sctp_stream_parameters, label, protocol, messages_received: 0, bytes_received: 0 }
+        Self {
+            id,
+            transport_id,
+            sctp_stream_parameters,
+            label,
+            protocol,
+            messages_received: 0,
+            bytes_received: 0,
+            tap: None,
+            tap_counts: (0, 0),
+        }
+    }
+
+    pub fn set_tap(&mut self, enabled: bool) {
+        match (enabled, self.tap.take()) {
+            (true, Some(tap)) => self.tap = Some(tap),
+            (true, None) => self.tap = Some(Tap::default()),
+            (false, Some(tap)) => self.tap_counts = (tap.messages, tap.dropped),
+            (false, None) => {}
+        }
+    }
+
+    /// What of a message received at `now` to hand to the controller, if tapped.
+    pub fn tapped(&mut self, now: Instant, ppid: u32, data: &[u8]) -> Option<Vec<u8>> {
+        self.tap.as_mut()?.pass(now, ppid, data)
     }
 
     pub fn on_message(&mut self, len: usize) {
@@ -35,6 +66,8 @@ impl DataProducer {
             protocol: self.protocol.clone(),
             messages_received: self.messages_received,
             bytes_received: self.bytes_received,
+            tap_messages: self.tap.as_ref().map_or(self.tap_counts.0, |t| t.messages),
+            tap_dropped: self.tap.as_ref().map_or(self.tap_counts.1, |t| t.dropped),
         }
     }
 }

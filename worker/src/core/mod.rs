@@ -8,6 +8,7 @@ mod data_consumer;
 mod data_control;
 mod data_path;
 mod data_producer;
+mod data_tap;
 pub mod dtls;
 mod fan_out;
 mod forward;

@@ -324,3 +324,54 @@ fn a_closed_data_consumers_stream_id_is_not_handed_out_again_at_once() {
     h.advance(Duration::from_millis(300), &mut [&mut publisher, &mut a, &mut b]);
     assert!(a.messages.contains(&(again, ppid::STRING, b"after the swap".to_vec())), "{:?}", a.messages);
 }
+
+fn tapped(h: &Harness, id: DataProducerId) -> Vec<(u32, Vec<u8>)> {
+    h.notifications
+        .iter()
+        .filter_map(|n| match n {
+            Notification::DataProducer(d, DataProducerNotification::Message { ppid, payload }) if *d == id => {
+                Some((*ppid, payload.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_tapped_data_producer_hands_its_text_to_the_controller_within_bounds() {
+    let (mut h, mut publisher, mut a, mut b, _) = room(reliable(1, true));
+    let dp = DataProducerId(10);
+    // Untapped: nothing reaches the controller.
+    publisher.send_message(1, ppid::STRING, b"before").unwrap();
+    h.advance(Duration::from_millis(100), &mut [&mut publisher, &mut a, &mut b]);
+    assert!(tapped(&h, dp).is_empty());
+
+    h.request(Request::DataProducer(dp, DataProducerRequest::SetTap { enabled: true })).unwrap();
+    publisher.send_message(1, ppid::STRING, br#"{"type":"chat","text":"hi"}"#).unwrap();
+    publisher.send_message(1, ppid::BINARY, &[1, 2, 3]).unwrap();
+    publisher.send_message(1, ppid::STRING, &[b'a'; 5000]).unwrap();
+    h.advance(Duration::from_millis(200), &mut [&mut publisher, &mut a, &mut b]);
+    assert_eq!(tapped(&h, dp), vec![(ppid::STRING, br#"{"type":"chat","text":"hi"}"#.to_vec())]);
+    // A flood: the burst gets through, the rest is counted, and the subscribers still get it all.
+    for i in 0..100u32 {
+        publisher.send_message(1, ppid::STRING, i.to_string().as_bytes()).unwrap();
+    }
+    h.advance(Duration::from_millis(300), &mut [&mut publisher, &mut a, &mut b]);
+    let got = tapped(&h, dp).len();
+    assert!((40..=50).contains(&got), "{got} tapped of a flood of 100");
+    assert_eq!(a.messages.len(), 104, "the subscribers lost messages to the tap");
+    match h.request(Request::DataProducer(dp, DataProducerRequest::GetStats)) {
+        Ok(Response::DataProducerStats(s)) => {
+            assert_eq!(s.tap_messages as usize, got);
+            assert_eq!(s.tap_messages + s.tap_dropped, 103, "{s:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Off again: nothing more.
+    h.request(Request::DataProducer(dp, DataProducerRequest::SetTap { enabled: false })).unwrap();
+    publisher.send_message(1, ppid::STRING, b"after").unwrap();
+    h.advance(Duration::from_millis(100), &mut [&mut publisher, &mut a, &mut b]);
+    assert_eq!(tapped(&h, dp).len(), got);
+    let unknown = h.request(Request::DataProducer(DataProducerId(999), DataProducerRequest::SetTap { enabled: true }));
+    assert_eq!(unknown.unwrap_err().code, ErrorCode::NotFound);
+}
