@@ -18,11 +18,34 @@ pub struct Edge {
 }
 
 pub fn edge(session: &Session, octo: &Octo, workers: &[(usize, u32)]) -> anyhow::Result<Edge> {
+    edge_of(session, &[(octo, workers)])
+}
+
+/// One edge over several Octos (a cluster's nodes): their workers one after the other.
+pub fn edge_of(session: &Session, nodes: &[(&Octo, &[(usize, u32)])]) -> anyhow::Result<Edge> {
+    let mut egress = Some(Vec::new());
+    for (octo, workers) in nodes {
+        match (egress.as_mut(), octo.egress(workers)) {
+            (Some(all), Some(mine)) => all.extend(mine),
+            _ => egress = None,
+        }
+    }
     Ok(Edge {
         snapshot: session.media.snapshot()?,
-        workers: workers.iter().map(|(_, pid)| proc_stat::process(*pid)).collect(),
-        egress: octo.egress(workers),
+        workers: nodes.iter().flat_map(|(_, w)| w.iter().map(|(_, pid)| proc_stat::process(*pid))).collect(),
+        egress,
     })
+}
+
+impl Edge {
+    /// The same edge for the workers in `range` only (one node of a cluster).
+    pub fn workers_in(&self, range: std::ops::Range<usize>) -> Edge {
+        Edge {
+            snapshot: self.snapshot.clone(),
+            workers: self.workers.get(range.clone()).unwrap_or_default().to_vec(),
+            egress: self.egress.as_ref().map(|e| e.get(range).unwrap_or_default().to_vec()),
+        }
+    }
 }
 
 /// Limits a ramp step must stay within (the definition of "good").

@@ -2,6 +2,7 @@
 //! ICE, DTLS and SRTP against its workers, all media on one event loop, and the figures that
 //! follow (see BENCHMARKS.md).
 
+pub mod cluster;
 pub mod figures;
 pub mod http;
 pub mod media;

@@ -30,6 +30,11 @@ struct Common {
     /// The `octo` binary to start.
     #[arg(long, global = true)]
     octo_bin: Option<PathBuf>,
+    /// Start one redis-server and N Octo nodes sharing it (a cluster, each node with --workers
+    /// workers): the webinar's publisher on the first node and its viewers round the nodes;
+    /// rooms' and meetings' members round the nodes too.
+    #[arg(long, global = true, default_value_t = 0)]
+    cluster: usize,
     /// Workers of the started Octo (default: 1, rooms: 2).
     #[arg(long, global = true)]
     workers: Option<usize>,
@@ -129,6 +134,7 @@ fn main() -> anyhow::Result<()> {
         metrics_url: c.metrics_url,
         octo_bin: c.octo_bin,
         workers: c.workers,
+        cluster: c.cluster,
         octo_args: c.octo_args,
         media: MediaOptions {
             bitrate: c.bitrate,

@@ -20,6 +20,7 @@ pub struct Octo {
 }
 
 /// What the load generator asks of an Octo it starts itself.
+#[derive(Clone)]
 pub struct LaunchOptions {
     pub bin: Option<PathBuf>,
     pub workers: usize,

@@ -43,6 +43,38 @@ pub struct Report {
     /// Worker CPU per egress packet ÷ raw `sendmmsg` CPU per packet (last measured step).
     pub worker_to_raw_ratio: Option<f64>,
     pub duration_s: f64,
+    /// `--cluster`: the last window by node, and what crossed between nodes and Redis did.
+    pub cluster: Option<ClusterReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterReport {
+    pub nodes: Vec<crate::cluster::NodeFigures>,
+    pub figures: crate::cluster::ClusterFigures,
+}
+
+/// The cluster's lines under a step: one per node, then the pipes and Redis.
+pub fn print_cluster(nodes: &[crate::cluster::NodeFigures], c: &crate::cluster::ClusterFigures) {
+    for (i, n) in nodes.iter().enumerate() {
+        println!(
+            "  {}: {} peers ({} viewers), egress {:.0} pkt/s, workers {:.0} % CPU, {} µs/pkt; pipes out {:.2} Mbit/s, in {:.2} Mbit/s",
+            n.node,
+            n.peers,
+            n.viewers,
+            n.egress_packets_per_s,
+            n.worker_cpu_percent,
+            opt(n.worker_cpu_us_per_packet, 2),
+            c.pipe_out_mbit_per_s.get(i).copied().unwrap_or(0.0),
+            c.pipe_in_mbit_per_s.get(i).copied().unwrap_or(0.0),
+        );
+    }
+    println!(
+        "  redis: {} % CPU, {} commands/s in the window; {} commands during setup ({} per peer)",
+        opt(c.redis_cpu_percent, 1),
+        opt(c.redis_commands_per_s, 0),
+        c.redis_setup_commands.map_or("-".into(), |n| n.to_string()),
+        opt(c.redis_commands_per_join, 1),
+    );
 }
 
 impl Report {
@@ -73,6 +105,7 @@ impl Report {
             raw_send,
             worker_to_raw_ratio,
             duration_s: started.elapsed().as_secs_f64(),
+            cluster: None,
         }
     }
 }

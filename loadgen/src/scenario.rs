@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::figures;
 use crate::media::{LoopOptions, MediaLoop};
 use crate::octo::{LaunchOptions, Octo};
 use crate::raw_send::{self, RawSend};
 use crate::report::{self, Report};
 use crate::session::{MediaOptions, Session};
+use crate::{cluster, figures};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +41,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Pin the started Octo's workers (`--pin-workers`) and the media loop to CPUs of their own.
     pub pin: bool,
+    /// Start a cluster of this many nodes and one Redis instead of one Octo (0: no cluster).
+    pub cluster: usize,
 }
 
 /// How the load of a scenario grows to a level.
@@ -66,9 +68,10 @@ impl Load for Webinar {
                 p
             }
         };
+        // The publisher is on the first node; viewers go round the nodes (all on it without a cluster).
         while self.subscribers < level {
             session
-                .subscribe_all("webinar", &[publisher])
+                .subscribe_all_on("webinar", &[publisher], self.subscribers)
                 .with_context(|| format!("subscriber {}", self.subscribers))?;
             self.subscribers += 1;
         }
@@ -92,8 +95,9 @@ impl Load for Rooms {
             let room = format!("room-{}", self.rooms);
             let media = session_media(session);
             let mut members = Vec::new();
-            for _ in 0..self.size {
-                let p = session.join(&room)?;
+            // In a cluster each room spans the nodes: its members go round them.
+            for i in 0..self.size {
+                let p = session.join_on(&room, self.rooms + i)?;
                 session.publish(p, media)?;
                 members.push(p);
             }
@@ -124,7 +128,7 @@ impl Load for Meeting {
     fn grow(&mut self, session: &mut Session, level: usize) -> anyhow::Result<()> {
         let media = session_media(session);
         while self.members.len() < level {
-            let newcomer = session.join("meeting")?;
+            let newcomer = session.join_on("meeting", self.members.len())?;
             session.publish(newcomer, media)?;
             let mine = session.peers[newcomer].producers.clone();
             for &member in &self.members {
@@ -165,20 +169,25 @@ pub struct Ramp {
 pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> anyhow::Result<Report> {
     let started = Instant::now();
     let workers = options.workers.unwrap_or(if kind == Kind::Rooms { 2 } else { 1 });
-    let octo = match options.url {
-        Some(addr) => Octo::connect(addr, options.metrics_url),
-        None => Octo::launch(&LaunchOptions {
-            bin: options.octo_bin.clone(),
-            workers,
-            pin_workers: options.pin,
-            extra_args: options.octo_args.clone(),
-        })?,
+    let launch = LaunchOptions {
+        bin: options.octo_bin.clone(),
+        workers,
+        pin_workers: options.pin,
+        extra_args: options.octo_args.clone(),
     };
+    let redis = if options.cluster > 0 { Some(cluster::Redis::start()?) } else { None };
+    let nodes: Vec<Octo> = match (&redis, options.url) {
+        (Some(redis), _) => cluster::launch_nodes(options.cluster, redis, &launch)?,
+        (None, Some(addr)) => vec![Octo::connect(addr, options.metrics_url)],
+        (None, None) => vec![Octo::launch(&launch)?],
+    };
+    let octo = &nodes[0];
     // Workers pinned to the first CPUs leave the next one to the media loop, if there is one.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let loop_cpu = (options.pin && options.url.is_none() && workers < cpus).then_some(workers);
-    let worker_pids = octo.worker_pids()?;
-    anyhow::ensure!(!worker_pids.is_empty(), "Octo has no live worker");
+    let loop_cpu = (options.pin && options.url.is_none() && redis.is_none() && workers < cpus).then_some(workers);
+    let node_workers: Vec<Vec<(usize, u32)>> = nodes.iter().map(Octo::worker_pids).collect::<anyhow::Result<_>>()?;
+    let worker_pids: Vec<(usize, u32)> = node_workers.iter().flatten().copied().collect();
+    anyhow::ensure!(node_workers.iter().all(|w| !w.is_empty()), "an Octo has no live worker");
     let baseline_rss: u64 =
         worker_pids.iter().filter_map(|(_, pid)| crate::proc_stat::process(*pid)).map(|s| s.rss_bytes).sum();
     let setup = Duration::from_secs(120) + SETUP_PER_PEER * level as u32;
@@ -186,6 +195,11 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let media =
         MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound, cpu: loop_cpu })?;
     let mut session = Session::new(octo.addr, media, options.media);
+    session.nodes = nodes.iter().map(|n| n.addr).collect();
+    let with_pids: Vec<(&Octo, &[(usize, u32)])> = nodes.iter().zip(&node_workers).map(|(n, w)| (n, &w[..])).collect();
+    let cluster_nodes: Vec<(&Octo, &[(usize, u32)])> = if redis.is_some() { with_pids.clone() } else { Vec::new() };
+    let before_setup = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));
+    let mut cluster_report = None;
     let mut load: Box<dyn Load> = match kind {
         Kind::Webinar => Box::new(Webinar { publisher: None, subscribers: 0 }),
         Kind::Rooms => Box::new(Rooms { size: 4, rooms: 0 }),
@@ -218,11 +232,19 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
             break;
         }
         session.idle(options.settle);
-        let a = figures::edge(&session, &octo, &worker_pids)?;
+        let cluster_a = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));
+        let a = figures::edge_of(&session, &with_pids)?;
         session.idle(options.window);
-        let b = figures::edge(&session, &octo, &worker_pids)?;
+        let b = figures::edge_of(&session, &with_pids)?;
+        let cluster_b = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));
         let step = figures::window(&a, &b, level, &session, baseline_rss, first_from);
         report::print_step(&step);
+        if let (Some(before), Some(ca), Some(cb)) = (&before_setup, &cluster_a, &cluster_b) {
+            let figures = cluster::figures(before, ca, cb, step.window_s, session.peers.len());
+            let by_node = cluster::by_node(&a, &b, &node_workers, &session, level, first_from);
+            report::print_cluster(&by_node, &figures);
+            cluster_report = Some(report::ClusterReport { nodes: by_node, figures });
+        }
         let violation = step.violation(max_p99_ms);
         steps.push(step);
         if let Some(v) = violation {
@@ -232,7 +254,8 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     }
     let raw = measure_raw(&session, options);
     let last_good = steps.iter().rev().find(|s| s.violation(max_p99_ms).is_none()).cloned();
-    let report = Report::new(kind, ramp.is_some(), worker_pids.len(), steps, last_good, stop_reason, raw, started);
+    let mut report = Report::new(kind, ramp.is_some(), worker_pids.len(), steps, last_good, stop_reason, raw, started);
+    report.cluster = cluster_report;
     report::print(&report);
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

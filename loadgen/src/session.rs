@@ -11,11 +11,13 @@ use serde_json::{Value, json};
 
 use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
 use crate::media::{Command, MediaLoop, TransportSetup};
-use crate::signaling::SignalingClient;
+use crate::signaling::{SignalingClient, SignalingError};
 
 pub struct Peer {
     pub signaling: SignalingClient,
     pub room: String,
+    /// The node it joined through (an index into [`Session::nodes`]; 0 without a cluster).
+    pub node: usize,
     rtp_capabilities: Value,
     send_transport: Option<(usize, String)>,
     recv_transport: Option<(usize, String)>,
@@ -39,6 +41,8 @@ pub struct MediaOptions {
 
 pub struct Session {
     pub addr: SocketAddr,
+    /// Every node peers may join through (`--cluster`); `[addr]` otherwise.
+    pub nodes: Vec<SocketAddr>,
     pub media: MediaLoop,
     pub peers: Vec<Peer>,
     next_key: usize,
@@ -51,6 +55,7 @@ impl Session {
     pub fn new(addr: SocketAddr, media: MediaLoop, media_options: MediaOptions) -> Self {
         Self {
             addr,
+            nodes: vec![addr],
             media,
             peers: Vec::new(),
             next_key: 0,
@@ -62,13 +67,20 @@ impl Session {
 
     /// Connects a new peer and joins `room`; returns its index.
     pub fn join(&mut self, room: &str) -> anyhow::Result<usize> {
+        self.join_on(room, 0)
+    }
+
+    /// The same through node `node` (modulo the nodes there are).
+    pub fn join_on(&mut self, room: &str, node: usize) -> anyhow::Result<usize> {
         self.service_if_due();
-        let mut signaling = SignalingClient::connect(self.addr)?;
+        let node = node % self.nodes.len();
+        let mut signaling = SignalingClient::connect(self.nodes[node])?;
         let name = format!("loadgen-{}", self.peers.len());
         let data = signaling.request("joinRoom", json!({"roomId": room, "displayName": name}))?;
         self.peers.push(Peer {
             signaling,
             room: room.to_owned(),
+            node,
             rtp_capabilities: data["rtpCapabilities"].clone(),
             send_transport: None,
             recv_transport: None,
@@ -166,10 +178,20 @@ impl Session {
         };
         let p = &mut self.peers[peer];
         let consumed_at = Instant::now();
-        let data = p.signaling.request(
-            "consume",
-            json!({"transportId": transport_id, "producerId": producer, "rtpCapabilities": p.rtp_capabilities}),
-        )?;
+        let request =
+            json!({"transportId": transport_id, "producerId": producer, "rtpCapabilities": p.rtp_capabilities});
+        // Through another node of a cluster, a producer made a moment ago may not have reached
+        // this node yet: it is `not_found` for a few milliseconds.
+        let mut tries = 0;
+        let data = loop {
+            match p.signaling.request("consume", request.clone()) {
+                Err(SignalingError::Refused { code, .. }) if code == "not_found" && tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => break other?,
+            }
+        };
         let consumer_id = data["id"].as_str().context("consumer id")?.to_owned();
         let encoding = &data["rtpParameters"]["encodings"][0];
         let ssrc = encoding["ssrc"].as_u64().context("consumer ssrc")? as u32;
@@ -184,7 +206,12 @@ impl Session {
 
     /// A subscriber joining `room` and consuming every producer of `publishers`.
     pub fn subscribe_all(&mut self, room: &str, publishers: &[usize]) -> anyhow::Result<usize> {
-        let peer = self.join(room)?;
+        self.subscribe_all_on(room, publishers, 0)
+    }
+
+    /// The same through node `node`.
+    pub fn subscribe_all_on(&mut self, room: &str, publishers: &[usize], node: usize) -> anyhow::Result<usize> {
+        let peer = self.join_on(room, node)?;
         let producers: Vec<(String, Kind)> = publishers.iter().flat_map(|&p| self.peers[p].producers.clone()).collect();
         for (id, kind) in producers {
             self.consume(peer, &id, kind)?;

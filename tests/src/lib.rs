@@ -107,7 +107,7 @@ impl Octo {
         self.child.id()
     }
 
-    /// Starts a node of the cluster in `redis_url` (temporary; see the fixture).
+    /// Starts a node of the cluster whose Redis is `redis_url`: one worker, on loopback.
     pub fn start_node(redis_url: &str, node_id: &str, extra: &[&str]) -> anyhow::Result<Octo> {
         let mut args =
             vec!["--cluster-redis", redis_url, "--node-id", node_id, "--node-address", "127.0.0.1", "--workers", "1"];

@@ -9,7 +9,7 @@ use octo_tests::{Octo, bin};
 use serde_json::{Value, json};
 
 fn run(args: &[&str]) -> Value {
-    let json = std::env::temp_dir().join(format!("octo-loadgen-smoke-{}-{}.json", std::process::id(), args[0]));
+    let json = std::env::temp_dir().join(format!("octo-loadgen-smoke-{}-{}.json", std::process::id(), args.join("-")));
     let output = Command::new(bin("octo-loadgen"))
         .args(["--window-ms", "1500", "--settle-ms", "300", "--raw-packets", "2000", "--json"])
         .arg(&json)
@@ -45,6 +45,25 @@ fn webinar_smoke() {
     assert_media_flowed(&steps[0], 6);
     assert!(report["raw_send"]["packets"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["raw_send"]["cpu_ns_per_packet"].as_f64().unwrap() > 0.0);
+}
+
+/// `--cluster 2`: a Redis and two nodes; the publisher on node-1, viewers on both, its media piped
+/// once to node-2.
+#[test]
+fn cluster_webinar_smoke_spreads_viewers_over_two_nodes() {
+    let report = run(&["webinar", "--subscribers", "4", "--cluster", "2"]);
+    assert_media_flowed(&report["steps"][0], 8);
+    let cluster = &report["cluster"];
+    let nodes = cluster["nodes"].as_array().expect("per-node figures");
+    assert_eq!(nodes.len(), 2, "{cluster:#}");
+    for n in nodes {
+        assert_eq!(n["viewers"], 2, "{cluster:#}");
+        assert!(n["egress_packets_per_s"].as_f64().unwrap() > 0.0, "{cluster:#}");
+    }
+    let figures = &cluster["figures"];
+    assert!(figures["pipe_out_mbit_per_s"][0].as_f64().unwrap() > 0.1, "nothing piped out of node-1: {figures:#}");
+    assert!(figures["pipe_in_mbit_per_s"][1].as_f64().unwrap() > 0.1, "nothing piped into node-2: {figures:#}");
+    assert!(figures["redis_commands_per_join"].as_f64().unwrap() > 0.0, "{figures:#}");
 }
 
 #[test]
