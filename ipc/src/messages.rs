@@ -159,10 +159,14 @@ pub enum TransportRequest {
     },
     /// Pipe transports: where the far end listens and, with SRTP, the key it sends with. A pipe is
     /// connected once; answered with [`Response::Ok`]. Connecting also starts the pipe's SCTP
-    /// association for data channels (the end with the lower address is its client).
+    /// association for data channels: `sctp_client` says whether this end is its client (the
+    /// two ends must disagree); `None` lets the end with the lower (port, address) be the client,
+    /// which is right between two workers of one host but not across hosts whose workers share a
+    /// port number and listen on a wildcard address.
     ConnectPipe {
         remote: std::net::SocketAddr,
         srtp_parameters: Option<SrtpParameters>,
+        sctp_client: Option<bool>,
     },
     /// Pipe transports: a consumer that sends every packet of `producer_id` (a producer of any
     /// router of this worker) across the pipe as the router has it — its SSRCs, sequence numbers and

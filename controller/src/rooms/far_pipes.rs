@@ -165,8 +165,12 @@ impl FarPipes {
         far: &PipeEnd,
         opener: bool,
     ) -> Result<(), RoomError> {
-        let request = TransportRequest::ConnectPipe { remote: far.address, srtp_parameters: far.srtp.clone() };
-        let _ = opener; // SCTP-ROLE: passed once ConnectPipe takes an explicit role
+        // Across hosts the address rule may not tell the ends apart: the opener is the client.
+        let request = TransportRequest::ConnectPipe {
+            remote: far.address,
+            srtp_parameters: far.srtp.clone(),
+            sctp_client: Some(opener),
+        };
         self.pool.request(worker, Request::Transport(transport, request)).await?;
         Ok(())
     }

@@ -133,6 +133,7 @@ impl Pipes {
             let request = TransportRequest::ConnectPipe {
                 remote: reachable(far.local),
                 srtp_parameters: far.srtp_parameters.clone(),
+                sctp_client: None,
             };
             self.pool.request(end.worker, Request::Transport(end.transport, request))
         };

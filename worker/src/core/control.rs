@@ -270,8 +270,8 @@ impl Worker {
                 self.produce_data(id, Some(router_id), data_producer_id, sctp_stream_parameters, label, protocol)
             }
             TransportRequest::GetStats => Ok(Response::TransportStats(self.transports[&id].stats(self.last_now))),
-            TransportRequest::ConnectPipe { remote, srtp_parameters } => {
-                self.connect_pipe(now, id, remote, srtp_parameters)
+            TransportRequest::ConnectPipe { remote, srtp_parameters, sctp_client } => {
+                self.connect_pipe(now, id, remote, srtp_parameters, sctp_client)
             }
             TransportRequest::ConsumeToPipe { consumer_id, producer_id } => {
                 self.consume_to_pipe(id, consumer_id, producer_id)

@@ -116,6 +116,7 @@ impl Worker {
         id: TransportId,
         remote: SocketAddr,
         srtp_parameters: Option<SrtpParameters>,
+        sctp_client: Option<bool>,
     ) -> Result<Response, RequestError> {
         let transport = &self.transports[&id];
         let Link::Pipe(link) = &transport.link else {
@@ -151,12 +152,12 @@ impl Worker {
         transport.selected = Some((socket, remote));
         transport.srtp_recv = Some(recv);
         // DataChannel messages cross the pipe on an SCTP association of their own, straight over
-        // UDP (no DTLS): both ends must agree who is the client without being told. Ports first:
-        // two workers of one host always differ in port, while the local IP may be unspecified
-        // (0.0.0.0) and so compare wrongly against the far end's loopback address.
+        // UDP (no DTLS): both ends must agree who is the client. Told (across hosts), or else
+        // ports first: two workers of one host always differ in port, while the local IP may be
+        // unspecified (0.0.0.0) and so compare wrongly against the far end's loopback address.
         let local = self.server.local_addr(socket).unwrap_or(remote);
-        let role =
-            if (local.port(), local.ip()) < (remote.port(), remote.ip()) { SctpRole::Client } else { SctpRole::Server };
+        let client = sctp_client.unwrap_or((local.port(), local.ip()) < (remote.port(), remote.ip()));
+        let role = if client { SctpRole::Client } else { SctpRole::Server };
         let params = SctpParameters {
             port: SCTP_PORT,
             os: PIPE_SCTP_STREAMS,

@@ -56,7 +56,11 @@ fn wire_pipe(a: &mut Harness, b: &mut Harness, srtp: bool) {
     let connect = |h: &mut Harness, id, far: &PipeTransportData| {
         h.request(Request::Transport(
             id,
-            TransportRequest::ConnectPipe { remote: far.local, srtp_parameters: far.srtp_parameters.clone() },
+            TransportRequest::ConnectPipe {
+                remote: far.local,
+                srtp_parameters: far.srtp_parameters.clone(),
+                sctp_client: None,
+            },
         ))
     };
     assert_eq!(connect(a, PIPE_A, &end_b), Ok(Response::Ok));
@@ -396,7 +400,7 @@ fn pipe_requests_are_checked() {
     let mut b = Harness::at(addr(B_ADDR), 8, now);
     wire_pipe(&mut a, &mut b, false);
     let code = |r: Result<Response, RequestError>| r.map_err(|e| e.code);
-    let reconnect = TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: None };
+    let reconnect = TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: None, sctp_client: None };
     assert_eq!(code(a.request(Request::Transport(PIPE_A, reconnect))), Err(ErrorCode::InvalidState));
     let t = a.create_transport(5);
     let on_webrtc = TransportRequest::ConsumeToPipe { consumer_id: ConsumerId(1), producer_id: PRODUCER };
@@ -413,14 +417,17 @@ fn pipe_requests_are_checked() {
     let create = WorkerRequest::CreatePipeTransport { transport_id: TransportId(902), srtp: true };
     assert!(matches!(a.request(Request::Worker(create)), Ok(Response::PipeTransportCreated(_))));
     let short_key = SrtpParameters { crypto_suite: SrtpCryptoSuite::AeadAes128Gcm, key: vec![1; 10] };
-    let bad = TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: Some(short_key) };
+    let bad =
+        TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: Some(short_key), sctp_client: None };
     assert_eq!(code(a.request(Request::Transport(TransportId(902), bad))), Err(ErrorCode::InvalidRequest));
-    let missing = TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: None };
+    let missing = TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: None, sctp_client: None };
     assert_eq!(code(a.request(Request::Transport(TransportId(902), missing))), Err(ErrorCode::InvalidRequest));
     let key = SrtpParameters { crypto_suite: SrtpCryptoSuite::AeadAes128Gcm, key: vec![1; 28] };
-    let same = TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: Some(key.clone()) };
+    let same =
+        TransportRequest::ConnectPipe { remote: addr(B_ADDR), srtp_parameters: Some(key.clone()), sctp_client: None };
     assert_eq!(code(a.request(Request::Transport(TransportId(902), same))), Err(ErrorCode::AlreadyExists));
-    let nowhere = TransportRequest::ConnectPipe { remote: addr("0.0.0.0:40000"), srtp_parameters: Some(key) };
+    let nowhere =
+        TransportRequest::ConnectPipe { remote: addr("0.0.0.0:40000"), srtp_parameters: Some(key), sctp_client: None };
     assert_eq!(code(a.request(Request::Transport(TransportId(902), nowhere))), Err(ErrorCode::InvalidRequest));
     // A copy needs a router and SSRCs, and its id must be new.
     let params = crate::core::testing::chrome_vp8_parameters();
@@ -500,14 +507,28 @@ fn data_channel_messages_cross_the_pipe_on_its_sctp_association() {
 /// on loopback, and the two ends still agree which is the SCTP client.
 #[test]
 fn pipes_between_workers_on_unspecified_addresses_connect_their_sctp() {
+    sctp_over_pipe(("0.0.0.0:40000", "127.0.0.1:40000"), ("0.0.0.0:40001", "127.0.0.1:40001"), [None, None]);
+}
+
+/// Two hosts whose workers listen on the same port of a wildcard address: the rule cannot tell
+/// them apart (each sees itself as 0.0.0.0:40000, lower than the other), so the controller says
+/// which end is the SCTP client.
+#[test]
+fn pipes_across_hosts_on_the_same_port_connect_with_the_roles_they_are_given() {
+    sctp_over_pipe(("0.0.0.0:40000", "10.0.0.1:40000"), ("0.0.0.0:40000", "10.0.0.2:40000"), [Some(true), Some(false)]);
+}
+
+/// Two workers bound to (local, as seen by the other) addresses, pipes connected with the given
+/// SCTP roles: the association comes up on both ends.
+fn sctp_over_pipe(a_addr: (&str, &str), b_addr: (&str, &str), roles: [Option<bool>; 2]) {
     let now = Instant::now();
-    let mut a = Harness::at(addr("0.0.0.0:40000"), 7, now);
-    let mut b = Harness::at(addr("0.0.0.0:40001"), 8, now);
-    let (seen_a, seen_b) = (addr("127.0.0.1:40000"), addr("127.0.0.1:40001"));
-    for (h, id, remote) in [(&mut a, PIPE_A, seen_b), (&mut b, PIPE_B, seen_a)] {
+    let mut a = Harness::at(addr(a_addr.0), 7, now);
+    let mut b = Harness::at(addr(b_addr.0), 8, now);
+    let (seen_a, seen_b) = (addr(a_addr.1), addr(b_addr.1));
+    for (h, id, remote, sctp_client) in [(&mut a, PIPE_A, seen_b, roles[0]), (&mut b, PIPE_B, seen_a, roles[1])] {
         let create = WorkerRequest::CreatePipeTransport { transport_id: id, srtp: false };
         assert!(matches!(h.request(Request::Worker(create)), Ok(Response::PipeTransportCreated(_))));
-        let connect = TransportRequest::ConnectPipe { remote, srtp_parameters: None };
+        let connect = TransportRequest::ConnectPipe { remote, srtp_parameters: None, sctp_client };
         assert_eq!(h.request(Request::Transport(id, connect)), Ok(Response::Ok));
     }
     for _ in 0..50 {
