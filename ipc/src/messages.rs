@@ -270,6 +270,19 @@ pub enum ConsumerRequest {
     RequestKeyFrame,
     /// Answered with [`Response::RtpStreamStats`].
     GetStats,
+    /// The most a simulcast consumer should forward (mediasoup's `setPreferredLayers`); the
+    /// temporal layer defaults to the highest. Clamped to what the producer has.
+    SetPreferredLayers(ConsumerLayers),
+    /// Higher is served first when bandwidth is short (1–255; 1 by default).
+    SetPriority(u8),
+}
+
+/// A consumer's spatial and temporal layer (mediasoup's `ConsumerLayers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerLayers {
+    pub spatial_layer: u8,
+    pub temporal_layer: Option<u8>,
 }
 
 /// A successful answer; which variant depends on the request.
@@ -505,6 +518,8 @@ pub enum ConsumerNotification {
     ProducerClosed,
     ProducerPaused,
     ProducerResumed,
+    /// The layers a simulcast consumer forwards changed; `None`: it forwards nothing now.
+    LayersChanged(Option<ConsumerLayers>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -108,6 +108,11 @@ pub enum RoomEvent {
         consumer_id: octo_ipc::ConsumerId,
         producer_id: octo_ipc::ProducerId,
     },
+    /// A simulcast consumer forwards other layers now (`None`: none).
+    ConsumerLayersChanged {
+        consumer_id: octo_ipc::ConsumerId,
+        layers: Option<octo_ipc::ConsumerLayers>,
+    },
     /// The room is gone (its worker died); the peer is no longer in it and may join again.
     RoomClosed {
         code: &'static str,

@@ -728,6 +728,30 @@ impl Room {
         Ok(())
     }
 
+    /// The most the caller's simulcast consumer should forward (mediasoup's `setPreferredLayers`).
+    pub async fn set_consumer_preferred_layers(
+        &self,
+        peer: &str,
+        consumer_id: ConsumerId,
+        layers: octo_ipc::ConsumerLayers,
+    ) -> Result<(), RoomError> {
+        let worker = self.own_consumer_worker(peer, consumer_id)?;
+        self.request(worker, Request::Consumer(consumer_id, ConsumerRequest::SetPreferredLayers(layers))).await?;
+        Ok(())
+    }
+
+    /// Who is served first when the caller's downlink is short.
+    pub async fn set_consumer_priority(
+        &self,
+        peer: &str,
+        consumer_id: ConsumerId,
+        priority: u8,
+    ) -> Result<(), RoomError> {
+        let worker = self.own_consumer_worker(peer, consumer_id)?;
+        self.request(worker, Request::Consumer(consumer_id, ConsumerRequest::SetPriority(priority))).await?;
+        Ok(())
+    }
+
     /// The worker of the caller's own consumer `id`, or why it is not the caller's.
     fn own_consumer_worker(&self, peer: &str, id: ConsumerId) -> Result<usize, RoomError> {
         let state = self.open()?;
@@ -913,6 +937,9 @@ impl Room {
                 }
                 ConsumerNotification::ProducerResumed => {
                     (owner.sink.clone(), RoomEvent::ConsumerResumed { consumer_id, producer_id }, false)
+                }
+                ConsumerNotification::LayersChanged(layers) => {
+                    (owner.sink.clone(), RoomEvent::ConsumerLayersChanged { consumer_id, layers: *layers }, false)
                 }
             }
         };

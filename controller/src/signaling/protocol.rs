@@ -23,6 +23,9 @@ pub const EVENTS: &[&str] = &[
     "consume",
     "resumeConsumer",
     "pauseConsumer",
+    "setConsumerPreferredLayers",
+    "setConsumerPriority",
+    "requestConsumerKeyFrame",
     "pauseProducer",
     "resumeProducer",
     "closeProducer",
@@ -41,6 +44,24 @@ struct JoinRoom {
     display_name: Option<String>,
     #[serde(default)]
     token: Option<String>,
+}
+
+/// `spatialLayer` 0 is the lowest encoding; the temporal layer defaults to the highest.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PreferredLayers {
+    consumer_id: String,
+    spatial_layer: u8,
+    #[serde(default)]
+    temporal_layer: Option<u8>,
+}
+
+/// 1–255, higher first.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Priority {
+    consumer_id: String,
+    priority: u8,
 }
 
 #[derive(Deserialize)]
@@ -200,6 +221,29 @@ pub(super) async fn handle(
             j.room.set_consumer_paused(&j.peer_id, id, event == "pauseConsumer").await?;
             Ok(json!({}))
         }
+        "setConsumerPreferredLayers" => {
+            let req: PreferredLayers = parse(payload)?;
+            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+            let j = state.joined()?;
+            let layers =
+                octo_ipc::ConsumerLayers { spatial_layer: req.spatial_layer, temporal_layer: req.temporal_layer };
+            j.room.set_consumer_preferred_layers(&j.peer_id, id, layers).await?;
+            Ok(json!({}))
+        }
+        "setConsumerPriority" => {
+            let req: Priority = parse(payload)?;
+            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+            let j = state.joined()?;
+            j.room.set_consumer_priority(&j.peer_id, id, req.priority).await?;
+            Ok(json!({}))
+        }
+        "requestConsumerKeyFrame" => {
+            let req: ConsumerRef = parse(payload)?;
+            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+            let j = state.joined()?;
+            j.room.request_key_frame(&j.peer_id, id).await?;
+            Ok(json!({}))
+        }
         "pauseProducer" | "resumeProducer" | "closeProducer" => {
             let req: ProducerRef = parse(payload)?;
             let id: ProducerId = parse_id(&req.producer_id, "producerId")?;
@@ -353,6 +397,14 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
         RoomEvent::ConsumerResumed { consumer_id, producer_id } => {
             ("consumerResumed", json!({ "consumerId": consumer_id.to_string(), "producerId": producer_id.to_string() }))
         }
+        RoomEvent::ConsumerLayersChanged { consumer_id, layers } => (
+            "consumerLayersChanged",
+            json!({
+                "consumerId": consumer_id.to_string(),
+                "spatialLayer": layers.map(|l| l.spatial_layer),
+                "temporalLayer": layers.and_then(|l| l.temporal_layer),
+            }),
+        ),
         RoomEvent::RoomClosed { code, message } => ("roomError", json!({ "code": code, "message": message })),
         RoomEvent::ActiveSpeaker { peer_id } => ("activeSpeaker", json!({ "peerId": peer_id })),
     })
@@ -396,6 +448,10 @@ mod tests {
             RoomEvent::ConsumerClosed { consumer_id: c, producer_id: p },
             RoomEvent::ConsumerPaused { consumer_id: c, producer_id: p },
             RoomEvent::ConsumerResumed { consumer_id: c, producer_id: p },
+            RoomEvent::ConsumerLayersChanged {
+                consumer_id: c,
+                layers: Some(octo_ipc::ConsumerLayers { spatial_layer: 1, temporal_layer: Some(2) }),
+            },
             RoomEvent::RoomClosed { code: "worker_died", message: "m".into() },
         ];
         let names: Vec<_> = events.iter().map(|e| main_event(e).expect("named").0).collect();
@@ -411,6 +467,7 @@ mod tests {
                 "consumerClosed",
                 "consumerPaused",
                 "consumerResumed",
+                "consumerLayersChanged",
                 "roomError"
             ]
         );

@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use octo_ipc::{ConsumerId, MediaKind, ProducerId, RtpParameters, RtpType, TransportId};
 
+use super::layers::LayerSelector;
 use super::ortc;
 use super::rtp::packet::ExtensionIdMap;
 use super::rtp::recv_stats::BitrateWindow;
 use super::rtp::seq_manager::{SeqManager, TimestampOffset};
+use super::rtp::vp8::Vp8Rewriter;
 
 /// Outgoing sequence numbers remembered to map a NACK back to the producer's packet.
 const SENT_HISTORY: usize = 1024;
@@ -18,6 +20,10 @@ pub struct SentPacket {
     pub out_seq: u16,
     pub in_seq: u16,
     pub out_ts: u32,
+    /// The producer's encoding it came from (simulcast consumers switch between them).
+    pub encoding: u8,
+    /// The VP8 picture id and TL0PICIDX it was sent with, when they were rewritten.
+    pub vp8: Option<(u16, u8)>,
     pub valid: bool,
 }
 
@@ -49,6 +55,12 @@ pub struct Consumer {
     /// Video waits for a keyframe after (re)starting; the next forwarded packet re-syncs.
     pub waiting_keyframe: bool,
     pub needs_sync: bool,
+    /// A simulcast consumer's layer choice (`None`: a simple or pipe consumer).
+    pub layers: Option<LayerSelector>,
+    /// Its continuous VP8 picture ids across layer switches and dropped temporal layers.
+    pub vp8: Vp8Rewriter,
+    /// Served first when bandwidth is short (1–255).
+    pub priority: u8,
     pub rtx_seq: u16,
     /// What was sent as each recent outgoing sequence number, to answer NACKs.
     sent: Box<[SentPacket]>,
@@ -117,6 +129,9 @@ impl Consumer {
             pipe: false,
             waiting_keyframe: kind == MediaKind::Video,
             needs_sync: true,
+            layers: None,
+            vp8: Vp8Rewriter::default(),
+            priority: 1,
             rtx_seq: initial_seq.wrapping_add(0x4000),
             sent: vec![SentPacket::default(); SENT_HISTORY].into_boxed_slice(),
             last_sent: None,
@@ -147,6 +162,15 @@ impl Consumer {
     pub fn restart(&mut self) {
         self.waiting_keyframe = self.kind == MediaKind::Video && !self.pipe;
         self.needs_sync = true;
+        if let Some(layers) = self.layers.as_mut() {
+            layers.restart();
+        }
+    }
+
+    /// Turns a new consumer of a producer with `encodings` simulcast encodings into a simulcast
+    /// consumer: it picks one encoding (and its temporal layers) at a time.
+    pub fn make_simulcast(&mut self, encodings: u8) {
+        self.layers = Some(LayerSelector::new(encodings));
     }
 
     /// Turns a new consumer into a pipe consumer.
@@ -165,9 +189,9 @@ impl Consumer {
         Some((out_seq, self.timestamps.map(now, in_ts)))
     }
 
-    pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16, out_ts: u32) {
+    pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16, out_ts: u32, encoding: u8, vp8: Option<(u16, u8)>) {
         let len = self.sent.len();
-        self.sent[usize::from(out_seq) % len] = SentPacket { out_seq, in_seq, out_ts, valid: true };
+        self.sent[usize::from(out_seq) % len] = SentPacket { out_seq, in_seq, out_ts, encoding, vp8, valid: true };
     }
 
     /// What was sent as `out_seq`, if still remembered.

@@ -6,8 +6,8 @@ use std::time::Instant;
 use octo_ipc::{
     CloseReason, ConsumerData, ConsumerId, ConsumerNotification, ConsumerRequest, DataProducerId, ErrorCode, MediaKind,
     Notification, ProducerId, ProducerRequest, Request, RequestError, Response, RouterId, RouterRequest,
-    RtpCapabilities, RtpParameters, SctpParameters, Target, TransportId, TransportNotification, TransportRequest,
-    WebRtcTransportData, WebRtcTransportOptions, WorkerDump, WorkerRequest,
+    RtpCapabilities, RtpParameters, RtpType, SctpParameters, Target, TransportId, TransportNotification,
+    TransportRequest, WebRtcTransportData, WebRtcTransportOptions, WorkerDump, WorkerRequest,
 };
 
 use super::consumer::Consumer;
@@ -355,7 +355,7 @@ impl Worker {
         let (initial_seq, initial_ts) = ((self.rng.next_u32() & 0x7fff) as u16, self.rng.next_u32());
         let transport = self.transports.get_mut(&transport_id).expect("checked by caller");
         rtp_parameters.mid = Some(transport.next_mid());
-        let consumer = Consumer::new(
+        let mut consumer = Consumer::new(
             consumer_id,
             transport_id,
             producer_id,
@@ -367,6 +367,9 @@ impl Worker {
             initial_seq,
             initial_ts,
         );
+        if producer.rtp_type == RtpType::Simulcast {
+            consumer.make_simulcast(producer.streams.len().min(8) as u8);
+        }
         transport.outgoing.insert(consumer.ssrc, consumer_id);
         if let Some((rtx_ssrc, _)) = consumer.rtx {
             transport.outgoing.insert(rtx_ssrc, consumer_id);
@@ -466,7 +469,26 @@ impl Worker {
                 Ok(Response::Ok)
             }
             ConsumerRequest::RequestKeyFrame => {
-                self.request_key_frame_for(now, id);
+                self.request_key_frame_for(now, id, None);
+                Ok(Response::Ok)
+            }
+            ConsumerRequest::SetPreferredLayers(layers) => {
+                let c = self.consumers.get_mut(&id).expect("checked by caller");
+                let Some(selector) = c.layers.as_mut() else {
+                    return Err(RequestError::new(
+                        ErrorCode::InvalidState,
+                        "preferred layers are for simulcast consumers; this one forwards a single stream",
+                    ));
+                };
+                selector.set_preferred(layers.spatial_layer, layers.temporal_layer);
+                self.update_layers_of(now, id);
+                Ok(Response::Ok)
+            }
+            ConsumerRequest::SetPriority(priority) => {
+                if priority == 0 {
+                    return Err(invalid("priority is 1 to 255"));
+                }
+                self.consumers.get_mut(&id).expect("checked by caller").priority = priority;
                 Ok(Response::Ok)
             }
             ConsumerRequest::GetStats => Ok(Response::RtpStreamStats(self.consumer_stats(id))),

@@ -15,7 +15,8 @@ use std::time::Instant;
 use octo_ipc::{ProducerId, RouterId};
 
 use super::consumer::Consumer;
-use super::forward::{CATCH_UP_LIMIT, send_to_consumer};
+use super::forward::{CATCH_UP_LIMIT, Outgoing, Vp8Patch, rtp_timestamp, send_to_consumer};
+use super::layers::{PacketLayers, Verdict};
 use super::producer::ProducerStream;
 use super::shared_rewrite::SharedRewrite;
 use super::transmit::TransmitQueue;
@@ -33,7 +34,8 @@ struct PendingPacket {
     router_id: RouterId,
     producer_id: ProducerId,
     seq: u16,
-    keyframe: bool,
+    /// Its encoding, whether it starts a keyframe, its VP8 descriptor.
+    layers: PacketLayers,
     /// The producer's highest sequence number when this packet arrived: a late keyframe's
     /// catch-up stops there (packets after it are in this turn's fan-out themselves).
     newest: u16,
@@ -50,7 +52,8 @@ struct Group {
     router_id: RouterId,
     producer_id: ProducerId,
     next_consumer: usize,
-    wants_keyframe: bool,
+    /// Encodings (a bit each) some consumer waits for a keyframe of.
+    wants_keyframe: u8,
 }
 
 #[derive(Default)]
@@ -84,7 +87,7 @@ impl PendingFanOut {
         for shared in &mut self.shared[..self.group_packets.len()] {
             shared.clear();
         }
-        self.group = Some(Group { router_id, producer_id, next_consumer: 0, wants_keyframe: false });
+        self.group = Some(Group { router_id, producer_id, next_consumer: 0, wants_keyframe: 0 });
         self.group
     }
 }
@@ -99,7 +102,7 @@ impl Worker {
         producer_id: ProducerId,
         packet: &[u8],
         seq: u16,
-        keyframe: bool,
+        layers: PacketLayers,
         newest: u16,
     ) {
         if self.pending.packets.len() >= MAX_PENDING_PACKETS {
@@ -112,7 +115,7 @@ impl Worker {
             router_id,
             producer_id,
             seq,
-            keyframe,
+            layers,
             newest,
             at,
             len: packet.len(),
@@ -130,7 +133,7 @@ impl Worker {
         let start = group.next_consumer.min(consumers.len());
         let end = start.saturating_add(max_consumers).min(consumers.len());
         let pending = &mut self.pending;
-        let stream = self.producers.get(&group.producer_id).and_then(|p| p.streams.first());
+        let producer = self.producers.get(&group.producer_id);
         for consumer_id in &consumers[start..end] {
             let Some(consumer) = self.consumers.get_mut(consumer_id) else { continue };
             if !consumer.is_active() {
@@ -140,26 +143,49 @@ impl Worker {
             for (k, &i) in pending.group_packets.iter().enumerate() {
                 let p = &pending.packets[i];
                 let packet = &pending.arena[p.at..p.at + p.len];
-                if consumer.waiting_keyframe {
-                    if !p.keyframe {
-                        group.wants_keyframe = true;
-                        continue;
+                match consumer.layers.as_mut() {
+                    Some(selector) => match selector.select(&p.layers) {
+                        Verdict::Ignore => continue,
+                        Verdict::Drop => {
+                            consumer.seq.drop(p.seq);
+                            if let Some(d) = &p.layers.vp8 {
+                                consumer.vp8.drop(d);
+                            }
+                            continue;
+                        }
+                        Verdict::Forward { switched } => consumer.needs_sync |= switched,
+                    },
+                    // A pipe carries every encoding; a simple consumer the first.
+                    None if !consumer.pipe && p.layers.encoding != 0 => continue,
+                    None if consumer.waiting_keyframe => {
+                        if !p.layers.keyframe {
+                            group.wants_keyframe |= 1;
+                            continue;
+                        }
+                        consumer.waiting_keyframe = false;
                     }
-                    consumer.waiting_keyframe = false;
+                    None => {}
                 }
                 let starts_here = consumer.needs_sync;
                 if consumer.needs_sync {
                     consumer.seq.sync(p.seq);
                     consumer.timestamps.sync(p.now, rtp_timestamp(packet), consumer.clock_rate);
+                    if let Some(d) = &p.layers.vp8 {
+                        consumer.vp8.sync(d);
+                    }
                     consumer.needs_sync = false;
                 }
                 let shared = Some(&mut pending.shared[k]);
-                if !forward(p.now, &mut self.transmits, transport, consumer, packet, p.seq, shared) {
+                if !forward(p.now, &mut self.transmits, transport, consumer, packet, p.seq, &p.layers, shared) {
                     continue;
                 }
-                if let Some(stream) = stream.filter(|_| starts_here && p.keyframe) {
+                let stream = producer.and_then(|pr| pr.streams.get(usize::from(p.layers.encoding)));
+                if let Some(stream) = stream.filter(|_| starts_here && p.layers.keyframe && consumer.layers.is_none()) {
                     catch_up(p.now, &mut self.transmits, transport, consumer, stream, p.seq, p.newest);
                 }
+            }
+            if let Some(encoding) = consumer.layers.as_ref().and_then(|l| l.wants_keyframe()).filter(|&e| e < 8) {
+                group.wants_keyframe |= 1 << encoding;
             }
         }
         let done = end == consumers.len();
@@ -168,10 +194,10 @@ impl Worker {
         }
         group.next_consumer = end;
         self.pending.group = if done { None } else { Some(group) };
-        if done && group.wants_keyframe {
+        if done && group.wants_keyframe != 0 {
             let now = self.pending.group_packets.last().map(|&i| self.pending.packets[i].now);
             if let Some(now) = now {
-                self.request_key_frame(now, group.producer_id);
+                self.request_key_frame(now, group.producer_id, group.wants_keyframe);
             }
         }
         true
@@ -180,6 +206,7 @@ impl Worker {
 
 /// Sends the normalised `packet` (the producer's `in_seq`) to `consumer`, numbered and timed as its
 /// next, and remembers what was sent for NACKs. False when the consumer's numbering drops it.
+#[allow(clippy::too_many_arguments)]
 fn forward(
     now: Instant,
     transmits: &mut TransmitQueue,
@@ -187,14 +214,30 @@ fn forward(
     consumer: &mut Consumer,
     packet: &[u8],
     in_seq: u16,
+    layers: &PacketLayers,
     shared: Option<&mut SharedRewrite>,
 ) -> bool {
-    let Some((out_seq, out_ts)) = consumer.number(now, in_seq, rtp_timestamp(packet)) else { return false };
-    if send_to_consumer(now, transmits, transport, consumer, packet, out_seq, out_ts, false, shared) {
-        consumer.remember_sent(out_seq, in_seq, out_ts);
-        consumer.last_sent = Some((now, out_ts));
+    let Some((seq, ts)) = consumer.number(now, in_seq, rtp_timestamp(packet)) else { return false };
+    // A pipe keeps each encoding's own SSRC; everyone else sends one stream.
+    let ssrc = if consumer.pipe { rtp_ssrc(packet) } else { consumer.ssrc };
+    let vp8 = match (&consumer.layers, &layers.vp8) {
+        (Some(_), Some(descriptor)) => {
+            let (picture_id, tl0) = consumer.vp8.forward(descriptor);
+            Some(Vp8Patch { descriptor: *descriptor, picture_id, tl0 })
+        }
+        _ => None,
+    };
+    let out = Outgoing { seq, ts, ssrc, vp8 };
+    if send_to_consumer(now, transmits, transport, consumer, packet, &out, false, shared) {
+        consumer.remember_sent(seq, in_seq, ts, layers.encoding, vp8.map(|v| (v.picture_id, v.tl0)));
+        consumer.last_sent = Some((now, ts));
     }
     true
+}
+
+/// The SSRC of a packet (0 if it is too short to have one).
+fn rtp_ssrc(packet: &[u8]) -> u32 {
+    packet.get(8..12).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// A keyframe that arrived late (repaired upstream) has newer packets behind it that the keyframe
@@ -215,13 +258,8 @@ fn catch_up(
             break;
         }
         if let Some(held) = stream.retransmissions.get(next) {
-            forward(now, transmits, transport, consumer, held, next, None);
+            forward(now, transmits, transport, consumer, held, next, &PacketLayers::default(), None);
         }
         next = next.wrapping_add(1);
     }
-}
-
-/// The RTP timestamp of a packet (0 if it is too short to have one).
-fn rtp_timestamp(packet: &[u8]) -> u32 {
-    packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }

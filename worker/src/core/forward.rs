@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 use octo_ipc::{ConsumerId, ProducerId, TransportId};
 
 use super::consumer::Consumer;
-use super::producer::Producer;
-use super::rtp::keyframe::is_keyframe;
+use super::layers::PacketLayers;
+use super::producer::ProducerStream;
+use super::rtp::keyframe::{KeyframeCodec, is_keyframe};
 use super::rtp::packet::{RtpHeader, RtpPacket};
 use super::rtp::rtcp::{FirEntry, write_fir, write_pli};
+use super::rtp::vp8::{self, Vp8Descriptor};
 use super::shared_rewrite::SharedRewrite;
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
 use super::transport::IncomingStream;
@@ -119,11 +121,16 @@ impl Worker {
         }
         let (buf, len) = packet.into_buffer();
         stream.retransmissions.store(seq, &buf[..len]);
-        // A simple consumer follows one encoding: the first (mediasoup-client lists simulcast
-        // encodings lowest first, and that one is always sent). Layer switching is not built yet.
-        if producer.paused || incoming.encoding != 0 {
+        stream.last_packet = Some(now);
+        if producer.paused {
             return;
         }
+        // Every encoding goes to the fan-out: simulcast consumers pick theirs, simple ones the first
+        // (mediasoup-client lists encodings lowest first), pipes take them all.
+        let vp8 = (producer.keyframe_codec == Some(KeyframeCodec::Vp8))
+            .then(|| RtpHeader::parse(&buf[..len]).ok().and_then(|h| h.payload().ok()).and_then(vp8::parse))
+            .flatten();
+        let layers = PacketLayers { encoding: incoming.encoding as u8, keyframe, vp8 };
         let (producer_id, router_id) = (producer.id, producer.router_id);
         let audio_level = producer
             .audio_level_ext_id
@@ -134,60 +141,121 @@ impl Worker {
         {
             router.active_speaker.record(now, producer_id, level);
         }
-        self.queue_fan_out(now, router_id, producer_id, &buf[..len], seq, keyframe, newest);
+        self.queue_fan_out(now, router_id, producer_id, &buf[..len], seq, layers, newest);
     }
 
-    /// Answers a consumer's NACK from its producer's retransmission buffer.
-    pub(super) fn retransmit(&mut self, now: Instant, consumer_id: ConsumerId, lost: u16) {
+    /// Answers a consumer's NACK for `lost` (on `media_ssrc`) from its producer's retransmission
+    /// buffer.
+    pub(super) fn retransmit(&mut self, now: Instant, consumer_id: ConsumerId, media_ssrc: u32, lost: u16) {
         let Some(consumer) = self.consumers.get_mut(&consumer_id) else { return };
-        let Some(sent) = consumer.sent(lost) else { return };
         let Some(producer) = self.producers.get(&consumer.producer_id) else { return };
-        // A simple consumer follows its producer's first encoding.
-        let Some(stored) = producer.streams.first().and_then(|s| s.retransmissions.get(sent.in_seq)) else { return };
         let Some(transport) = self.transports.get_mut(&consumer.transport_id) else { return };
+        // A pipe sends every encoding with the router's own numbering: the NACK names the stream.
+        let (stored, out) = if consumer.pipe {
+            let Some(stream) = producer.encoding_of_mapped_ssrc(media_ssrc).and_then(|e| producer.streams.get(e))
+            else {
+                return;
+            };
+            let Some(stored) = stream.retransmissions.get(lost) else { return };
+            let out = Outgoing { seq: lost, ts: rtp_timestamp(stored), ssrc: media_ssrc, vp8: None };
+            (stored, out)
+        } else {
+            let Some(sent) = consumer.sent(lost) else { return };
+            let stream = producer.streams.get(usize::from(sent.encoding));
+            let Some(stored) = stream.and_then(|s| s.retransmissions.get(sent.in_seq)) else { return };
+            let vp8 = sent.vp8.and_then(|(picture_id, tl0)| {
+                let payload = RtpHeader::parse(stored).ok()?.payload().ok()?;
+                Some(Vp8Patch { descriptor: vp8::parse(payload)?, picture_id, tl0 })
+            });
+            (stored, Outgoing { seq: lost, ts: sent.out_ts, ssrc: consumer.ssrc, vp8 })
+        };
         // The very same header as the first time: without RTX the packet is re-encrypted under the
         // same SRTP index, which is only safe for identical bytes.
-        if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, lost, sent.out_ts, true, None) {
+        if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, &out, true, None) {
             consumer.packets_retransmitted += 1;
         }
     }
 
-    /// Asks the producer's sender for a keyframe, at most every [`KEYFRAME_REQUEST_INTERVAL`].
-    pub(super) fn request_key_frame(&mut self, now: Instant, producer_id: ProducerId) {
+    /// Asks the producer's sender for a keyframe of the encodings in `encodings` (a bit each), at
+    /// most every [`KEYFRAME_REQUEST_INTERVAL`] per encoding.
+    pub(super) fn request_key_frame(&mut self, now: Instant, producer_id: ProducerId, encodings: u8) {
         let Some(producer) = self.producers.get_mut(&producer_id) else { return };
-        if producer.keyframe_codec.is_none()
-            || producer.last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
-        {
+        if producer.keyframe_codec.is_none() {
             return;
         }
         let Some(transport) = self.transports.get_mut(&producer.transport_id) else { return };
-        producer.last_keyframe_request = Some(now);
-        send_keyframe_request(&mut self.transmits, transport, producer);
+        let use_pli = producer.use_pli;
+        for (index, stream) in producer.streams.iter_mut().enumerate() {
+            let wanted = index < 8 && encodings & (1 << index) != 0;
+            if !wanted
+                || stream.last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+            {
+                continue;
+            }
+            stream.last_keyframe_request = Some(now);
+            if !use_pli {
+                producer.fir_seq = producer.fir_seq.wrapping_add(1);
+            }
+            send_keyframe_request(&mut self.transmits, transport, stream, use_pli, producer.fir_seq);
+        }
     }
 }
 
-fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut Transport, producer: &mut Producer) {
+/// Every encoding, for [`Worker::request_key_frame`].
+pub const ALL_ENCODINGS: u8 = u8::MAX;
+
+fn send_keyframe_request(
+    transmits: &mut TransmitQueue,
+    transport: &mut Transport,
+    stream: &mut ProducerStream,
+    use_pli: bool,
+    fir_seq: u8,
+) {
     let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else { return };
-    for stream in &mut producer.streams {
-        let Some(media_ssrc) = stream.ssrc else { continue };
-        let mut buf = transmits.buffer();
-        buf.resize(BUFFER_SIZE, 0);
-        let written = if producer.use_pli {
-            stream.pli_count += 1;
-            write_pli(&mut buf, transport.rtcp_ssrc, media_ssrc)
-        } else {
-            stream.fir_count += 1;
-            producer.fir_seq = producer.fir_seq.wrapping_add(1);
-            write_fir(&mut buf, transport.rtcp_ssrc, &[FirEntry { ssrc: media_ssrc, seq_nr: producer.fir_seq }])
-        };
-        match written.ok().and_then(|n| srtp.encrypt_rtcp(&mut buf, n).ok()) {
-            Some(n) => {
-                buf.truncate(n);
-                transport.counters.packets_sent += 1;
-                transport.counters.bytes_sent += n as u64;
-                transmits.push(socket, to, buf);
-            }
-            None => transmits.recycle(buf),
+    let Some(media_ssrc) = stream.ssrc else { return };
+    let mut buf = transmits.buffer();
+    buf.resize(BUFFER_SIZE, 0);
+    let written = if use_pli {
+        stream.pli_count += 1;
+        write_pli(&mut buf, transport.rtcp_ssrc, media_ssrc)
+    } else {
+        stream.fir_count += 1;
+        write_fir(&mut buf, transport.rtcp_ssrc, &[FirEntry { ssrc: media_ssrc, seq_nr: fir_seq }])
+    };
+    match written.ok().and_then(|n| srtp.encrypt_rtcp(&mut buf, n).ok()) {
+        Some(n) => {
+            buf.truncate(n);
+            transport.counters.packets_sent += 1;
+            transport.counters.bytes_sent += n as u64;
+            transmits.push(socket, to, buf);
+        }
+        None => transmits.recycle(buf),
+    }
+}
+
+/// How a packet leaves for one consumer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Outgoing {
+    pub seq: u16,
+    pub ts: u32,
+    pub ssrc: u32,
+    pub vp8: Option<Vp8Patch>,
+}
+
+/// A VP8 descriptor's numbers as this consumer sends them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Vp8Patch {
+    pub descriptor: Vp8Descriptor,
+    pub picture_id: u16,
+    pub tl0: u8,
+}
+
+impl Vp8Patch {
+    /// Writes the numbers into the RTP packet `packet` (header included).
+    fn apply(&self, packet: &mut [u8]) {
+        let Ok(header_len) = RtpHeader::parse(packet).map(|h| h.header_len()) else { return };
+        if let Some(payload) = packet.get_mut(header_len..) {
+            self.descriptor.rewrite(payload, self.picture_id, self.tl0);
         }
     }
 }
@@ -195,17 +263,11 @@ fn send_keyframe_request(transmits: &mut TransmitQueue, transport: &mut Transpor
 /// Rewrites the normalised packet in `buf[..len]` for `consumer`: its SSRC, sequence number,
 /// timestamp, payload type, extension ids and mid. `None` when it does not parse; the flag says
 /// whether the extensions could be rewritten.
-fn rewrite<'a>(
-    buf: &'a mut [u8],
-    len: usize,
-    consumer: &Consumer,
-    out_seq: u16,
-    out_ts: u32,
-) -> Option<(RtpPacket<'a>, bool)> {
+fn rewrite<'a>(buf: &'a mut [u8], len: usize, consumer: &Consumer, o: &Outgoing) -> Option<(RtpPacket<'a>, bool)> {
     let mut out = RtpPacket::parse(buf, len).ok()?;
-    out.set_ssrc(consumer.ssrc);
-    out.set_sequence_number(out_seq);
-    out.set_timestamp(out_ts);
+    out.set_ssrc(o.ssrc);
+    out.set_sequence_number(o.seq);
+    out.set_timestamp(o.ts);
     out.set_payload_type(consumer.payload_type);
     let mut ok = out.rewrite_extension_ids(&consumer.extension_ids).is_ok();
     if let Some(id) = consumer.mid_ext_id {
@@ -226,8 +288,7 @@ pub(super) fn send_to_consumer(
     transport: &mut Transport,
     consumer: &mut Consumer,
     packet: &[u8],
-    out_seq: u16,
-    out_ts: u32,
+    o: &Outgoing,
     as_retransmission: bool,
     shared: Option<&mut SharedRewrite>,
 ) -> bool {
@@ -238,23 +299,21 @@ pub(super) fn send_to_consumer(
     let mut buf = transmits.buffer();
     let (ok, plain_len) = match shared {
         Some(shared) if !as_retransmission && shared.fits(consumer) => {
-            let len = shared.write(&mut buf, consumer, packet, out_seq, out_ts);
+            let len = shared.write(&mut buf, consumer, packet, o);
             #[cfg(debug_assertions)]
             {
                 // Debug builds (every test) check the shortcut against the full rewrite.
                 let mut full = [0u8; BUFFER_SIZE];
                 full[..packet.len()].copy_from_slice(packet);
-                let expected = rewrite(
-                    &mut full[..(packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE)],
-                    packet.len(),
-                    consumer,
-                    out_seq,
-                    out_ts,
-                );
+                let expected =
+                    rewrite(&mut full[..(packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE)], packet.len(), consumer, o);
                 debug_assert_eq!(expected.as_ref().map(|(p, ok)| (p.as_bytes(), *ok)), Some((&buf[..len], true)));
             }
             // The same room as the full rewrite leaves, for the tag.
             buf.resize((packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE).max(len), 0);
+            if let Some(patch) = &o.vp8 {
+                patch.apply(&mut buf[..len]);
+            }
             (true, len)
         }
         shared => {
@@ -262,19 +321,23 @@ pub(super) fn send_to_consumer(
             // Zeroing only the room the rewrite and the tag may use: clearing the whole buffer
             // first cost as much as copying the packet.
             buf.resize((packet.len() + REWRITE_HEADROOM).min(BUFFER_SIZE), 0);
-            let Some((mut out, mut ok)) = rewrite(&mut buf, packet.len(), consumer, out_seq, out_ts) else {
+            let Some((mut out, mut ok)) = rewrite(&mut buf, packet.len(), consumer, o) else {
                 transmits.recycle(buf);
                 return false;
             };
-            if as_retransmission && let Some((rtx_ssrc, rtx_pt)) = consumer.rtx {
-                ok &= out.rtx_wrap(rtx_pt, rtx_ssrc, consumer.rtx_seq).is_ok();
-                consumer.rtx_seq = consumer.rtx_seq.wrapping_add(1);
-            }
+            // The shared header is kept before the payload is patched: it covers the header only.
             if ok
                 && !as_retransmission
                 && let Some(shared) = shared
             {
                 shared.keep(consumer, packet, &out);
+            }
+            if let Some(patch) = &o.vp8 {
+                patch.descriptor.rewrite(out.payload_mut(), patch.picture_id, patch.tl0);
+            }
+            if as_retransmission && let Some((rtx_ssrc, rtx_pt)) = consumer.rtx {
+                ok &= out.rtx_wrap(rtx_pt, rtx_ssrc, consumer.rtx_seq).is_ok();
+                consumer.rtx_seq = consumer.rtx_seq.wrapping_add(1);
             }
             (ok, out.len())
         }
@@ -297,4 +360,9 @@ pub(super) fn send_to_consumer(
             false
         }
     }
+}
+
+/// The RTP timestamp of a packet (0 if it is too short to have one).
+pub(super) fn rtp_timestamp(packet: &[u8]) -> u32 {
+    packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }

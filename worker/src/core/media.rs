@@ -9,7 +9,7 @@ use octo_ipc::{
 };
 
 use super::dtls::{DtlsEvent, NegotiatedSrtpProfile};
-use super::forward::is_rtcp;
+use super::forward::{ALL_ENCODINGS, is_rtcp};
 use super::ice::{IceEvent, IceLite, StunMessage, Tuple};
 use super::srtp::{DtlsSrtpKeys, RecvProtection, SendProtection, SrtpProfile};
 use super::transmit::{BUFFER_SIZE, SocketId};
@@ -258,13 +258,27 @@ impl Worker {
         if let Some(consumer) = self.consumers.get_mut(&id) {
             consumer.restart();
         }
-        self.request_key_frame_for(now, id);
+        self.request_key_frame_for(now, id, None);
     }
 
-    pub(super) fn request_key_frame_for(&mut self, now: Instant, id: ConsumerId) {
-        if let Some(producer) = self.consumers.get(&id).map(|c| c.producer_id) {
-            self.request_key_frame(now, producer);
-        }
+    /// A keyframe request on consumer `id`'s behalf, for the encoding it forwards or waits for (a
+    /// pipe's far end names the encoding by `media_ssrc`).
+    pub(super) fn request_key_frame_for(&mut self, now: Instant, id: ConsumerId, media_ssrc: Option<u32>) {
+        let Some(consumer) = self.consumers.get(&id) else { return };
+        let Some(producer) = self.producers.get(&consumer.producer_id) else { return };
+        let encodings = if consumer.pipe {
+            match media_ssrc.and_then(|ssrc| producer.encoding_of_mapped_ssrc(ssrc)) {
+                Some(encoding) if encoding < 8 => 1 << encoding,
+                _ => ALL_ENCODINGS,
+            }
+        } else {
+            match &consumer.layers {
+                Some(layers) => layers.wants_keyframe().or(layers.current_spatial).map_or(0, |e| 1u8 << e.min(7)),
+                None => 1,
+            }
+        };
+        let producer_id = consumer.producer_id;
+        self.request_key_frame(now, producer_id, encodings);
     }
 
     pub(super) fn producer_stats(&self, id: ProducerId) -> Vec<RtpStreamStats> {

@@ -14,6 +14,8 @@ mod fan_out;
 mod forward;
 pub mod ice;
 mod id_map;
+mod layer_updates;
+mod layers;
 mod media;
 pub mod ortc;
 mod pipe;

@@ -56,7 +56,22 @@ pub struct ProducerStream {
     pub pli_count: u64,
     pub fir_count: u64,
     pub packets_discarded: u64,
+    /// The last keyframe request sent upstream for this encoding, for throttling.
+    pub last_keyframe_request: Option<Instant>,
+    /// When a media packet of this encoding last arrived: a simulcast sender stops its upper
+    /// encodings when its own uplink is short, and consumers then step down.
+    pub last_packet: Option<Instant>,
 }
+
+impl ProducerStream {
+    /// Whether the sender is sending this encoding now.
+    pub fn is_active(&self, now: Instant) -> bool {
+        self.last_packet.is_some_and(|t| now.saturating_duration_since(t) < STREAM_INACTIVE_AFTER)
+    }
+}
+
+/// An encoding that sent nothing for this long is taken as stopped.
+pub const STREAM_INACTIVE_AFTER: std::time::Duration = std::time::Duration::from_millis(1500);
 
 impl std::fmt::Debug for ProducerStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,8 +97,6 @@ pub struct Producer {
     pub paused: bool,
     pub ingress: IngressMap,
     pub streams: Vec<ProducerStream>,
-    /// The last keyframe request sent upstream, for throttling.
-    pub last_keyframe_request: Option<Instant>,
     /// Header extension ids in the producer's own numbering, read before ingress rewriting.
     pub transport_cc_ext_id: Option<u8>,
     /// rid / repaired-rid ids (producer numbering): how SSRCs of rid-only encodings are learnt.
@@ -156,6 +169,8 @@ impl Producer {
                 pli_count: 0,
                 fir_count: 0,
                 packets_discarded: 0,
+                last_keyframe_request: None,
+                last_packet: None,
             })
             .collect();
         let ingress = IngressMap::new(&rtp_parameters, &consumable, mapping);
@@ -200,7 +215,6 @@ impl Producer {
             piped: false,
             ingress,
             streams,
-            last_keyframe_request: None,
         }
     }
 
@@ -221,6 +235,11 @@ impl Producer {
             }
         }
         None
+    }
+
+    /// The encoding whose stream is sent (or piped) with `ssrc` in the router.
+    pub fn encoding_of_mapped_ssrc(&self, ssrc: u32) -> Option<usize> {
+        self.streams.iter().position(|s| s.mapped_ssrc == ssrc)
     }
 
     pub fn primary_mime_type(&self) -> &str {

@@ -61,9 +61,9 @@ impl Worker {
             return;
         };
         // Collected first: acting on them needs other parts of the worker.
-        let mut nacks: [(ConsumerId, u16); 64] = [(ConsumerId(0), 0); 64];
+        let mut nacks: [(ConsumerId, u32, u16); 64] = [(ConsumerId(0), 0, 0); 64];
         let mut nack_count = 0;
-        let mut keyframes: [Option<ProducerId>; 8] = [None; 8];
+        let mut keyframes: [Option<(ConsumerId, u32)>; 8] = [None; 8];
         let mut keyframe_count = 0;
         for packet in RtcpCompound::iter(&buf[..len]) {
             let Ok(packet) = packet else {
@@ -94,7 +94,7 @@ impl Worker {
                     }
                     for lost in nack.lost() {
                         if let Some(slot) = nacks.get_mut(nack_count) {
-                            *slot = (consumer_id, lost);
+                            *slot = (consumer_id, nack.media_ssrc, lost);
                             nack_count += 1;
                         }
                         if let Some(c) = self.consumers.get_mut(&consumer_id) {
@@ -106,7 +106,7 @@ impl Worker {
                     if let Some(c) = transport.outgoing.get(&pli.media_ssrc).and_then(|id| self.consumers.get_mut(id)) {
                         c.pli_count += 1;
                         if let Some(slot) = keyframes.get_mut(keyframe_count) {
-                            *slot = Some(c.producer_id);
+                            *slot = Some((c.id, pli.media_ssrc));
                             keyframe_count += 1;
                         }
                     }
@@ -116,7 +116,7 @@ impl Worker {
                         if let Some(c) = transport.outgoing.get(&entry.ssrc).and_then(|id| self.consumers.get_mut(id)) {
                             c.fir_count += 1;
                             if let Some(slot) = keyframes.get_mut(keyframe_count) {
-                                *slot = Some(c.producer_id);
+                                *slot = Some((c.id, entry.ssrc));
                                 keyframe_count += 1;
                             }
                         }
@@ -127,11 +127,11 @@ impl Worker {
                 RtcpPacket::Sdes(_) | RtcpPacket::Bye(_) | RtcpPacket::Unknown { .. } => {}
             }
         }
-        for &(consumer_id, lost) in &nacks[..nack_count] {
-            self.retransmit(now, consumer_id, lost);
+        for &(consumer_id, media_ssrc, lost) in &nacks[..nack_count] {
+            self.retransmit(now, consumer_id, media_ssrc, lost);
         }
-        for producer_id in keyframes[..keyframe_count].iter().flatten() {
-            self.request_key_frame(now, *producer_id);
+        for &(consumer_id, media_ssrc) in keyframes[..keyframe_count].iter().flatten() {
+            self.request_key_frame_for(now, consumer_id, Some(media_ssrc));
         }
     }
 
@@ -159,14 +159,14 @@ impl Worker {
             }
         }
         // NACKs for what our producers are missing.
-        let mut keyframe_for: Option<ProducerId> = None;
+        let mut keyframe_for: Option<(ProducerId, u8)> = None;
         let report_due = transport.next_receiver_report.is_none_or(|t| now >= t);
         let mut blocks = [ReportBlock::default(); 31];
         let mut block_count = 0;
         for i in 0..transport.producers.len() {
             let producer_id = transport.producers[i];
             let Some(producer) = self.producers.get_mut(&producer_id) else { continue };
-            for stream in &mut producer.streams {
+            for (encoding, stream) in producer.streams.iter_mut().enumerate() {
                 let Some(media_ssrc) = stream.ssrc else { continue };
                 if let Some(nack) = stream.nack.as_mut() {
                     let mut lost = [0u16; 128];
@@ -182,8 +182,9 @@ impl Worker {
                             self.transmits.recycle(buf);
                         }
                     }
-                    if nack.poll_keyframe_request() {
-                        keyframe_for = Some(producer_id);
+                    if nack.poll_keyframe_request() && encoding < 8 {
+                        let mask = keyframe_for.filter(|(p, _)| *p == producer_id).map_or(0, |(_, m)| m);
+                        keyframe_for = Some((producer_id, mask | 1 << encoding));
                     }
                 }
                 if report_due && block_count < blocks.len() && stream.recv.packets_received() > 0 {
@@ -263,8 +264,8 @@ impl Worker {
                 self.transmits.recycle(buf);
             }
         }
-        if let Some(producer_id) = keyframe_for {
-            self.request_key_frame(now, producer_id);
+        if let Some((producer_id, encodings)) = keyframe_for {
+            self.request_key_frame(now, producer_id, encodings);
         }
     }
 }

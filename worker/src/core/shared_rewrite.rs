@@ -6,6 +6,7 @@
 //! mid's bytes, so the datagrams are exactly those the full rewrite would produce.
 
 use super::consumer::Consumer;
+use super::forward::Outgoing;
 use super::rtp::packet::{ExtensionIdMap, RtpHeader, RtpPacket};
 
 /// Longest rewritten header kept (fixed header, CSRCs and extension block); longer ones are rare
@@ -54,14 +55,14 @@ impl SharedRewrite {
 
     /// Writes `packet` (the one the kept header came from) for `consumer` into the empty `buf`;
     /// returns the RTP length. The caller checked [`Self::fits`].
-    pub fn write(&self, buf: &mut Vec<u8>, consumer: &Consumer, packet: &[u8], out_seq: u16, out_ts: u32) -> usize {
+    pub fn write(&self, buf: &mut Vec<u8>, consumer: &Consumer, packet: &[u8], out: &Outgoing) -> usize {
         buf.extend_from_slice(&self.header[..self.header_len]);
         buf.extend_from_slice(&packet[self.body_start..]);
         // The marker bit stays as the packet had it.
         buf[1] = (buf[1] & 0x80) | (consumer.payload_type & 0x7f);
-        buf[2..4].copy_from_slice(&out_seq.to_be_bytes());
-        buf[4..8].copy_from_slice(&out_ts.to_be_bytes());
-        buf[8..12].copy_from_slice(&consumer.ssrc.to_be_bytes());
+        buf[2..4].copy_from_slice(&out.seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&out.ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&out.ssrc.to_be_bytes());
         if let Some(at) = self.mid_at {
             buf[at..at + self.mid_len].copy_from_slice(&consumer.mid);
         }

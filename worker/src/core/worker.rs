@@ -18,6 +18,7 @@ use super::dtls::{DtlsError, DtlsIdentity};
 use super::fan_out::CONSUMERS_PER_CHUNK;
 use super::fan_out::PendingFanOut;
 use super::id_map::IdMap;
+use super::layer_updates::LAYER_UPDATE_INTERVAL;
 use super::producer::Producer;
 use super::rng::Rng;
 use super::router::Router;
@@ -100,6 +101,9 @@ pub struct Worker {
     ticks: u64,
     /// The transports one tick visits (reused).
     tick_visits: Vec<TransportId>,
+    /// The simulcast consumers a layer update visits (reused).
+    pub(super) layer_visits: Vec<ConsumerId>,
+    next_layer_update: Option<Instant>,
     /// The earliest DTLS or SCTP timer of any transport, once computed: finding it walks every
     /// transport, so it is kept until something that can move such a timer happens (a controller
     /// request, a DTLS datagram, DTLS starting, a DTLS or SCTP timer handled).
@@ -144,6 +148,8 @@ impl Worker {
             transport_ids: Vec::new(),
             ticks: 0,
             tick_visits: Vec::new(),
+            layer_visits: Vec::new(),
+            next_layer_update: None,
             dtls_sctp_timeout: Cell::new(None),
         })
     }
@@ -237,6 +243,10 @@ impl Worker {
         }
         for n in speakers {
             self.notify(n);
+        }
+        if self.next_layer_update.is_none_or(|t| now >= t) {
+            self.next_layer_update = Some(now + LAYER_UPDATE_INTERVAL);
+            self.update_layers(now);
         }
         self.next_tick = if self.transports.is_empty() { None } else { Some(now + TICK) };
     }

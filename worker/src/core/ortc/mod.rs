@@ -470,6 +470,18 @@ pub fn consumer_rtp_parameters(
     }
     if let Some(first) = consumable.encodings.first() {
         encoding.scalability_mode = first.scalability_mode.clone();
+        // One outgoing stream of a simulcast producer: its encodings show as spatial layers (as
+        // mediasoup does), the temporal layers as the sender declared them.
+        if consumable.encodings.len() > 1 {
+            let temporal = consumable
+                .encodings
+                .iter()
+                .find_map(|e| e.scalability_mode.as_deref())
+                .and_then(|m| m.split_once('T'))
+                .and_then(|(_, t)| t.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u8>().ok())
+                .unwrap_or(1);
+            encoding.scalability_mode = Some(format!("L{}T{temporal}", consumable.encodings.len()));
+        }
         encoding.max_bitrate = consumable.encodings.iter().filter_map(|e| e.max_bitrate).max();
     }
     Ok(RtpParameters { mid: None, codecs, header_extensions, encodings: vec![encoding], rtcp: consumable.rtcp.clone() })

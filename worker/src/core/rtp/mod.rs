@@ -7,3 +7,4 @@ pub mod recv_stats;
 pub mod rtcp;
 pub mod seq_manager;
 pub mod twcc;
+pub mod vp8;

@@ -191,14 +191,20 @@ impl SctpAssociation {
             Self::route(endpoint, association, now, data);
         }));
         if outcome.is_err() {
-            self.association = None;
-            self.transmits.clear();
-            self.counters.messages_dropped += 1;
-            let state = if self.state == SctpState::Connected { SctpState::Closed } else { SctpState::Failed };
-            self.set_state(state);
+            self.fail_after_panic();
             return;
         }
         self.drain(now);
+    }
+
+    /// The library panicked inside this association: drop it (its state can no longer be trusted)
+    /// and tell the owner it closed.
+    fn fail_after_panic(&mut self) {
+        self.association = None;
+        self.transmits.clear();
+        self.counters.messages_dropped += 1;
+        let state = if self.state == SctpState::Connected { SctpState::Closed } else { SctpState::Failed };
+        self.set_state(state);
     }
 
     fn route(
@@ -236,7 +242,13 @@ impl SctpAssociation {
         if let Some((_, association)) = self.association.as_mut()
             && association.poll_timeout().is_some_and(|t| t <= now)
         {
-            association.handle_timeout(now);
+            // A SACK built from a hostile peer's TSNs overflowed a u16 inside rtc-sctp 0.21.1
+            // (payload_queue.rs, debug builds): contained like a panic on input.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| association.handle_timeout(now)));
+            if outcome.is_err() {
+                self.fail_after_panic();
+                return;
+            }
             self.drain(now);
         }
     }
@@ -245,10 +257,20 @@ impl SctpAssociation {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         if self.transmits.is_empty()
             && let Some((_, association)) = self.association.as_mut()
-            && let Some(t) = association.poll_transmit(now)
-            && let Payload::RawEncode(packets) = t.message
         {
-            self.transmits.extend(packets);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| association.poll_transmit(now)));
+            match outcome {
+                Ok(Some(t)) => {
+                    if let Payload::RawEncode(packets) = t.message {
+                        self.transmits.extend(packets);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    self.fail_after_panic();
+                    return None;
+                }
+            }
         }
         self.transmits.pop_front()
     }

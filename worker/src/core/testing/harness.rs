@@ -208,6 +208,18 @@ impl Harness {
         assert!(peer.srtp_send.is_some(), "peer DTLS did not complete");
     }
 
+    /// A publisher (on transport 1, port 50000) and a subscriber (transport 2, port 50001), both
+    /// connected.
+    pub fn publisher_and_subscriber(&mut self) -> (Peer, Peer) {
+        let mut publisher = Peer::new(50000);
+        let mut sub = Peer::new(50001);
+        let t = self.create_transport(1);
+        self.connect(&mut publisher, &t);
+        let t = self.create_transport(2);
+        self.connect(&mut sub, &t);
+        (publisher, sub)
+    }
+
     pub fn produce(&mut self, peer: &Peer, id: u128, kind: MediaKind) -> ProducerId {
         let params = if kind == MediaKind::Video { chrome_vp8_parameters() } else { chrome_opus_parameters() };
         let resp = self.request(Request::Transport(

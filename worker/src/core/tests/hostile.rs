@@ -5,17 +5,12 @@ use std::net::SocketAddr;
 use octo_ipc::*;
 
 use crate::core::rng::Rng;
-use crate::core::testing::{Harness, Peer, vp8_payload};
+use crate::core::testing::{Harness, vp8_payload};
 
 #[test]
 fn garbage_of_every_kind_is_dropped_and_media_keeps_flowing() {
     let mut h = Harness::new();
-    let mut publisher = Peer::new(50000);
-    let mut sub = Peer::new(50001);
-    let t = h.create_transport(1);
-    h.connect(&mut publisher, &t);
-    let t = h.create_transport(2);
-    h.connect(&mut sub, &t);
+    let (mut publisher, mut sub) = h.publisher_and_subscriber();
     let producer = h.produce(&publisher, 100, MediaKind::Video);
     let consumer = h.consume(&sub, 200, producer);
     h.request(Request::Consumer(consumer.id, ConsumerRequest::Resume)).unwrap();

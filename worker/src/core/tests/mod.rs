@@ -6,3 +6,4 @@ mod data_channels;
 mod forwarding;
 mod hostile;
 mod pipes;
+mod simulcast;
