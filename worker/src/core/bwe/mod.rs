@@ -242,7 +242,7 @@ impl SendSideBwe {
             self.rtt_us = (7 * self.rtt_us + sample) / 8;
         }
         let acked = self.acked.rate_bps();
-        let probing = self.tracker.any_pending() || now_us < self.probe_guard_until_us;
+        let probing = self.tracker.any_in_flight() || now_us < self.probe_guard_until_us;
         self.delay.update(acked, now_us, self.rtt_us, probing);
         self.loss.on_feedback(lost, lost + received, self.estimate_bps as f64, now_us);
         self.resolve_probes(now_us);
@@ -297,5 +297,26 @@ impl SendSideBwe {
     fn time_us(&mut self, now: Instant) -> i64 {
         let epoch = *self.epoch.get_or_insert(now);
         i64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn bwe_reference_time_unwraps_across_24_bits() {
+        let mut bwe = SendSideBwe::new(300_000, 30_000, 10_000_000);
+        assert_eq!(bwe.unwrap_reference(5), 5, "first feedback: as is");
+        bwe.reference = Some((0xFF_FFFE, 0xFF_FFFE));
+        assert_eq!(bwe.unwrap_reference(1), 0x100_0001, "forwards over the wrap");
+        bwe.reference = Some((1, 0x100_0001));
+        assert_eq!(bwe.unwrap_reference(0xFF_FFFF), 0xFF_FFFF, "a late feedback from before the wrap");
+    }
+
+    #[test]
+    fn bwe_initial_estimate_is_clamped() {
+        assert_eq!(SendSideBwe::new(10, 30_000, 10_000_000).estimate_bps(), 30_000);
+        assert_eq!(SendSideBwe::new(u64::MAX, 30_000, 10_000_000).estimate_bps(), 10_000_000);
     }
 }

@@ -97,9 +97,10 @@ impl ProbeTracker {
         }
     }
 
-    /// Whether a cluster is being sent or waits for its feedback.
-    pub fn any_pending(&self) -> bool {
-        self.slots.iter().any(Option::is_some)
+    /// Whether a cluster has started going out and is not resolved yet (one handed out but never
+    /// sent does not count: it cannot have built a queue).
+    pub fn any_in_flight(&self) -> bool {
+        self.slots.iter().flatten().any(|t| t.sent > 0)
     }
 
     /// A packet went out; returns the cluster it counts towards.

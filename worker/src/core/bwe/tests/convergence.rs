@@ -89,6 +89,8 @@ fn bwe_holds_up_under_random_loss() {
     assert!(estimate <= 1_150_000.0, "not far above the link: {estimate:.0}");
 }
 
+/// Not a check: prints the estimator's state every 100 ms for tuning, e.g.
+/// `BWE_RATE=1000000 BWE_LOSS=0.05 cargo test -p octo-worker --lib bwe_trace -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn bwe_trace() {
