@@ -2,6 +2,7 @@
 //! out, time passed in as an argument.
 
 mod active_speaker;
+pub mod bwe;
 mod consumer;
 mod control;
 mod data_consumer;
