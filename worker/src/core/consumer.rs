@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use octo_ipc::{ConsumerId, MediaKind, ProducerId, RtpParameters, RtpType, TransportId};
 
+use super::forward::Outgoing;
 use super::layers::LayerSelector;
 use super::ortc;
 use super::rtp::packet::ExtensionIdMap;
@@ -24,6 +25,9 @@ pub struct SentPacket {
     pub encoding: u8,
     /// The VP8 picture id and TL0PICIDX it was sent with, when they were rewritten.
     pub vp8: Option<(u16, u8)>,
+    /// The transport-wide sequence number it was sent with (a retransmission without RTX must be
+    /// the same bytes).
+    pub twcc: Option<u16>,
     pub valid: bool,
 }
 
@@ -46,6 +50,9 @@ pub struct Consumer {
     /// Router header extension ids this consumer negotiated (others are stripped).
     pub extension_ids: ExtensionIdMap,
     pub mid_ext_id: Option<u8>,
+    /// The transport-wide sequence number's id, when the receiver sends transport-cc feedback
+    /// (the downlink estimator's input).
+    pub twcc_ext_id: Option<u8>,
     pub mid: Vec<u8>,
     pub seq: SeqManager,
     pub timestamps: TimestampOffset,
@@ -107,6 +114,7 @@ impl Consumer {
         }
         let ext_id = |uri: &str| rtp_parameters.header_extensions.iter().find(|e| e.uri == uri).map(|e| e.id);
         let mid_ext_id = ext_id(ortc::URI_MID);
+        let twcc_ext_id = ext_id(ortc::URI_TRANSPORT_CC);
         Self {
             id,
             transport_id,
@@ -119,6 +127,7 @@ impl Consumer {
             cname: rtp_parameters.rtcp.cname.clone().unwrap_or_default().into_bytes(),
             extension_ids,
             mid_ext_id,
+            twcc_ext_id,
             mid: rtp_parameters.mid.clone().unwrap_or_default().into_bytes(),
             rtp_parameters,
             rtp_type,
@@ -189,9 +198,17 @@ impl Consumer {
         Some((out_seq, self.timestamps.map(now, in_ts)))
     }
 
-    pub fn remember_sent(&mut self, out_seq: u16, in_seq: u16, out_ts: u32, encoding: u8, vp8: Option<(u16, u8)>) {
+    pub fn remember_sent(&mut self, out: &Outgoing, in_seq: u16, encoding: u8) {
         let len = self.sent.len();
-        self.sent[usize::from(out_seq) % len] = SentPacket { out_seq, in_seq, out_ts, encoding, vp8, valid: true };
+        self.sent[usize::from(out.seq) % len] = SentPacket {
+            out_seq: out.seq,
+            in_seq,
+            out_ts: out.ts,
+            encoding,
+            vp8: out.vp8.map(|v| (v.picture_id, v.tl0)),
+            twcc: out.twcc,
+            valid: true,
+        };
     }
 
     /// What was sent as `out_seq`, if still remembered.

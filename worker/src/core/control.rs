@@ -10,7 +10,9 @@ use octo_ipc::{
     TransportRequest, WebRtcTransportData, WebRtcTransportOptions, WorkerDump, WorkerRequest,
 };
 
+use super::bwe::SendSideBwe;
 use super::consumer::Consumer;
+use super::downlink::{BWE_INITIAL_BPS, BWE_MAX_BPS, BWE_MIN_BPS};
 use super::ice::IceLite;
 use super::ortc::{self, OrtcError};
 use super::producer::Producer;
@@ -370,6 +372,9 @@ impl Worker {
         if producer.rtp_type == RtpType::Simulcast {
             consumer.make_simulcast(producer.streams.len().min(8) as u8);
         }
+        if consumer.twcc_ext_id.is_some() && transport.bwe.is_none() {
+            transport.bwe = Some(Box::new(SendSideBwe::new(BWE_INITIAL_BPS, BWE_MIN_BPS, BWE_MAX_BPS)));
+        }
         transport.outgoing.insert(consumer.ssrc, consumer_id);
         if let Some((rtx_ssrc, _)) = consumer.rtx {
             transport.outgoing.insert(rtx_ssrc, consumer_id);
@@ -481,6 +486,8 @@ impl Worker {
                     ));
                 };
                 selector.set_preferred(layers.spatial_layer, layers.temporal_layer);
+                let transport_id = c.transport_id;
+                self.allocate_downlink(now, transport_id);
                 self.update_layers_of(now, id);
                 Ok(Response::Ok)
             }

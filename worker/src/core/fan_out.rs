@@ -227,9 +227,9 @@ fn forward(
         }
         _ => None,
     };
-    let out = Outgoing { seq, ts, ssrc, vp8 };
+    let out = Outgoing { seq, ts, ssrc, vp8, twcc: transport.next_twcc_seq(consumer) };
     if send_to_consumer(now, transmits, transport, consumer, packet, &out, false, shared) {
-        consumer.remember_sent(seq, in_seq, ts, layers.encoding, vp8.map(|v| (v.picture_id, v.tl0)));
+        consumer.remember_sent(&out, in_seq, layers.encoding);
         consumer.last_sent = Some((now, ts));
     }
     true

@@ -130,6 +130,8 @@ impl Worker {
         let vp8 = (producer.keyframe_codec == Some(KeyframeCodec::Vp8))
             .then(|| RtpHeader::parse(&buf[..len]).ok().and_then(|h| h.payload().ok()).and_then(vp8::parse))
             .flatten();
+        let tid = vp8.map_or(0, |d| usize::from(d.temporal_id).min(stream.temporal_rates.len() - 1));
+        stream.temporal_rates[tid].add(now, len);
         let layers = PacketLayers { encoding: incoming.encoding as u8, keyframe, vp8 };
         let (producer_id, router_id) = (producer.id, producer.router_id);
         let audio_level = producer
@@ -157,7 +159,7 @@ impl Worker {
                 return;
             };
             let Some(stored) = stream.retransmissions.get(lost) else { return };
-            let out = Outgoing { seq: lost, ts: rtp_timestamp(stored), ssrc: media_ssrc, vp8: None };
+            let out = Outgoing { seq: lost, ts: rtp_timestamp(stored), ssrc: media_ssrc, vp8: None, twcc: None };
             (stored, out)
         } else {
             let Some(sent) = consumer.sent(lost) else { return };
@@ -167,7 +169,10 @@ impl Worker {
                 let payload = RtpHeader::parse(stored).ok()?.payload().ok()?;
                 Some(Vp8Patch { descriptor: vp8::parse(payload)?, picture_id, tl0 })
             });
-            (stored, Outgoing { seq: lost, ts: sent.out_ts, ssrc: consumer.ssrc, vp8 })
+            // Over RTX it is a new packet on the wire with a transport-wide number of its own;
+            // without, the same bytes as the first time.
+            let twcc = if consumer.rtx.is_some() { transport.next_twcc_seq(consumer) } else { sent.twcc };
+            (stored, Outgoing { seq: lost, ts: sent.out_ts, ssrc: consumer.ssrc, vp8, twcc })
         };
         // The very same header as the first time: without RTX the packet is re-encrypted under the
         // same SRTP index, which is only safe for identical bytes.
@@ -240,6 +245,8 @@ pub(super) struct Outgoing {
     pub ts: u32,
     pub ssrc: u32,
     pub vp8: Option<Vp8Patch>,
+    /// The transport-wide sequence number to stamp (the consumer's transport-cc id carries it).
+    pub twcc: Option<u16>,
 }
 
 /// A VP8 descriptor's numbers as this consumer sends them.
@@ -272,6 +279,9 @@ fn rewrite<'a>(buf: &'a mut [u8], len: usize, consumer: &Consumer, o: &Outgoing)
     let mut ok = out.rewrite_extension_ids(&consumer.extension_ids).is_ok();
     if let Some(id) = consumer.mid_ext_id {
         ok &= out.set_extension(id, &consumer.mid).is_ok();
+    }
+    if let (Some(id), Some(seq)) = (consumer.twcc_ext_id, o.twcc) {
+        ok &= out.set_transport_wide_cc_seq(id, seq).is_ok();
     }
     Some((out, ok))
 }
@@ -346,6 +356,9 @@ pub(super) fn send_to_consumer(
     match encrypted {
         Some(n) => {
             buf.truncate(n);
+            if let (Some(seq), Some(bwe)) = (o.twcc, transport.bwe.as_mut()) {
+                bwe.on_packet_sent(now, seq, n, None);
+            }
             consumer.packets += 1;
             consumer.bytes += plain_len as u64;
             consumer.send_rate.add(now, plain_len);

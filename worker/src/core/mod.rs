@@ -10,6 +10,7 @@ mod data_control;
 mod data_path;
 mod data_producer;
 mod data_tap;
+mod downlink;
 pub mod dtls;
 mod fan_out;
 mod forward;

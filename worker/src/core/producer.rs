@@ -10,7 +10,7 @@ use super::retransmission_buffer::{RETRANSMISSION_SLOTS, RetransmissionBuffer};
 use super::rtp::keyframe::KeyframeCodec;
 use super::rtp::nack_generator::NackGenerator;
 use super::rtp::packet::RtpHeader;
-use super::rtp::recv_stats::RecvStats;
+use super::rtp::recv_stats::{BitrateWindow, RecvStats};
 
 /// Translation tables applied in place to every incoming packet, so fan-out works on packets that
 /// already speak the router's payload types and header extension ids.
@@ -61,6 +61,9 @@ pub struct ProducerStream {
     /// When a media packet of this encoding last arrived: a simulcast sender stops its upper
     /// encodings when its own uplink is short, and consumers then step down.
     pub last_packet: Option<Instant>,
+    /// Bytes by temporal layer (VP8 TID; everything is layer 0 for other codecs), what the
+    /// downlink allocator charges a consumer for each layer.
+    pub temporal_rates: [BitrateWindow; 3],
 }
 
 impl ProducerStream {
@@ -171,6 +174,7 @@ impl Producer {
                 packets_discarded: 0,
                 last_keyframe_request: None,
                 last_packet: None,
+                temporal_rates: Default::default(),
             })
             .collect();
         let ingress = IngressMap::new(&rtp_parameters, &consumable, mapping);

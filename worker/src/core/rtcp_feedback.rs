@@ -9,6 +9,7 @@ use super::rtp::rtcp::{
     ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_receiver_report,
     write_remb, write_sdes_cname, write_sender_report,
 };
+use super::rtp::twcc::parse_twcc_fci;
 use super::transmit::{BUFFER_SIZE, TransmitQueue};
 use super::transport::Transport;
 use super::worker::Worker;
@@ -122,8 +123,15 @@ impl Worker {
                         }
                     }
                 }
-                // Bandwidth feedback about what we send: no send-side estimator yet.
-                RtcpPacket::Remb(_) | RtcpPacket::TransportCc(_) => {}
+                // What the receiver got of what we sent: the downlink estimator's input.
+                RtcpPacket::TransportCc(cc) => match (transport.bwe.as_mut(), parse_twcc_fci(cc.fci)) {
+                    (Some(bwe), Ok(feedback)) => bwe.on_feedback(now, &feedback),
+                    (_, Err(_)) => transport.counters.packets_dropped += 1,
+                    (None, Ok(_)) => {}
+                },
+                // REMB is the receiver's estimate for senders without transport-cc; Octo's consumers
+                // negotiate transport-cc whenever the receiver can.
+                RtcpPacket::Remb(_) => {}
                 RtcpPacket::Sdes(_) | RtcpPacket::Bye(_) | RtcpPacket::Unknown { .. } => {}
             }
         }

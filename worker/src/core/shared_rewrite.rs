@@ -24,6 +24,8 @@ pub(super) struct SharedRewrite {
     body_start: usize,
     /// Where the mid's value sits in `header`.
     mid_at: Option<usize>,
+    /// Where the transport-wide sequence number sits in `header`.
+    twcc_at: Option<usize>,
 }
 
 impl SharedRewrite {
@@ -37,6 +39,7 @@ impl SharedRewrite {
             header_len: 0,
             body_start: 0,
             mid_at: None,
+            twcc_at: None,
         }
     }
 
@@ -66,6 +69,9 @@ impl SharedRewrite {
         if let Some(at) = self.mid_at {
             buf[at..at + self.mid_len].copy_from_slice(&consumer.mid);
         }
+        if let (Some(at), Some(seq)) = (self.twcc_at, out.twcc) {
+            buf[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+        }
         buf.len()
     }
 
@@ -86,6 +92,17 @@ impl SharedRewrite {
             },
             None => None,
         };
+        // The kept header must have the number's element wherever this consumer sends one, and
+        // the next consumer's must be stamped too (the same extension ids mean the same id).
+        let twcc_at = match consumer.twcc_ext_id {
+            Some(id) => match header.extension(id) {
+                Some(value) if value.len() == 2 => {
+                    Some(value.as_ptr() as usize - rewritten.as_bytes().as_ptr() as usize)
+                }
+                _ => return,
+            },
+            None => None,
+        };
         self.header[..header_len].copy_from_slice(&rewritten.as_bytes()[..header_len]);
         self.extension_ids = consumer.extension_ids;
         self.mid_ext_id = consumer.mid_ext_id;
@@ -93,6 +110,7 @@ impl SharedRewrite {
         self.header_len = header_len;
         self.body_start = original.header_len();
         self.mid_at = mid_at;
+        self.twcc_at = twcc_at;
         self.valid = true;
     }
 }

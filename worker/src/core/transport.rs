@@ -12,6 +12,7 @@ use octo_ipc::{
     SctpParameters, TransportId, TransportStats, TransportTuple,
 };
 
+use super::bwe::SendSideBwe;
 use super::dtls::{DtlsIdentity, DtlsLocalRole, DtlsTransport};
 use super::ice::{IceLite, Tuple};
 use super::id_map::IdMap;
@@ -79,6 +80,13 @@ pub struct Transport {
     pub srtp_recv: Option<RecvProtection>,
     /// Transport-wide congestion control feedback for what this transport receives.
     pub twcc: TwccRecorder,
+    /// The downlink estimator, once a consumer negotiated transport-cc (boxed: most of its
+    /// memory is the send history, and transports that only publish never have one).
+    pub bwe: Option<Box<SendSideBwe>>,
+    /// The next transport-wide sequence number stamped on what this transport sends.
+    pub twcc_out_seq: u16,
+    /// The probe cluster being sent.
+    pub probe: Option<super::downlink::ProbeSend>,
     /// The SSRC our own RTCP (receiver reports, NACK, PLI, feedback) is sent from.
     pub rtcp_ssrc: u32,
     pub next_receiver_report: Option<Instant>,
@@ -113,6 +121,9 @@ impl Transport {
             srtp_send: None,
             srtp_recv: None,
             twcc: TwccRecorder::new(rtcp_ssrc),
+            bwe: None,
+            twcc_out_seq: 0,
+            probe: None,
             rtcp_ssrc,
             next_receiver_report: None,
             id,
@@ -131,6 +142,16 @@ impl Transport {
             next_data_stream_id: 0,
             next_mid: 0,
         }
+    }
+
+    /// The transport-wide sequence number for the next packet to `consumer`, if its receiver
+    /// reports on them.
+    pub fn next_twcc_seq(&mut self, consumer: &super::consumer::Consumer) -> Option<u16> {
+        consumer.twcc_ext_id?;
+        self.bwe.as_ref()?;
+        let seq = self.twcc_out_seq;
+        self.twcc_out_seq = seq.wrapping_add(1);
+        Some(seq)
     }
 
     pub fn ice(&self) -> Option<&IceLite> {

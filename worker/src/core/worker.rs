@@ -28,6 +28,8 @@ use super::webrtc_server::{ListenSocket, WebRtcServer};
 
 /// How often periodic work (consent, RTCP reports, feedback) runs.
 pub const TICK: Duration = Duration::from_millis(20);
+/// The tick while a bandwidth probe is being paced out.
+const PROBE_TICK: Duration = Duration::from_millis(5);
 
 /// Something that happened to the worker.
 #[derive(Debug)]
@@ -103,6 +105,10 @@ pub struct Worker {
     tick_visits: Vec<TransportId>,
     /// The simulcast consumers a layer update visits (reused).
     pub(super) layer_visits: Vec<ConsumerId>,
+    /// The transports with a downlink estimator a layer update visits (reused).
+    pub(super) bwe_visits: Vec<TransportId>,
+    /// Transports sending a probe cluster.
+    pub(super) probing: Vec<TransportId>,
     next_layer_update: Option<Instant>,
     /// The earliest DTLS or SCTP timer of any transport, once computed: finding it walks every
     /// transport, so it is kept until something that can move such a timer happens (a controller
@@ -149,6 +155,8 @@ impl Worker {
             ticks: 0,
             tick_visits: Vec::new(),
             layer_visits: Vec::new(),
+            bwe_visits: Vec::new(),
+            probing: Vec::new(),
             next_layer_update: None,
             dtls_sctp_timeout: Cell::new(None),
         })
@@ -248,7 +256,9 @@ impl Worker {
             self.next_layer_update = Some(now + LAYER_UPDATE_INTERVAL);
             self.update_layers(now);
         }
-        self.next_tick = if self.transports.is_empty() { None } else { Some(now + TICK) };
+        // A probe cluster goes out over tens of milliseconds: tick at a finer step until it is sent.
+        let tick = if self.pace_probes(now) { PROBE_TICK } else { TICK };
+        self.next_tick = if self.transports.is_empty() { None } else { Some(now + tick) };
     }
 
     /// Arms the periodic tick once there is something to tick for.

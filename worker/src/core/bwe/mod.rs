@@ -27,7 +27,7 @@ mod probe;
 mod probe_result;
 mod send_history;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod trendline;
 
 use std::time::{Duration, Instant};
@@ -56,6 +56,8 @@ pub(crate) const PROBE_RESULT_FACTOR: f64 = 0.9;
 /// much. Near capacity a probe measures the link and raises the estimate by a few percent at best;
 /// calling that a success would keep probing every second, and each burst costs a queue.
 const PROBE_FOUND_FACTOR: f64 = 1.1;
+/// Acknowledged below this fraction of the estimate, the sender is application-limited.
+const APP_LIMITED_FRACTION: f64 = 0.8;
 /// The reference time is 24 bits of 64 ms units.
 const REFERENCE_TIME_MODULUS: i64 = 1 << 24;
 const REFERENCE_UNIT_US: i64 = 64_000;
@@ -178,7 +180,12 @@ impl SendSideBwe {
         self.resolve_probes(now_us);
         // No periodic probe while overusing, nor while the estimate sits at the capacity the
         // controller converged on (see `Aimd::near_capacity`).
-        let hold = self.delay.usage() == BandwidthUsage::Overusing || self.delay.near_capacity();
+        // Unless the media is far below the estimate (a consumer stepped down, a sender slowed):
+        // then the additive increase never tests anything, and only a probe can show that the
+        // capacity came back.
+        let app_limited =
+            self.stats.acked_bps.is_some_and(|a| (a as f64) < APP_LIMITED_FRACTION * self.estimate_bps as f64);
+        let hold = self.delay.usage() == BandwidthUsage::Overusing || (self.delay.near_capacity() && !app_limited);
         let cluster = self.prober.poll(now_us, self.estimate_bps, hold)?;
         self.tracker.on_created(&cluster, now_us);
         self.stats.probes_sent += 1;

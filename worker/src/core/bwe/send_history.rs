@@ -6,9 +6,11 @@
 //! construction, O(1) insert and lookup. Feedback for a sequence number never sent, or for one so
 //! old that its slot has been reused, finds no entry and is ignored.
 
-/// Slots in the ring. A power of two so the index is a mask; at 100 ms feedback intervals 4096
-/// packets cover ~40k packets/s (~400 Mbit/s of 1200-byte packets) with room for late feedback.
-const CAPACITY: usize = 4096;
+/// Slots in the ring. A power of two so the index is a mask; at 100 ms feedback intervals 1024
+/// packets cover ~10k packets/s (~100 Mbit/s of 1200-byte packets, far above one subscriber's
+/// downlink) with room for late feedback, at 32 KiB per transport (a thousand subscribers on a
+/// worker are 32 MiB).
+const CAPACITY: usize = 1024;
 /// Marks a slot that never held a packet (no real unwrapped sequence number reaches it).
 const EMPTY: i64 = i64::MIN;
 

@@ -103,10 +103,10 @@ pub fn supported_header_extensions() -> Vec<RtpHeaderExtension> {
         ext(Video, URI_REPAIRED_RID, 3, Dir::Recvonly),
         ext(Audio, URI_ABS_SEND_TIME, 4, Dir::Sendrecv),
         ext(Video, URI_ABS_SEND_TIME, 4, Dir::Sendrecv),
-        // The SFU sends transport-cc feedback for what it receives; it does not (yet) run a
-        // send-side estimator, so consumers do not carry the extension.
-        ext(Audio, URI_TRANSPORT_CC, 5, Dir::Recvonly),
-        ext(Video, URI_TRANSPORT_CC, 5, Dir::Recvonly),
+        // Both ways: the SFU sends transport-cc feedback for what it receives, and stamps what it
+        // sends so the receiver's feedback drives its downlink estimator (`bwe/`).
+        ext(Audio, URI_TRANSPORT_CC, 5, Dir::Sendrecv),
+        ext(Video, URI_TRANSPORT_CC, 5, Dir::Sendrecv),
         ext(Audio, URI_AUDIO_LEVEL, 10, Dir::Sendrecv),
         ext(Video, URI_VIDEO_ORIENTATION, 11, Dir::Sendrecv),
         ext(Video, URI_TOFFSET, 12, Dir::Sendrecv),

@@ -107,9 +107,10 @@ fn consumer_gets_the_first_decodable_codec_with_rtx_and_fresh_ssrcs() {
     assert_eq!(consumer.codecs[1].payload_type, 102);
     assert_eq!(consumer.encodings[0].ssrc, Some(1001));
     assert_eq!(consumer.encodings[0].rtx.map(|r| r.ssrc), Some(1002));
-    // No transport-cc extension towards consumers, so abs-send-time + REMB carry the estimate.
+    // Consumers carry the transport-cc extension (the downlink estimator's input), so its
+    // feedback replaces REMB.
     let fb: Vec<&str> = consumer.codecs[0].rtcp_feedback.iter().map(|f| f.kind.as_str()).collect();
-    assert!(fb.contains(&"goog-remb") && !fb.contains(&"transport-cc"), "{fb:?}");
+    assert!(!fb.contains(&"goog-remb") && fb.contains(&"transport-cc"), "{fb:?}");
     assert_eq!(consumer.rtcp.reduced_size, Some(true));
 }
 

@@ -293,7 +293,12 @@ pub struct Received {
     pub payload_type: u8,
     pub payload: Vec<u8>,
     pub mid: Option<Vec<u8>>,
+    /// The transport-wide sequence number (the router's id for it, which consumers negotiate).
+    pub transport_cc: Option<u16>,
 }
+
+/// The router's header extension id of transport-wide-cc (what the harness's consumers get).
+pub const ROUTER_TWCC_ID: u8 = 5;
 
 pub struct Peer {
     pub addr: SocketAddr,
@@ -307,6 +312,8 @@ pub struct Peer {
     outgoing: Vec<Vec<u8>>,
     pub stun_responses: Vec<Vec<u8>>,
     pub rtp: Vec<Received>,
+    /// Padding-only packets received: their transport-wide sequence numbers.
+    pub padding: Vec<Option<u16>>,
     pub rtcp: Vec<Vec<u8>>,
     pub undecryptable: usize,
     seq: u16,
@@ -339,6 +346,7 @@ impl Peer {
             outgoing: Vec::new(),
             stun_responses: Vec::new(),
             rtp: Vec::new(),
+            padding: Vec::new(),
             rtcp: Vec::new(),
             undecryptable: 0,
             seq: 0,
@@ -483,7 +491,13 @@ impl Peer {
                     Ok(n) => {
                         let p = RtpPacket::parse(&mut buf, n).unwrap();
                         let h = p.header();
+                        // Padding-only packets (bandwidth probes) carry nothing to play.
+                        if p.payload().is_empty() {
+                            self.padding.push(h.transport_wide_cc_seq(ROUTER_TWCC_ID));
+                            return;
+                        }
                         self.rtp.push(Received {
+                            transport_cc: h.transport_wide_cc_seq(ROUTER_TWCC_ID),
                             ssrc: h.ssrc(),
                             seq: h.sequence_number(),
                             timestamp: h.timestamp(),

@@ -11,9 +11,9 @@ use crate::core::rtp::vp8;
 use crate::core::testing::{Harness, Peer, Received};
 
 const VP8_PT: u8 = 96;
-const SSRCS: [u32; 3] = [1001, 1002, 1003];
+pub(super) const SSRCS: [u32; 3] = [1001, 1002, 1003];
 /// The L1T3 pattern of temporal layer ids, frame by frame.
-const TIDS: [u8; 4] = [0, 2, 1, 2];
+pub(super) const TIDS: [u8; 4] = [0, 2, 1, 2];
 
 /// One encoding's sender state: its own sequence numbers, picture ids and TL0PICIDX.
 struct EncodingSender {
@@ -31,7 +31,7 @@ struct Simulcast {
     senders: [EncodingSender; 3],
 }
 
-fn simulcast_parameters() -> RtpParameters {
+pub(super) fn simulcast_parameters() -> RtpParameters {
     let mut params = crate::core::testing::chrome_vp8_parameters();
     params.encodings = serde_json::from_str(
         r#"[{"ssrc":1001,"scalabilityMode":"L1T3"},{"ssrc":1002,"scalabilityMode":"L1T3"},
@@ -41,24 +41,31 @@ fn simulcast_parameters() -> RtpParameters {
     params
 }
 
+/// A publisher producing [`simulcast_parameters`] (producer 1) and a subscriber with a resumed
+/// simulcast consumer of it.
+pub(super) fn simulcast_call() -> (Harness, Peer, Peer, ConsumerData) {
+    let mut h = Harness::new();
+    let (publisher, sub) = h.publisher_and_subscriber();
+    let resp = h.request(Request::Transport(
+        publisher.transport,
+        TransportRequest::Produce {
+            producer_id: ProducerId(1),
+            kind: MediaKind::Video,
+            rtp_parameters: simulcast_parameters(),
+            paused: false,
+        },
+    ));
+    assert_eq!(resp, Ok(Response::ProducerCreated { rtp_type: RtpType::Simulcast }));
+    let consumer = h.consume(&sub, 2, ProducerId(1));
+    assert_eq!(consumer.rtp_type, RtpType::Simulcast);
+    h.request(Request::Consumer(consumer.id, ConsumerRequest::Resume)).unwrap();
+    (h, publisher, sub, consumer)
+}
+
 impl Simulcast {
     fn new() -> Self {
-        let mut h = Harness::new();
-        let (publisher, sub) = h.publisher_and_subscriber();
-        let resp = h.request(Request::Transport(
-            publisher.transport,
-            TransportRequest::Produce {
-                producer_id: ProducerId(1),
-                kind: MediaKind::Video,
-                rtp_parameters: simulcast_parameters(),
-                paused: false,
-            },
-        ));
-        assert_eq!(resp, Ok(Response::ProducerCreated { rtp_type: RtpType::Simulcast }));
-        let consumer = h.consume(&sub, 2, ProducerId(1));
-        assert_eq!(consumer.rtp_type, RtpType::Simulcast);
+        let (h, publisher, sub, consumer) = simulcast_call();
         assert_eq!(consumer.rtp_parameters.encodings[0].scalability_mode.as_deref(), Some("L3T3"));
-        h.request(Request::Consumer(consumer.id, ConsumerRequest::Resume)).unwrap();
         let senders = [(100, 7000, 10), (30000, 32760, 250), (65530, 1, 77)]
             .map(|(seq, picture_id, tl0)| EncodingSender { seq, picture_id, tl0, frame: 0 });
         Self { h, publisher, sub, consumer, senders }
@@ -122,7 +129,7 @@ impl Simulcast {
 }
 
 /// A VP8 payload with a 15-bit picture id, TL0PICIDX and TID; the last byte names the encoding.
-fn vp8_packet(picture_id: u16, tl0: u8, tid: u8, start: bool, keyframe: bool, encoding: u8) -> Vec<u8> {
+pub(super) fn vp8_packet(picture_id: u16, tl0: u8, tid: u8, start: bool, keyframe: bool, encoding: u8) -> Vec<u8> {
     let pid = (picture_id | 0x8000).to_be_bytes();
     let sync = if tid > 0 { 0x20 } else { 0 };
     let mut p = vec![0x80 | if start { 0x10 } else { 0 }, 0xe0, pid[0], pid[1], tl0, (tid << 6) | sync];
@@ -137,7 +144,7 @@ fn vp8_packet(picture_id: u16, tl0: u8, tid: u8, start: bool, keyframe: bool, en
 
 /// What a receiver checks: one SSRC, sequence numbers and frame picture ids without gaps, TL0PICIDX
 /// moving by 0 or 1, timestamps never going back.
-fn assert_one_continuous_stream(rtp: &[Received]) {
+pub(super) fn assert_one_continuous_stream(rtp: &[Received]) {
     assert!(rtp.iter().all(|p| p.ssrc == rtp[0].ssrc), "one SSRC");
     for w in rtp.windows(2) {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "sequence gap between {} and {}", w[0].seq, w[1].seq);

@@ -5,4 +5,4 @@ mod allocator;
 mod convergence;
 mod garbage;
 mod harness;
-mod link;
+pub(crate) mod link;
