@@ -156,6 +156,12 @@ export class Call {
     s.on('consumerClosed', ({ producerId }) => this.dropProducer(producerId));
     s.on('newDataProducer', (p) => this.consumeData(p).catch((e) => this.emit('warning', e)));
     s.on('dataProducerClosed', ({ dataProducerId }) => this.dropDataConsumer(dataProducerId));
+    s.on('consumerLayersChanged', ({ consumerId, spatialLayer, temporalLayer }) => {
+      const c = this.consumers.get(consumerId);
+      if (!c) return;
+      c.layers = spatialLayer == null ? null : { spatialLayer, temporalLayer };
+      this.emit('layersChanged', { consumerId, peerId: c.peerId, source: c.source, layers: c.layers });
+    });
     s.on('producerPaused', ({ producerId }) => this.remotePaused(producerId, true));
     s.on('producerResumed', ({ producerId }) => this.remotePaused(producerId, false));
     s.on('roomError', (e) => {
@@ -298,7 +304,7 @@ export class Call {
     // mediasoup-client takes a disabled track for a paused producer; make the track say what we mean
     // (a track muted in an earlier session must not come back silent but shown as on, or the reverse).
     track.enabled = !paused;
-    const producer = await this.sendTransport.produce({ track, appData: { source }, stopTracks: false });
+    const producer = await this.sendTransport.produce({ track, ...sendOptions(source, track), appData: { source }, stopTracks: false });
     if (gen !== this.generation) return;
     this.producers.set(source, producer);
     if (paused) await this.setPaused(source, true);
@@ -353,9 +359,12 @@ export class Call {
       return;
     }
     if (params.producerPaused) remote.paused = true;
-    this.consumers.set(consumer.id, { consumer, peerId, source, producerId });
+    const simulcast = params.type === 'simulcast';
+    this.consumers.set(consumer.id, { consumer, peerId, source, producerId, simulcast, layers: null, wanted: null, hidden: false });
     await this.request('resumeConsumer', { consumerId: consumer.id });
-    this.emit('track', { peerId, source, kind: consumer.kind, track: consumer.track, paused: remote.paused });
+    this.emit('track', {
+      peerId, source, kind: consumer.kind, track: consumer.track, paused: remote.paused, consumerId: consumer.id, simulcast,
+    });
   }
 
   /** Our one data producer: ordered and reliable, since a chat must not lose or reorder lines. */
@@ -429,6 +438,26 @@ export class Call {
     if (remote) this.emit('trackEnded', { peerId: remote.peerId, source: remote.source, kind: remote.kind });
   }
 
+  /**
+   * Adaptive stream: what a video tile needs of its consumer. `width` is the tile's rendered width in
+   * device pixels; `visible` whether any of it is on screen. A hidden tile's consumer is paused at the
+   * server (no bytes at all); a visible one asks for the smallest layer at least as wide as the tile
+   * (a 160-pixel tile never gets 720p). Repeated calls with the same answer send nothing.
+   */
+  async fitConsumer(consumerId, { width, visible }) {
+    const c = this.consumers.get(consumerId);
+    if (!c || c.consumer.kind !== 'video' || c.consumer.closed) return;
+    if (!visible !== c.hidden) {
+      c.hidden = !visible;
+      await this.request(visible ? 'resumeConsumer' : 'pauseConsumer', { consumerId });
+    }
+    if (!visible || !c.simulcast) return;
+    const spatialLayer = layerForWidth(width, c.consumer.rtpParameters.encodings?.[0]?.scalabilityMode);
+    if (spatialLayer === c.wanted) return;
+    c.wanted = spatialLayer;
+    await this.request('setConsumerPreferredLayers', { consumerId, spatialLayer });
+  }
+
   dropConsumer(consumerId) {
     const c = this.consumers.get(consumerId);
     if (!c) return;
@@ -450,6 +479,9 @@ export class Call {
         consumerId, peerId: c.peerId, source: c.source, kind: c.consumer.kind,
         paused: this.remoteProducers.get(c.producerId)?.paused ?? false,
         packetsReceived: 0, packetsLost: 0, bytesReceived: 0, framesDecoded: 0, jitter: 0,
+        frameWidth: 0, frameHeight: 0, freezeCount: 0,
+        // What the server says it forwards (simulcast), and whether we paused it (tile not shown).
+        spatialLayer: c.layers?.spatialLayer ?? null, hidden: c.hidden,
       };
       try {
         const report = await c.consumer.getStats();
@@ -460,6 +492,9 @@ export class Call {
           entry.bytesReceived += s.bytesReceived ?? 0;
           entry.framesDecoded += s.framesDecoded ?? 0;
           entry.jitter = Math.max(entry.jitter, s.jitter ?? 0);
+          entry.frameWidth = s.frameWidth ?? entry.frameWidth;
+          entry.frameHeight = s.frameHeight ?? entry.frameHeight;
+          entry.freezeCount += s.freezeCount ?? 0;
         }
       } catch {
         // A consumer closed meanwhile has no stats: report zeros.
@@ -468,4 +503,32 @@ export class Call {
     }
     return out;
   }
+}
+
+/**
+ * How a track is sent. A camera goes out as three simulcast encodings (a quarter, half and full
+ * resolution, each with three temporal layers) so that every receiver gets what its tile and its
+ * downlink take; a screen share as one high-quality encoding (text must stay sharp, and it is shown
+ * large); audio as is.
+ */
+function sendOptions(source, track) {
+  if (track.kind !== 'video' || source === 'screen') return {};
+  return {
+    encodings: [
+      { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000, scalabilityMode: 'L1T3' },
+      { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500_000, scalabilityMode: 'L1T3' },
+      { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_200_000, scalabilityMode: 'L1T3' },
+    ],
+    codecOptions: { videoGoogleStartBitrate: 1000 },
+  };
+}
+
+/**
+ * The simulcast layer for a tile `width` device pixels wide: layer k is 1280 / 2^(n-1-k) pixels wide
+ * (320, 640, 1280 for three), and the tile gets the smallest one at least as wide as itself.
+ */
+export function layerForWidth(width, scalabilityMode) {
+  const layers = Number(/^L(\d+)/.exec(scalabilityMode ?? '')?.[1] ?? 1);
+  for (let k = 0; k < layers - 1; k++) if (width <= 1280 / 2 ** (layers - 1 - k)) return k;
+  return layers - 1;
 }

@@ -1,6 +1,7 @@
 // The page: the lobby (room, name, preview, device pickers, shareable link) and the call (grid of
 // tiles, controls, banners). All signaling and media work is in call.js; the chat panel is chat.js,
 // reactions reactions.js, and what their DataChannel carries wire.js.
+import { setupAdaptiveStream } from './adaptive.js';
 import { Call } from './call.js';
 import { setupChat } from './chat.js';
 import { callErrorMessage, mediaErrorMessage, nameProblem, roomProblem } from './messages.js';
@@ -60,6 +61,16 @@ function stopStream(stream) {
   for (const t of stream?.getTracks() ?? []) t.stop();
 }
 
+/**
+ * The camera is captured at 720p (its top simulcast layer); `localStorage['octo.cameraHeight']`
+ * (360, 540…) lowers it, for a slow machine.
+ */
+function captureSize() {
+  const stored = Number(localStorage.getItem('octo.cameraHeight'));
+  const height = stored >= 90 && stored <= 720 ? stored : 720;
+  return { width: { ideal: Math.round((height * 16) / 9) }, height: { ideal: height } };
+}
+
 /** Whether the preview stream still has a live track (a leave stops them all). */
 function previewLive() {
   return !!localStream?.getTracks().some((t) => t.readyState === 'live');
@@ -76,9 +87,8 @@ function stopPreview() {
 async function startPreview() {
   ui.previewBtn.hidden = true;
   const audio = ui.mic.value ? { deviceId: { exact: ui.mic.value } } : true;
-  const video = ui.camera.value
-    ? { deviceId: { exact: ui.camera.value }, width: { ideal: 640 }, height: { ideal: 360 } }
-    : { width: { ideal: 640 }, height: { ideal: 360 } };
+  const size = captureSize();
+  const video = ui.camera.value ? { deviceId: { exact: ui.camera.value }, ...size } : size;
   stopStream(localStream);
   localStream = null;
   ui.previewNote.textContent = '';
@@ -204,7 +214,10 @@ function enterCallView(roomId, displayName) {
 
 function leaveCallView() {
   chat.clear();
-  for (const t of tiles.values()) t.remove();
+  for (const t of tiles.values()) {
+    adaptive.unwatch(t.querySelector('video'));
+    t.remove();
+  }
   tiles.clear();
   clearTimeout(staleTimer);
   clearInterval(drainTimer);
@@ -293,6 +306,8 @@ function relabel() {
 
 function removeTile(peerId, kind) {
   const key = `${peerId}/${kind}`;
+  const video = tiles.get(key)?.querySelector('video');
+  if (video) adaptive.unwatch(video);
   tiles.get(key)?.remove();
   tiles.delete(key);
   layoutGrid();
@@ -495,6 +510,7 @@ function dropStaleLater() {
     for (const [key, el] of [...tiles]) {
       const frozen = !!el.querySelector('canvas.frozen');
       if (el.dataset.state === 'reconnecting' || (frozen && el.dataset.kind === 'screen')) {
+        adaptive.unwatch(el.querySelector('video'));
         el.remove();
         tiles.delete(key);
       } else if (frozen) {
@@ -530,7 +546,9 @@ call.on('peerLeft', ({ peerId }) => {
 
 call.on('sessionLost', markStale);
 
-call.on('track', ({ peerId, source, kind, track, paused }) => {
+const adaptive = setupAdaptiveStream(call);
+
+call.on('track', ({ peerId, source, kind, track, paused, consumerId }) => {
   const name = call.peers.get(peerId) ?? '';
   const el = tile(peerId, source === 'screen' ? 'screen' : 'camera', name);
   delete el.dataset.state;
@@ -540,7 +558,9 @@ call.on('track', ({ peerId, source, kind, track, paused }) => {
     audio.play().catch(() => showBanner('Click anywhere to hear the others.', 'info'));
     el.dataset.mic = paused ? 'off' : 'on';
   } else {
-    el.querySelector('video').srcObject = new MediaStream([track]);
+    const video = el.querySelector('video');
+    video.srcObject = new MediaStream([track]);
+    adaptive.watch(video, consumerId);
     el.dataset.cam = paused ? 'off' : 'on';
     unfreeze(el);
   }

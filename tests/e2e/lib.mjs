@@ -37,15 +37,27 @@ export const PHONE = { width: 390, height: 844 };
  * screen track the app's pages get is recorded in `window.__octoTracks` (see `liveTracks`), so a test
  * can tell whether any is still on without trusting the app to report its own.
  */
-export async function person(label, { args = CHROMIUM_ARGS, viewport = { width: 1024, height: 640 } } = {}) {
+export async function person(
+  label,
+  { args = CHROMIUM_ARGS, viewport = { width: 1024, height: 640 }, cameraHeight = 360, executablePath = CHROMIUM } = {},
+) {
   const dir = await mkdtemp(path.join(tmpdir(), `octo-e2e-${label}-`));
   const context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args,
     viewport,
     timeout: 30000,
   });
+  // The app captures 720p; most tests do not need it, and several pages encoding 720p simulcast at
+  // once would load a two-core runner for nothing.
+  await context.addInitScript((h) => {
+    try {
+      localStorage.setItem('octo.cameraHeight', String(h));
+    } catch {
+      // about:blank has no storage
+    }
+  }, cameraHeight);
   await context.addInitScript(() => {
     const seen = (window.__octoTracks = []);
     const md = navigator.mediaDevices;

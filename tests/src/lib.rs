@@ -2,6 +2,7 @@
 //! process, a tiny HTTP client, and reading `/proc`; [`interop`] drives a real worker with str0m peers.
 
 pub mod interop;
+pub mod netns;
 pub mod node;
 pub mod redis;
 pub mod socketio;
@@ -56,12 +57,14 @@ pub struct Octo {
 }
 
 impl Octo {
-    /// Starts `octo --listen 127.0.0.1:0 <args>` and waits until it listens.
+    /// Starts `octo --listen 127.0.0.1:0 <args>` (unless `args` name a `--listen`) and waits until it
+    /// listens.
     pub fn start(args: &[&str]) -> anyhow::Result<Octo> {
         let metrics_default: &[&str] =
             if args.contains(&"--metrics-listen") { &[] } else { &["--metrics-listen", "127.0.0.1:0"] };
+        let listen_default: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(bin("octo"))
-            .args(["--listen", "127.0.0.1:0"])
+            .args(listen_default)
             .args(metrics_default)
             .args(args)
             .stdin(Stdio::null())

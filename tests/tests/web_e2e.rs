@@ -13,6 +13,10 @@
 //! same peers' tiles kept); `tests/e2e/drain.test.mjs`: SIGTERM under a call (the
 //! people are told; octo exits 0 once they have left).
 //!
+//! `tests/e2e/adaptive.test.mjs`: simulcast and the downlink estimator with a page in a network
+//! namespace of its own whose downlink is shaped with `tc … tbf` (needs root and `iproute2`), tile
+//! sizes and hidden tiles.
+//!
 //! `tests/e2e/seed.test.mjs` does the same for the seed app's client order of calls (a stand-in page
 //! in `tests/e2e/seed-page/`, served by `octo --web-root`), with and without the `transport-created`
 //! hold.
@@ -32,6 +36,28 @@ const DEADLINE: Duration = Duration::from_secs(240);
 /// One browser test at a time: several Chromiums encoding video on a small CI machine would make the
 /// timing bounds (media within 10 s) a test of the machine.
 static BROWSERS: Mutex<()> = Mutex::new(());
+
+/// Adaptive video (`tests/e2e/adaptive.test.mjs`): a subscriber page in a network namespace of its
+/// own, whose downlink is shaped with `tc … tbf`, steps down to the lowest simulcast layer and back;
+/// an unshaped page keeps 720p; a small tile gets the low layer, a hidden one is paused.
+#[test]
+fn adaptive_video_under_a_shaped_downlink_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = octo_tests::netns::NetNs::create("adapt", 77).expect("a network namespace for the shaped page");
+    let listen = format!("{}:0", ns.host_ip);
+    let octo =
+        Octo::start(&["--workers", "1", "--listen", &listen, "--rtc-listen-ip", &ns.host_ip]).expect("octo starts");
+    let dir = std::env::temp_dir().join(format!("octo-adaptive-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let chromium = std::env::var("OCTO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let wrapper = ns.wrapper(&dir, &chromium).expect("wrapper script");
+    run_e2e(
+        &octo,
+        "adaptive.test.mjs",
+        &[("OCTO_SHAPED_CHROMIUM", wrapper.into()), ("OCTO_SHAPE_DEV", ns.host_dev.clone().into())],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
 #[test]
 fn three_people_in_chromium_through_the_real_ui() {

@@ -309,6 +309,19 @@ impl Worker {
                 }
             }
         }
+        // One CNAME for every producer of a transport (what the receivers' lip sync groups by):
+        // the first one given, or one of our own when the sender gave none (a browser's simulcast
+        // offer signals encodings by rid, without the a=ssrc lines that carry it). Consumers pass
+        // it on as their stream id, which a browser's SDP must have.
+        let mut rtp_parameters = rtp_parameters;
+        let given = rtp_parameters.rtcp.cname.clone().filter(|c| !c.is_empty());
+        let cname = match (transport.cname_for_producers.clone(), given) {
+            (Some(cname), _) => cname,
+            (None, Some(given)) => given,
+            (None, None) => format!("{:08x}", self.rng.next_u32()),
+        };
+        rtp_parameters.rtcp.cname = Some(cname.clone());
+        self.transports.get_mut(&transport_id).expect("checked by caller").cname_for_producers = Some(cname);
         let caps = &self.routers[&router_id].capabilities;
         let rng = &mut self.rng;
         let mapping = ortc::producer_rtp_mapping(kind, &rtp_parameters, caps, || rng.ssrc())?;

@@ -23,10 +23,24 @@ use super::worker::Worker;
 pub const BWE_INITIAL_BPS: u64 = 1_000_000;
 pub const BWE_MIN_BPS: u64 = 50_000;
 pub const BWE_MAX_BPS: u64 = 30_000_000;
+/// Below this loss, and with at least [`DELIVERED_FRACTION`] of the send rate acknowledged, what is
+/// sent is taken as carried. The two rates are measured over different windows (half a second of the
+/// receiver's clock, a second of ours) and a frame's burst lands in one or the other, so the
+/// fraction leaves room; a real cut shows far below it (400 kbit/s acknowledged of 1.5 sent).
+const DELIVERED_MAX_LOSS: f64 = 0.02;
+const DELIVERED_FRACTION: f64 = 0.75;
+/// The budget a carried send rate gives: a little over it, since the layers' own rates are measured
+/// over other windows than the send rate, and a budget of exactly the send rate would flip a layer
+/// down and up on that noise.
+const DELIVERED_HEADROOM: f64 = 1.1;
 /// Padding bytes in one probe packet (the most RTP padding can say).
 const PROBE_PADDING: usize = 255;
-/// A probe packet: RTP header, the transport-cc extension block, the padding.
-const PROBE_PACKET_LEN: usize = 12 + 8 + PROBE_PADDING;
+/// A probe packet: RTP header, the extension block (mid and transport-cc), the padding.
+const PROBE_PACKET_LEN: usize = 12 + 16 + PROBE_PADDING;
+/// mediasoup-client's probator receiver.
+const PROBATOR_SSRC: u32 = 1234;
+const PROBATOR_PAYLOAD_TYPE: u8 = 127;
+const PROBATOR_MID: &[u8] = b"probator";
 /// Packets in one probe cluster at most.
 const MAX_PROBE_PACKETS: usize = 200;
 
@@ -94,7 +108,20 @@ impl Worker {
     pub(super) fn allocate_downlink(&mut self, now: Instant, id: TransportId) -> bool {
         let Some(transport) = self.transports.get(&id) else { return false };
         let Some(bwe) = transport.bwe.as_ref().filter(|b| b.stats().feedback_received > 0) else { return false };
-        let estimate = bwe.estimate_bps();
+        let stats = bwe.stats();
+        // What is sent now arrives, at the rate it is sent and without loss: the path carries it,
+        // whatever the delay-based estimate says. Receivers on a busy machine report arrival jitter
+        // that reads as queueing, and GCC answers with a decrease to 0.85 × what arrived; spent as
+        // it is, that costs a layer, then the next decrease another. Layers go down on evidence
+        // (loss, or less arriving than is sent), which a real cut gives within a feedback window.
+        let sent = transport.counters.send_rate.bitrate(now);
+        let delivered = stats.loss_fraction < DELIVERED_MAX_LOSS
+            && stats.acked_bps.is_some_and(|acked| acked as f64 >= DELIVERED_FRACTION * sent as f64);
+        let estimate = if delivered {
+            bwe.estimate_bps().max((sent as f64 * DELIVERED_HEADROOM) as u64)
+        } else {
+            bwe.estimate_bps()
+        };
         let mut demands = Vec::with_capacity(transport.consumers.len());
         for (index, consumer_id) in transport.consumers.iter().enumerate() {
             let Some(consumer) = self.consumers.get(consumer_id) else { continue };
@@ -102,6 +129,21 @@ impl Worker {
             demands.push(demand(now, index, consumer, producer));
         }
         let allocations = allocator::allocate(estimate, &demands);
+        tracing::trace!(
+            transport = %id,
+            estimate,
+            raw = stats.estimate_bps,
+            delay = stats.delay_based_bps,
+            loss_based = stats.loss_based_bps,
+            loss = stats.loss_fraction,
+            acked = ?stats.acked_bps,
+            sent,
+            usage = ?stats.usage,
+            probes = stats.probes_sent,
+            found = stats.probes_succeeded,
+            targets = ?allocations.iter().map(|a| a.target.map(|l| (l.spatial, l.temporal))).collect::<Vec<_>>(),
+            "downlink allocated"
+        );
         // What the consumers would take unconstrained: the estimator probes towards it.
         let desired: u64 = demands
             .iter()
@@ -121,8 +163,11 @@ impl Worker {
             let Some(consumer_id) = transport.consumers.get(allocation.id) else { continue };
             let Some(selector) = self.consumers.get_mut(consumer_id).and_then(|c| c.layers.as_mut()) else { continue };
             // Paused consumers keep their last target: they forward nothing anyway, and resume
-            // where they were.
-            if demands.iter().any(|d| d.id == allocation.id && d.paused) {
+            // where they were. So do consumers of a producer with nothing measured just now (its
+            // sender stalled a moment): no bitrate known is not "nothing fits", and dropping the
+            // target would cost a keyframe when it comes back.
+            let keep = |d: &ConsumerDemand| d.paused || d.layer_bitrates.iter().flatten().all(|&r| r == 0);
+            if demands.iter().any(|d| d.id == allocation.id && keep(d)) {
                 continue;
             }
             selector.target = allocation.target.map(|l| Layers { spatial: l.spatial, temporal: l.temporal });
@@ -193,38 +238,45 @@ pub struct ProbeSend {
     packets: usize,
 }
 
-/// `count` padding-only RTX packets of probe cluster `cluster`, each stamped with a transport-wide
-/// sequence number.
+/// `count` padding-only packets of probe cluster `cluster` on the probator stream, each stamped with
+/// a transport-wide sequence number. A browser counts a packet in its transport-cc feedback only if
+/// it routes it to a receiver; mediasoup-client opens one for exactly this (mid `probator`, SSRC
+/// 1234, payload type 127, the header extensions of the first video consumer), so the padding goes
+/// there, with `consumer`'s extension ids.
 fn send_padding(
     now: Instant,
     transmits: &mut super::transmit::TransmitQueue,
     transport: &mut super::transport::Transport,
-    consumer: &mut Consumer,
+    consumer: &Consumer,
     cluster: u32,
     count: usize,
 ) {
-    let (Some((rtx_ssrc, rtx_pt)), Some(twcc_id)) = (consumer.rtx, consumer.twcc_ext_id.filter(|&id| id <= 14)) else {
+    let (Some(twcc_id), Some(mid_id)) =
+        (consumer.twcc_ext_id.filter(|&id| id <= 14), consumer.mid_ext_id.filter(|&id| id <= 14))
+    else {
         return;
     };
     let timestamp = consumer.last_sent.map_or(0, |(_, ts)| ts);
-    let per_packet = PROBE_PACKET_LEN;
     for _ in 0..count {
         let (Some((socket, to)), Some(srtp)) = (transport.selected, transport.srtp_send.as_mut()) else { return };
         let seq = transport.twcc_out_seq;
         transport.twcc_out_seq = seq.wrapping_add(1);
+        let rtp_seq = transport.probator_seq;
+        transport.probator_seq = rtp_seq.wrapping_add(1);
         let mut buf = transmits.buffer();
-        // V=2, P=1, X=1; the transport-cc element in a one-byte extension block.
-        buf.extend_from_slice(&[0xb0, rtx_pt & 0x7f]);
-        buf.extend_from_slice(&consumer.rtx_seq.to_be_bytes());
+        // V=2, P=1, X=1; mid and transport-cc in a one-byte extension block of three words.
+        buf.extend_from_slice(&[0xb0, PROBATOR_PAYLOAD_TYPE]);
+        buf.extend_from_slice(&rtp_seq.to_be_bytes());
         buf.extend_from_slice(&timestamp.to_be_bytes());
-        buf.extend_from_slice(&rtx_ssrc.to_be_bytes());
+        buf.extend_from_slice(&PROBATOR_SSRC.to_be_bytes());
+        buf.extend_from_slice(&[0xbe, 0xde, 0, 3, (mid_id << 4) | (PROBATOR_MID.len() as u8 - 1)]);
+        buf.extend_from_slice(PROBATOR_MID);
         let [hi, lo] = seq.to_be_bytes();
-        buf.extend_from_slice(&[0xbe, 0xde, 0, 1, (twcc_id << 4) | 1, hi, lo, 0]);
-        buf.resize(per_packet, 0);
-        buf[per_packet - 1] = PROBE_PADDING as u8;
-        consumer.rtx_seq = consumer.rtx_seq.wrapping_add(1);
-        buf.resize(BUFFER_SIZE.min(per_packet + 64), 0);
-        match srtp.encrypt_rtp(&mut buf, per_packet) {
+        buf.extend_from_slice(&[(twcc_id << 4) | 1, hi, lo]);
+        buf.resize(PROBE_PACKET_LEN, 0);
+        buf[PROBE_PACKET_LEN - 1] = PROBE_PADDING as u8;
+        buf.resize(BUFFER_SIZE.min(PROBE_PACKET_LEN + 64), 0);
+        match srtp.encrypt_rtp(&mut buf, PROBE_PACKET_LEN) {
             Ok(n) => {
                 buf.truncate(n);
                 transport.counters.packets_sent += 1;

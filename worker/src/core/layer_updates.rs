@@ -54,6 +54,7 @@ impl Worker {
             selector.retarget(active);
         }
         if let Some(change) = selector.take_change() {
+            tracing::debug!(consumer = %id, target = ?selector.target, current = ?change, "layers changed");
             let layers = change.map(|l| ConsumerLayers { spatial_layer: l.spatial, temporal_layer: Some(l.temporal) });
             self.notify(Notification::Consumer(id, ConsumerNotification::LayersChanged(layers)));
         }

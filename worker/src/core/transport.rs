@@ -87,6 +87,10 @@ pub struct Transport {
     pub twcc_out_seq: u16,
     /// The probe cluster being sent.
     pub probe: Option<super::downlink::ProbeSend>,
+    /// The probator stream's next sequence number (probe padding).
+    pub probator_seq: u16,
+    /// The RTCP CNAME of every producer on this transport.
+    pub cname_for_producers: Option<String>,
     /// The SSRC our own RTCP (receiver reports, NACK, PLI, feedback) is sent from.
     pub rtcp_ssrc: u32,
     pub next_receiver_report: Option<Instant>,
@@ -124,6 +128,8 @@ impl Transport {
             bwe: None,
             twcc_out_seq: 0,
             probe: None,
+            probator_seq: 0,
+            cname_for_producers: None,
             rtcp_ssrc,
             next_receiver_report: None,
             id,

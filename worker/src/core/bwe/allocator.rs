@@ -100,12 +100,13 @@ pub fn allocate(estimate_bps: u64, consumers: &[ConsumerDemand]) -> Vec<Allocati
     // Fairness: everyone's lowest layer first. `rung[i]` is consumer i's position on its ladder.
     let ladders: Vec<Ladder> = consumers.iter().map(Ladder::of).collect();
     let mut rung: Vec<Option<usize>> = vec![None; consumers.len()];
+    // The lowest layer is a floor, given even when it does not fit: a tile that keeps moving at a
+    // few frames a second is a call, a frozen one is not (and the lowest layers are a small part of
+    // any downlink that carries the audio).
     for i in active(MediaKind::Video) {
-        if let Some(&lowest) = ladders[i].layers().first()
-            && fits(&consumers[i], lowest, 0, remaining)
-        {
+        if let Some(&lowest) = ladders[i].layers().first() {
             out[i] = allocation(&consumers[i], lowest);
-            remaining -= out[i].bitrate_bps;
+            remaining = remaining.saturating_sub(out[i].bitrate_bps);
             rung[i] = Some(0);
         }
     }

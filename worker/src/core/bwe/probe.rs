@@ -37,7 +37,9 @@ const PERIODIC_MULTIPLIER: f64 = 2.0;
 /// discounted (see [`super::PROBE_RESULT_FACTOR`]), the estimate can reach what is desired.
 const DESIRED_HEADROOM: f64 = 1.25;
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// A link that got better says nothing by itself: after failed probes the next one still comes
+/// within this, so recovery from a cut that ended takes seconds, not tens of them.
+const BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// An estimate falling below this fraction of its recent level counts as a large drop.
 const LARGE_DROP: f64 = 0.66;
 
