@@ -78,7 +78,7 @@ pub async fn render(state: &MetricsState) -> String {
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
-    let series: [(&str, &str, &str, Field); 17] = [
+    let series: [(&str, &str, &str, Field); 20] = [
         ("octo_routers", "gauge", "Routers.", |m| m.routers),
         ("octo_transports", "gauge", "WebRTC transports.", |m| m.transports),
         ("octo_producers", "gauge", "Producers (not counting piped copies).", |m| m.producers),
@@ -110,12 +110,40 @@ pub async fn render(state: &MetricsState) -> String {
         ("octo_keyframe_requests_received_total", "counter", "PLI and FIR received from subscribers.", |m| {
             m.keyframe_requests_received
         }),
+        (
+            "octo_consumers_low_score",
+            "gauge",
+            "Consumers whose receivers report heavy loss (score below 5 of 10).",
+            |m| m.consumers_low_score,
+        ),
+        ("octo_downlink_estimated_transports", "gauge", "WebRTC transports with a downlink estimate.", |m| {
+            m.estimated_transports
+        }),
+        (
+            "octo_downlink_estimate_bits_per_second_sum",
+            "gauge",
+            "Downlink estimates of those transports, summed.",
+            |m| m.estimated_bitrate_sum,
+        ),
     ];
     for (name, kind, help, field) in series {
         family(&mut out, name, kind, help);
         for (index, _, metrics) in &per_worker {
             if let Some(m) = metrics {
                 let _ = writeln!(out, "{name}{{worker=\"{index}\"}} {}", field(m));
+            }
+        }
+    }
+    family(
+        &mut out,
+        "octo_simulcast_consumers",
+        "gauge",
+        "Simulcast consumers by the encoding they forward (0 is the lowest; none: waiting for a keyframe).",
+    );
+    for (index, _, metrics) in &per_worker {
+        if let Some(m) = metrics {
+            for (layer, n) in ["0", "1", "2", "none"].iter().zip(m.simulcast_consumers_by_layer) {
+                let _ = writeln!(out, "octo_simulcast_consumers{{worker=\"{index}\",layer=\"{layer}\"}} {n}");
             }
         }
     }

@@ -427,6 +427,17 @@ pub struct WorkerMetrics {
     /// Bytes through pipe transports each way (also in `bytes_received` / `bytes_sent`).
     pub pipe_bytes_received: u64,
     pub pipe_bytes_sent: u64,
+    /// Simulcast consumers by the encoding they forward now (lowest first; `[3]`: none).
+    #[serde(default)]
+    pub simulcast_consumers_by_layer: [u64; 4],
+    /// Consumers whose receiver reports heavy loss (score below 5).
+    #[serde(default)]
+    pub consumers_low_score: u64,
+    /// WebRTC transports whose downlink estimator has feedback, and their estimates summed (bit/s).
+    #[serde(default)]
+    pub estimated_transports: u64,
+    #[serde(default)]
+    pub estimated_bitrate_sum: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -520,6 +531,10 @@ pub enum ConsumerNotification {
     ProducerResumed,
     /// The layers a simulcast consumer forwards changed; `None`: it forwards nothing now.
     LayersChanged(Option<ConsumerLayers>),
+    /// The consumer's score (0–10, from its receiver's reports) changed.
+    Score {
+        score: u8,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,9 @@ pub struct TransportStats {
     pub send_bitrate: u64,
     /// Datagrams that failed to parse, authenticate or decrypt.
     pub packets_dropped: u64,
+    /// The downlink estimate (bit/s), once the receiver reports transport-cc (mediasoup's name).
+    #[serde(default)]
+    pub available_outgoing_bitrate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,4 +60,32 @@ pub struct RtpStreamStats {
     pub fir_count: u64,
     pub packets_retransmitted: u64,
     pub packets_discarded: u64,
+    /// 0–10, mediasoup's scale: 10 is no loss, each 5 % of loss costs a point.
+    #[serde(default)]
+    pub score: u8,
+    /// What a simulcast consumer forwards now (`None`: nothing, or not simulcast).
+    #[serde(default)]
+    pub spatial_layer: Option<u8>,
+    #[serde(default)]
+    pub temporal_layer: Option<u8>,
+}
+
+/// mediasoup's 0–10 stream score from a loss fraction (0–255, as in a report block).
+pub fn score_of_loss(fraction_lost: u8) -> u8 {
+    // A point per 5 % lost, rounded: 20 points would be all of it.
+    let points = (u32::from(fraction_lost) * 20 + 128) / 256;
+    10u32.saturating_sub(points) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score_of_loss;
+
+    #[test]
+    fn scores_fall_a_point_per_five_percent_lost() {
+        let cases = [(0u8, 10u8), (1, 10), (13, 9), (64, 5), (128, 0), (255, 0)];
+        for (fraction_lost, score) in cases {
+            assert_eq!(score_of_loss(fraction_lost), score, "fraction {fraction_lost}");
+        }
+    }
 }

@@ -108,6 +108,11 @@ pub enum RoomEvent {
         consumer_id: octo_ipc::ConsumerId,
         producer_id: octo_ipc::ProducerId,
     },
+    /// The consumer's score (0–10) changed.
+    ConsumerScore {
+        consumer_id: octo_ipc::ConsumerId,
+        score: u8,
+    },
     /// A simulcast consumer forwards other layers now (`None`: none).
     ConsumerLayersChanged {
         consumer_id: octo_ipc::ConsumerId,

@@ -938,6 +938,9 @@ impl Room {
                 ConsumerNotification::ProducerResumed => {
                     (owner.sink.clone(), RoomEvent::ConsumerResumed { consumer_id, producer_id }, false)
                 }
+                ConsumerNotification::Score { score } => {
+                    (owner.sink.clone(), RoomEvent::ConsumerScore { consumer_id, score: *score }, false)
+                }
                 ConsumerNotification::LayersChanged(layers) => {
                     (owner.sink.clone(), RoomEvent::ConsumerLayersChanged { consumer_id, layers: *layers }, false)
                 }

@@ -397,6 +397,9 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
         RoomEvent::ConsumerResumed { consumer_id, producer_id } => {
             ("consumerResumed", json!({ "consumerId": consumer_id.to_string(), "producerId": producer_id.to_string() }))
         }
+        RoomEvent::ConsumerScore { consumer_id, score } => {
+            ("consumerScore", json!({ "consumerId": consumer_id.to_string(), "score": score }))
+        }
         RoomEvent::ConsumerLayersChanged { consumer_id, layers } => (
             "consumerLayersChanged",
             json!({
@@ -448,6 +451,7 @@ mod tests {
             RoomEvent::ConsumerClosed { consumer_id: c, producer_id: p },
             RoomEvent::ConsumerPaused { consumer_id: c, producer_id: p },
             RoomEvent::ConsumerResumed { consumer_id: c, producer_id: p },
+            RoomEvent::ConsumerScore { consumer_id: c, score: 9 },
             RoomEvent::ConsumerLayersChanged {
                 consumer_id: c,
                 layers: Some(octo_ipc::ConsumerLayers { spatial_layer: 1, temporal_layer: Some(2) }),
@@ -467,6 +471,7 @@ mod tests {
                 "consumerClosed",
                 "consumerPaused",
                 "consumerResumed",
+                "consumerScore",
                 "consumerLayersChanged",
                 "roomError"
             ]

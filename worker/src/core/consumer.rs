@@ -84,6 +84,8 @@ pub struct Consumer {
     pub packets_retransmitted: u64,
     pub rtt: Option<Duration>,
     pub fraction_lost: u8,
+    /// The score last reported to the controller.
+    pub reported_score: Option<u8>,
     pub packets_lost: i64,
     pub jitter: u32,
 }
@@ -156,6 +158,7 @@ impl Consumer {
             packets_retransmitted: 0,
             rtt: None,
             fraction_lost: 0,
+            reported_score: None,
             packets_lost: 0,
             jitter: 0,
         }

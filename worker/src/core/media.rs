@@ -306,6 +306,9 @@ impl Worker {
                 fir_count: s.fir_count,
                 packets_retransmitted: s.nack.as_ref().map_or(0, |n| n.stats().packets_recovered),
                 packets_discarded: s.packets_discarded,
+                score: octo_ipc::score_of_loss((s.recv.loss_fraction() * 256.0).clamp(0.0, 255.0) as u8),
+                spatial_layer: None,
+                temporal_layer: None,
             })
             .collect()
     }
@@ -333,6 +336,9 @@ impl Worker {
             fir_count: c.fir_count,
             packets_retransmitted: c.packets_retransmitted,
             packets_discarded: 0,
+            score: octo_ipc::score_of_loss(c.fraction_lost),
+            spatial_layer: c.layers.as_ref().and_then(|l| l.current()).map(|l| l.spatial),
+            temporal_layer: c.layers.as_ref().and_then(|l| l.current()).map(|l| l.temporal),
         }]
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use octo_ipc::{ConsumerId, ProducerId, TransportId};
+use octo_ipc::{ConsumerId, ConsumerNotification, Notification, ProducerId, TransportId};
 
 use super::rtp::rtcp::{
     ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_receiver_report,
@@ -65,6 +65,8 @@ impl Worker {
         let mut nacks: [(ConsumerId, u32, u16); 64] = [(ConsumerId(0), 0, 0); 64];
         let mut nack_count = 0;
         let mut keyframes: [Option<(ConsumerId, u32)>; 8] = [None; 8];
+        // Consumers whose score changed with a report (a report carries 31 blocks at most).
+        let mut scored: Vec<(ConsumerId, u8)> = Vec::new();
         let mut keyframe_count = 0;
         for packet in RtcpCompound::iter(&buf[..len]) {
             let Ok(packet) = packet else {
@@ -80,12 +82,12 @@ impl Worker {
                         stream.recv.sender_report_received(now, (sr.info.ntp >> 32) as u32, sr.info.ntp as u32);
                     }
                     for block in sr.report_blocks() {
-                        apply_report_block(&mut self.consumers, transport, block, now_mid);
+                        scored.extend(apply_report_block(&mut self.consumers, transport, block, now_mid));
                     }
                 }
                 RtcpPacket::ReceiverReport(rr) => {
                     for block in rr.report_blocks() {
-                        apply_report_block(&mut self.consumers, transport, block, now_mid);
+                        scored.extend(apply_report_block(&mut self.consumers, transport, block, now_mid));
                     }
                 }
                 RtcpPacket::Nack(nack) => {
@@ -134,6 +136,9 @@ impl Worker {
                 RtcpPacket::Remb(_) => {}
                 RtcpPacket::Sdes(_) | RtcpPacket::Bye(_) | RtcpPacket::Unknown { .. } => {}
             }
+        }
+        for (consumer_id, score) in scored {
+            self.notify(Notification::Consumer(consumer_id, ConsumerNotification::Score { score }));
         }
         for &(consumer_id, media_ssrc, lost) in &nacks[..nack_count] {
             self.retransmit(now, consumer_id, media_ssrc, lost);
@@ -278,15 +283,21 @@ impl Worker {
     }
 }
 
-/// A receiver's report about one of our consumers: loss, jitter and (from LSR/DLSR) RTT.
+/// A receiver's report about one of our consumers: loss, jitter and (from LSR/DLSR) RTT. Returns the
+/// consumer and its new score when the score changed.
 fn apply_report_block(
     consumers: &mut super::id_map::IdMap<ConsumerId, super::consumer::Consumer>,
     transport: &Transport,
     block: ReportBlock,
     now_mid: u32,
-) {
-    let Some(consumer) = transport.outgoing.get(&block.ssrc).and_then(|id| consumers.get_mut(id)) else { return };
+) -> Option<(ConsumerId, u8)> {
+    let consumer = transport.outgoing.get(&block.ssrc).and_then(|id| consumers.get_mut(id))?;
     consumer.fraction_lost = block.fraction_lost;
+    let score = octo_ipc::score_of_loss(block.fraction_lost);
+    let changed = (consumer.reported_score != Some(score)).then(|| {
+        consumer.reported_score = Some(score);
+        (consumer.id, score)
+    });
     consumer.packets_lost = i64::from(block.cumulative_lost);
     consumer.jitter = block.jitter;
     if block.last_sr != 0 {
@@ -296,4 +307,5 @@ fn apply_report_block(
             consumer.rtt = Some(Duration::from_micros(u64::from(rtt) * 1_000_000 / 65_536));
         }
     }
+    changed
 }

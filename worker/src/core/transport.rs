@@ -250,6 +250,11 @@ impl Transport {
             recv_bitrate: now.map_or(0, |n| self.counters.recv_rate.bitrate(n)),
             send_bitrate: now.map_or(0, |n| self.counters.send_rate.bitrate(n)),
             packets_dropped: self.counters.packets_dropped,
+            available_outgoing_bitrate: self
+                .bwe
+                .as_ref()
+                .filter(|b| b.stats().feedback_received > 0)
+                .map(|b| b.estimate_bps()),
         }
     }
 }

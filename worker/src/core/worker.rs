@@ -304,6 +304,7 @@ impl Worker {
             srtp_failures: c.retired_srtp_failures,
             nacks_received: c.retired_nacks,
             keyframe_requests_received: c.retired_keyframe_requests,
+            ..Default::default()
         };
         for t in self.transports.values() {
             m.packets_received += t.counters.packets_received;
@@ -320,6 +321,17 @@ impl Worker {
         for consumer in self.consumers.values() {
             m.nacks_received += consumer.nack_count;
             m.keyframe_requests_received += consumer.pli_count + consumer.fir_count;
+            if let Some(layers) = &consumer.layers {
+                let slot = layers.current_spatial.map_or(3, |s| usize::from(s).min(2));
+                m.simulcast_consumers_by_layer[slot] += 1;
+            }
+            if consumer.reported_score.is_some_and(|s| s < 5) {
+                m.consumers_low_score += 1;
+            }
+        }
+        for bwe in self.transports.values().filter_map(|t| t.bwe.as_ref()).filter(|b| b.stats().feedback_received > 0) {
+            m.estimated_transports += 1;
+            m.estimated_bitrate_sum += bwe.estimate_bps();
         }
         m
     }

@@ -288,3 +288,32 @@ fn preferred_layers_on_a_simple_consumer_are_refused() {
     assert_eq!(err.code, ErrorCode::InvalidRequest);
     assert_eq!(h.request(Request::Consumer(consumer.id, ConsumerRequest::SetPriority(9))), Ok(Response::Ok));
 }
+
+#[test]
+fn receiver_reports_move_the_score_and_get_stats_shows_it_with_the_layers() {
+    let mut s = Simulcast::new();
+    s.frame([true, true, true]);
+    let ssrc = s.consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    let report = |fraction_lost| crate::core::rtp::rtcp::ReportBlock { ssrc, fraction_lost, ..Default::default() };
+    for fraction_lost in [64u8, 64, 0] {
+        s.sub.send_rtcp(|b| crate::core::rtp::rtcp::write_receiver_report(b, 9, &[report(fraction_lost)]).unwrap());
+        s.h.pump(&mut [&mut s.publisher, &mut s.sub]);
+    }
+    let scores: Vec<u8> = s
+        .h
+        .notifications
+        .iter()
+        .filter_map(|n| match n {
+            Notification::Consumer(id, ConsumerNotification::Score { score }) if *id == s.consumer.id => Some(*score),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scores, [5, 10], "25 % lost is 5, and only changes are told");
+    match s.h.request(Request::Consumer(s.consumer.id, ConsumerRequest::GetStats)) {
+        Ok(Response::RtpStreamStats(stats)) => {
+            assert_eq!(stats[0].score, 10);
+            assert_eq!((stats[0].spatial_layer, stats[0].temporal_layer), (Some(2), Some(2)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
