@@ -42,6 +42,9 @@ pub struct SubscriberFigures {
     pub layer_reports: usize,
     /// Every report, "spatial.temporal@seconds" from the resume.
     pub layer_history: String,
+    /// Share of the window the reports say each spatial layer (lowest first) was forwarded; the
+    /// rest of the window nothing was (or nothing was reported yet).
+    pub spatial_share: [f64; 3],
     /// From the media: the encoding of the last keyframe decrypted (by its resolution) and the
     /// highest VP8 temporal id decrypted in the window (capped subscribers decrypt everything).
     pub media_spatial: Option<u8>,
@@ -67,7 +70,7 @@ pub fn window(a: &Snapshot, b: &Snapshot, session: &Session) -> DownlinkReport {
         .filter_map(|end| {
             let (peer, p) = session.peers.iter().enumerate().find(|(_, p)| p.recv_key() == Some(end.key))?;
             let start = a.downlinks.iter().find(|d| d.key == end.key);
-            Some(subscriber(peer, p, start, end, wall))
+            Some(subscriber(peer, p, start, end, (a.at, b.at)))
         })
         .collect();
     let mut report = DownlinkReport::default();
@@ -92,8 +95,9 @@ fn subscriber(
     p: &Peer,
     start: Option<&DownlinkSnapshot>,
     end: &DownlinkSnapshot,
-    wall: f64,
+    (from, to): (Instant, Instant),
 ) -> SubscriberFigures {
+    let wall = to.duration_since(from).as_secs_f64().max(1e-6);
     let (c0, c1) = (start.map(|s| s.counters).unwrap_or_default(), end.counters);
     let kbps = |bytes: u64| bytes as f64 * 8.0 / wall / 1000.0;
     let media_kbps = kbps(c1.media_bytes - c0.media_bytes);
@@ -134,6 +138,7 @@ fn subscriber(
         first_change_s: changes.get(1).map(|c| since(c)),
         last_change_s: changes.get(1..).and_then(<[_]>::last).map(|c| since(c)),
         layer_reports: changes.len(),
+        spatial_share: spatial_share(&changes, from, to),
         layer_history: changes
             .iter()
             .map(|c| format!("{}.{}@{:.2}s", layer(c.spatial), layer(c.temporal), since(c)))
@@ -147,6 +152,22 @@ fn subscriber(
     }
 }
 
+/// How much of `from..to` each spatial layer was reported forwarded, from the reports in time order.
+fn spatial_share(changes: &[&LayerChange], from: Instant, to: Instant) -> [f64; 3] {
+    let wall = to.duration_since(from).as_secs_f64().max(1e-6);
+    let mut share = [0.0; 3];
+    for (i, c) in changes.iter().enumerate() {
+        let start = c.at.max(from);
+        let end = changes.get(i + 1).map_or(to, |next| next.at.min(to));
+        if let Some(s) = c.spatial.and_then(|s| share.get_mut(usize::from(s)))
+            && end > start
+        {
+            *s += end.duration_since(start).as_secs_f64() / wall;
+        }
+    }
+    share
+}
+
 fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
@@ -157,11 +178,11 @@ pub fn print(report: &DownlinkReport) {
         return;
     }
     println!(
-        "  peer  cap kbit/s  media kbit/s  +rtx  +padding  total÷cap  link drop %  layers (events)  media layer  first/first change/last change s  history"
+        "  peer  cap kbit/s  media kbit/s  +rtx  +padding  total÷cap  link drop %  layers (events)  share on 0/1/2  media layer  first/first change/last change s  history"
     );
     for s in &report.subscribers {
         println!(
-            "  {:>4}  {:>10}  {:>12.0}  {:>4.0}  {:>8.0}  {:>9}  {:>11}  {:>15}  {:>11}  {:>32}  {}",
+            "  {:>4}  {:>10}  {:>12.0}  {:>4.0}  {:>8.0}  {:>9}  {:>11}  {:>15}  {:>14}  {:>11}  {:>32}  {}",
             s.peer,
             s.cap_kbps.map_or("-".into(), |c| c.to_string()),
             s.media_kbps,
@@ -174,6 +195,7 @@ pub fn print(report: &DownlinkReport) {
                 s.final_spatial.map_or("-".into(), |l| l.to_string()),
                 s.final_temporal.map_or("-".into(), |l| l.to_string())
             ),
+            format!("{:.2}/{:.2}/{:.2}", s.spatial_share[0], s.spatial_share[1], s.spatial_share[2]),
             format!(
                 "{}.{}",
                 s.media_spatial.map_or("-".into(), |l| l.to_string()),
@@ -186,5 +208,22 @@ pub fn print(report: &DownlinkReport) {
     if !report.uncapped_by_final_spatial.is_empty() {
         let by: Vec<String> = report.uncapped_by_final_spatial.iter().map(|(l, n)| format!("{n} on {l}")).collect();
         println!("  uncapped subscribers by final spatial layer: {}", by.join(", "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn shares_count_only_the_window() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let change = |ms, spatial| LayerChange { consumer_id: "c".into(), spatial, temporal: Some(2), at: at(ms) };
+        let changes = [change(0, Some(2)), change(1_500, Some(0)), change(2_000, None), change(2_500, Some(1))];
+        let refs: Vec<&LayerChange> = changes.iter().collect();
+        let share = spatial_share(&refs, at(1_000), at(3_000));
+        assert_eq!(share, [0.25, 0.25, 0.25]);
     }
 }
