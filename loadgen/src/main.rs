@@ -62,6 +62,10 @@ struct Common {
     /// The simulcast encodings' bitrates, kbit/s, lowest first.
     #[arg(long, global = true, value_delimiter = ',', num_args = 3, default_values_t = [150, 500, 1200])]
     simulcast_kbps: Vec<u64>,
+    /// Subscribers send no transport-cc feedback: the worker then runs no downlink estimator and
+    /// sends every consumer its preferred layer (the cost of forwarding alone).
+    #[arg(long, global = true)]
+    no_transport_cc: bool,
     /// Put a simulated bottleneck of this many kbit/s (a constant-rate link with a drop-tail queue
     /// of 100 ms) in front of each subscriber, before the load generator reads its datagrams; a
     /// comma-separated list is taken by the capped subscribers in turn.
@@ -160,6 +164,7 @@ fn main() -> anyhow::Result<()> {
                 let k = &c.simulcast_kbps;
                 [k[0] * 1000, k[1] * 1000, k[2] * 1000]
             }),
+            transport_cc: !c.no_transport_cc,
         },
         downlink_caps: DownlinkCaps { kbps: c.subscriber_cap_kbps, subscribers: c.capped_subscribers },
         settle: Duration::from_millis(c.settle_ms),

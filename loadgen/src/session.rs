@@ -45,6 +45,9 @@ pub struct MediaOptions {
     /// Publish video as three simulcast encodings (L1T3) of these bitrates, lowest first, instead
     /// of one stream of `bitrate`.
     pub simulcast: Option<[u64; 3]>,
+    /// Subscribers send transport-cc feedback (as browsers do); without it the worker neither
+    /// estimates nor probes, and every consumer gets its preferred layer.
+    pub transport_cc: bool,
 }
 
 /// The simulcast encodings' resolutions, lowest first (scaled down by 4, 2 and 1, as
@@ -265,7 +268,8 @@ impl Session {
             .as_array()
             .and_then(|exts| exts.iter().find(|e| e["uri"] == URI_TRANSPORT_CC))
             .and_then(|e| e["id"].as_u64())
-            .and_then(|id| u8::try_from(id).ok());
+            .and_then(|id| u8::try_from(id).ok())
+            .filter(|_| self.media_options.transport_cc);
         // The loop must know the SSRC before the worker can send on it.
         self.media.send(Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at, twcc_ext_id })?;
         p.signaling.request("resumeConsumer", json!({"consumerId": consumer_id}))?;
