@@ -45,8 +45,9 @@ pub struct SubscriberFigures {
     /// Share of the window the reports say each spatial layer (lowest first) was forwarded; the
     /// rest of the window nothing was (or nothing was reported yet).
     pub spatial_share: [f64; 3],
-    /// From the media: the encoding of the last keyframe decrypted (by its resolution) and the
-    /// highest VP8 temporal id decrypted in the window (capped subscribers decrypt everything).
+    /// From the media, for capped subscribers (they decrypt every packet): the encoding of the last
+    /// keyframe (by its resolution) and the highest VP8 temporal id in the window. Others decrypt
+    /// a sample, which seldom holds a keyframe, so they report none.
     pub media_spatial: Option<u8>,
     pub media_temporal_max: Option<u8>,
 }
@@ -146,9 +147,13 @@ fn subscriber(
             .join(" "),
         media_spatial: c1
             .keyframe_resolution
+            .filter(|_| p.cap_kbps.is_some())
             .and_then(|r| SIMULCAST_RESOLUTIONS.iter().position(|s| *s == r))
             .map(|i| i as u8),
-        media_temporal_max: (0..3u8).rev().find(|&t| temporal[usize::from(t)] > temporal0[usize::from(t)]),
+        media_temporal_max: (0..3u8)
+            .rev()
+            .find(|&t| temporal[usize::from(t)] > temporal0[usize::from(t)])
+            .filter(|_| p.cap_kbps.is_some()),
     }
 }
 
