@@ -64,7 +64,6 @@ pub struct DownlinkReport {
 
 /// The figures between snapshots `a` and `b` for every subscriber in `session`.
 pub fn window(a: &Snapshot, b: &Snapshot, session: &Session) -> DownlinkReport {
-    let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-6);
     let mut all: Vec<SubscriberFigures> = b
         .downlinks
         .iter()
