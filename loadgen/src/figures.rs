@@ -98,6 +98,15 @@ pub struct StepFigures {
     /// load average at the end of the window: on a shared machine, what other processes took.
     pub worker_preemptions_per_s: f64,
     pub load_average: f64,
+    /// Padding-only RTX packets the subscribers received (the estimator's probes) and the
+    /// transport-cc feedback packets they sent, in the window.
+    pub padding_received: u64,
+    pub twcc_feedback_sent: u64,
+    /// The simulated bottlenecks' datagrams delivered and dropped in the window.
+    pub link_delivered: u64,
+    pub link_dropped: u64,
+    /// Per subscriber: received bitrate against its cap, the layers it was given.
+    pub downlink: crate::downlink_figures::DownlinkReport,
 }
 
 impl StepFigures {
@@ -203,5 +212,10 @@ pub fn window(
             .sum::<u64>() as f64
             / wall,
         load_average: proc_stat::load_average(),
+        padding_received: cb.padding_received - ca.padding_received,
+        twcc_feedback_sent: cb.twcc_feedback_sent - ca.twcc_feedback_sent,
+        link_delivered: cb.link_delivered - ca.link_delivered,
+        link_dropped: cb.link_dropped - ca.link_dropped,
+        downlink: crate::downlink_figures::window(&a.snapshot, &b.snapshot, session),
     }
 }

@@ -3,6 +3,7 @@
 //! follow (see BENCHMARKS.md).
 
 pub mod cluster;
+pub mod downlink_figures;
 pub mod figures;
 pub mod http;
 pub mod media;

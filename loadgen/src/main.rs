@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use octo_loadgen::scenario::{self, Kind, Options, Ramp};
-use octo_loadgen::session::MediaOptions;
+use octo_loadgen::session::{DownlinkCaps, MediaOptions};
 
 #[derive(Parser)]
 #[command(version, about = "Load generator for Octo: real Socket.IO signaling, ICE, DTLS and SRTP clients")]
@@ -55,6 +55,25 @@ struct Common {
     /// (UDP_GRO) on the subscribers' sockets. On loopback the split is then billed to the worker.
     #[arg(long, global = true)]
     no_gro: bool,
+    /// Publish video as three simulcast encodings (VP8 L1T3 each, 320×180, 640×360 and 1280×720)
+    /// instead of one stream of --bitrate; viewers get simulcast consumers.
+    #[arg(long, global = true)]
+    simulcast: bool,
+    /// The simulcast encodings' bitrates, kbit/s, lowest first.
+    #[arg(long, global = true, value_delimiter = ',', num_args = 3, default_values_t = [150, 500, 1200])]
+    simulcast_kbps: Vec<u64>,
+    /// Subscribers send no transport-cc feedback: the worker then runs no downlink estimator and
+    /// sends every consumer its preferred layer (the cost of forwarding alone).
+    #[arg(long, global = true)]
+    no_transport_cc: bool,
+    /// Put a simulated bottleneck of this many kbit/s (a constant-rate link with a drop-tail queue
+    /// of 100 ms) in front of each subscriber, before the load generator reads its datagrams; a
+    /// comma-separated list is taken by the capped subscribers in turn.
+    #[arg(long, global = true, value_delimiter = ',')]
+    subscriber_cap_kbps: Vec<u64>,
+    /// Cap only the first N subscribers (default: all, when --subscriber-cap-kbps is given).
+    #[arg(long, global = true)]
+    capped_subscribers: Option<usize>,
     /// Wait after setup before measuring, ms.
     #[arg(long, global = true, default_value_t = 2000)]
     settle_ms: u64,
@@ -141,7 +160,13 @@ fn main() -> anyhow::Result<()> {
             keyframe_interval: Duration::from_millis(c.keyframe_interval_ms.max(100)),
             audio: !c.no_audio,
             gro: !c.no_gro,
+            simulcast: c.simulcast.then(|| {
+                let k = &c.simulcast_kbps;
+                [k[0] * 1000, k[1] * 1000, k[2] * 1000]
+            }),
+            transport_cc: !c.no_transport_cc,
         },
+        downlink_caps: DownlinkCaps { kbps: c.subscriber_cap_kbps, subscribers: c.capped_subscribers },
         settle: Duration::from_millis(c.settle_ms),
         window: Duration::from_millis(c.window_ms.max(100)),
         decrypt_every: c.decrypt_every,

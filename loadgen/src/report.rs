@@ -138,6 +138,7 @@ pub fn print_step(s: &StepFigures) {
         format!("{}/{}", opt(s.first_packet_p50_ms, 0), opt(s.first_packet_max_ms, 0)),
         opt(s.worker_rss_per_consumer_kb, 1),
     );
+    crate::downlink_figures::print(&s.downlink);
 }
 
 pub fn print(r: &Report) {
@@ -154,12 +155,17 @@ pub fn print(r: &Report) {
     if let Some(s) = r.steps.last() {
         println!(
             "SRTP profile {}; {:.2} datagrams per read at the subscribers; NACKs sent {}, PLIs sent {}, RTX \
-             received {}, integrity failures {}; worker preempted {:.0}/s, load average {:.1} (last step)",
+             received {}, padding probes received {}, transport-cc feedback sent {}, bottlenecks delivered {} and \
+             dropped {} datagrams, integrity failures {}; worker preempted {:.0}/s, load average {:.1} (last step)",
             s.srtp_profile.as_deref().unwrap_or("-"),
             s.datagrams_per_read,
             s.nacks_sent,
             s.plis_sent,
             s.rtx_received,
+            s.padding_received,
+            s.twcc_feedback_sent,
+            s.link_delivered,
+            s.link_dropped,
             s.integrity_failures,
             s.worker_preemptions_per_s,
             s.load_average

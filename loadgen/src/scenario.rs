@@ -13,7 +13,7 @@ use crate::media::{LoopOptions, MediaLoop};
 use crate::octo::{LaunchOptions, Octo};
 use crate::raw_send::{self, RawSend};
 use crate::report::{self, Report};
-use crate::session::{MediaOptions, Session};
+use crate::session::{DownlinkCaps, MediaOptions, Session};
 use crate::{cluster, figures};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,6 +33,8 @@ pub struct Options {
     /// More arguments for an Octo the load generator starts.
     pub octo_args: Vec<String>,
     pub media: MediaOptions,
+    /// Which subscribers receive through a simulated bottleneck, and its rate.
+    pub downlink_caps: DownlinkCaps,
     /// Time after setup before measuring (lets keyframe requests and NACKs settle).
     pub settle: Duration,
     pub window: Duration,
@@ -196,6 +198,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
         MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound, cpu: loop_cpu })?;
     let mut session = Session::new(octo.addr, media, options.media);
     session.nodes = nodes.iter().map(|n| n.addr).collect();
+    session.downlink_caps = options.downlink_caps.clone();
     let with_pids: Vec<(&Octo, &[(usize, u32)])> = nodes.iter().zip(&node_workers).map(|(n, w)| (n, &w[..])).collect();
     let cluster_nodes: Vec<(&Octo, &[(usize, u32)])> = if redis.is_some() { with_pids.clone() } else { Vec::new() };
     let before_setup = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
 use crate::media::{Command, MediaLoop, TransportSetup};
 use crate::signaling::{SignalingClient, SignalingError};
+use octo_worker::core::ortc::URI_TRANSPORT_CC;
 
 pub struct Peer {
     pub signaling: SignalingClient,
@@ -27,6 +28,10 @@ pub struct Peer {
     pub recv_addr: Option<SocketAddr>,
     pub consumers: usize,
     pub video_consumers: usize,
+    /// The rate of the simulated bottleneck in front of its recv transport, if it has one.
+    pub cap_kbps: Option<u64>,
+    /// Its consumers: (consumer id, kind, when it was resumed).
+    pub consumer_ids: Vec<(String, Kind, Instant)>,
 }
 
 /// What every publisher sends.
@@ -37,6 +42,37 @@ pub struct MediaOptions {
     pub audio: bool,
     /// Receive GSO runs whole (UDP_GRO) on the clients' sockets.
     pub gro: bool,
+    /// Publish video as three simulcast encodings (L1T3) of these bitrates, lowest first, instead
+    /// of one stream of `bitrate`.
+    pub simulcast: Option<[u64; 3]>,
+    /// Subscribers send transport-cc feedback (as browsers do); without it the worker neither
+    /// estimates nor probes, and every consumer gets its preferred layer.
+    pub transport_cc: bool,
+}
+
+/// The simulcast encodings' resolutions, lowest first (scaled down by 4, 2 and 1, as
+/// mediasoup-client's defaults for a 720p camera).
+pub const SIMULCAST_RESOLUTIONS: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
+/// A single-encoding publisher's resolution.
+pub const SINGLE_RESOLUTION: (u16, u16) = (640, 480);
+
+/// Which subscribers receive through a simulated bottleneck.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DownlinkCaps {
+    /// Rates in kbit/s, taken by the capped subscribers in turn (empty: no caps).
+    pub kbps: Vec<u64>,
+    /// How many subscribers (the first ones) are capped; `None`: all of them.
+    pub subscribers: Option<usize>,
+}
+
+impl DownlinkCaps {
+    /// The cap of the `index`-th subscriber.
+    pub fn for_subscriber(&self, index: usize) -> Option<u64> {
+        if self.kbps.is_empty() || self.subscribers.is_some_and(|n| index >= n) {
+            return None;
+        }
+        Some(self.kbps[index % self.kbps.len()])
+    }
 }
 
 pub struct Session {
@@ -48,7 +84,18 @@ pub struct Session {
     next_key: usize,
     next_ssrc: u32,
     last_service: Instant,
+    last_capped_service: Instant,
     pub media_options: MediaOptions,
+    pub downlink_caps: DownlinkCaps,
+    /// Subscribers made by [`Session::subscribe_all_on`] so far.
+    subscribers: usize,
+}
+
+impl Peer {
+    /// The media loop's key of its recv transport, once it has one.
+    pub fn recv_key(&self) -> Option<usize> {
+        self.recv_transport.as_ref().map(|(key, _)| *key)
+    }
 }
 
 impl Session {
@@ -61,7 +108,10 @@ impl Session {
             next_key: 0,
             next_ssrc: 0x1000_0000,
             last_service: Instant::now(),
+            last_capped_service: Instant::now(),
             media_options,
+            downlink_caps: DownlinkCaps::default(),
+            subscribers: 0,
         }
     }
 
@@ -88,6 +138,8 @@ impl Session {
             recv_addr: None,
             consumers: 0,
             video_consumers: 0,
+            cap_kbps: None,
+            consumer_ids: Vec::new(),
         });
         Ok(self.peers.len() - 1)
     }
@@ -122,8 +174,10 @@ impl Session {
         let local = socket.local_addr()?;
         let key = self.next_key;
         self.next_key += 1;
+        let cap_kbps = if direction == "recv" { self.peers[peer].cap_kbps } else { None };
         self.media.send(Command::AddTransport {
             key,
+            cap_kbps,
             setup: TransportSetup {
                 socket,
                 remote_ufrag: ice.username_fragment,
@@ -134,32 +188,45 @@ impl Session {
         Ok((key, id, local))
     }
 
-    /// Creates the peer's send transport and produces video (and audio).
+    /// Creates the peer's send transport and produces video (simulcast or not) and audio.
     pub fn publish(&mut self, peer: usize, media: MediaOptions) -> anyhow::Result<()> {
         let (key, transport_id, _) = self.create_transport(peer, "send")?;
         self.peers[peer].send_transport = Some((key, transport_id.clone()));
         let kinds: &[Kind] = if media.audio { &[Kind::Video, Kind::Audio] } else { &[Kind::Video] };
         for (mid, &kind) in kinds.iter().enumerate() {
-            let ssrc = self.next_ssrc;
-            self.next_ssrc += 2;
-            let (params, payload_type) = rtp_parameters(kind, mid as u8, ssrc, peer);
+            let mid = mid as u8;
+            // One stream per encoding: SSRC, RTX SSRC (declared, as browsers do), bitrate, size.
+            let encodings: Vec<(u32, u64, (u16, u16))> = match (kind, media.simulcast) {
+                (Kind::Video, Some(rates)) => {
+                    (0..3).map(|i| (self.next_ssrc + 2 * i as u32, rates[i], SIMULCAST_RESOLUTIONS[i])).collect()
+                }
+                _ => vec![(self.next_ssrc, media.bitrate, SINGLE_RESOLUTION)],
+            };
+            self.next_ssrc += 2 * encodings.len() as u32;
+            let simulcast = encodings.len() > 1;
+            let ssrcs: Vec<(u32, u64)> = encodings.iter().map(|&(ssrc, rate, _)| (ssrc, rate)).collect();
+            let (params, payload_type) = rtp_parameters(kind, mid, &ssrcs, simulcast, peer);
             let kind_name = if kind == Kind::Video { "video" } else { "audio" };
             let data = self.peers[peer]
                 .signaling
                 .request("produce", json!({"transportId": transport_id, "kind": kind_name, "rtpParameters": params}))?;
             let producer_id = data["id"].as_str().context("producer id")?.to_owned();
             self.peers[peer].producers.push((producer_id, kind));
-            self.media.send(Command::Publish {
-                key,
-                stream: SendStreamConfig {
-                    kind,
-                    ssrc,
-                    payload_type,
-                    mid: mid as u8,
-                    bitrate: media.bitrate,
-                    keyframe_interval: media.keyframe_interval,
-                },
-            })?;
+            for (ssrc, bitrate, resolution) in encodings {
+                self.media.send(Command::Publish {
+                    key,
+                    stream: SendStreamConfig {
+                        kind,
+                        ssrc,
+                        payload_type,
+                        mid,
+                        bitrate,
+                        keyframe_interval: media.keyframe_interval,
+                        temporal_layers: simulcast,
+                        resolution,
+                    },
+                })?;
+            }
         }
         Ok(())
     }
@@ -196,9 +263,17 @@ impl Session {
         let encoding = &data["rtpParameters"]["encodings"][0];
         let ssrc = encoding["ssrc"].as_u64().context("consumer ssrc")? as u32;
         let rtx_ssrc = encoding["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+        // The router's capabilities this peer echoes list transport-cc, so consumers negotiate it.
+        let twcc_ext_id = data["rtpParameters"]["headerExtensions"]
+            .as_array()
+            .and_then(|exts| exts.iter().find(|e| e["uri"] == URI_TRANSPORT_CC))
+            .and_then(|e| e["id"].as_u64())
+            .and_then(|id| u8::try_from(id).ok())
+            .filter(|_| self.media_options.transport_cc);
         // The loop must know the SSRC before the worker can send on it.
-        self.media.send(Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at })?;
+        self.media.send(Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at, twcc_ext_id })?;
         p.signaling.request("resumeConsumer", json!({"consumerId": consumer_id}))?;
+        p.consumer_ids.push((consumer_id, kind, Instant::now()));
         p.consumers += 1;
         p.video_consumers += usize::from(kind == Kind::Video);
         Ok(())
@@ -212,6 +287,8 @@ impl Session {
     /// The same through node `node`.
     pub fn subscribe_all_on(&mut self, room: &str, publishers: &[usize], node: usize) -> anyhow::Result<usize> {
         let peer = self.join_on(room, node)?;
+        self.peers[peer].cap_kbps = self.downlink_caps.for_subscriber(self.subscribers);
+        self.subscribers += 1;
         let producers: Vec<(String, Kind)> = publishers.iter().flat_map(|&p| self.peers[p].producers.clone()).collect();
         for (id, kind) in producers {
             self.consume(peer, &id, kind)?;
@@ -219,8 +296,17 @@ impl Session {
         Ok(peer)
     }
 
-    /// Answers Engine.IO pings on every connection (at most every 500 ms).
+    /// Answers Engine.IO pings on every connection (at most every 500 ms) and reads the capped
+    /// subscribers' events every 50 ms (when their layers change is one of the figures).
     pub fn service_if_due(&mut self) {
+        if self.last_capped_service.elapsed() >= Duration::from_millis(50) {
+            self.last_capped_service = Instant::now();
+            for (i, p) in self.peers.iter_mut().enumerate().filter(|(_, p)| p.cap_kbps.is_some()) {
+                if let Err(e) = p.signaling.service() {
+                    tracing::warn!(peer = i, "signaling: {e}");
+                }
+            }
+        }
         if self.last_service.elapsed() < Duration::from_millis(500) {
             return;
         }
@@ -237,7 +323,7 @@ impl Session {
         let end = Instant::now() + d;
         while Instant::now() < end {
             self.service_if_due();
-            std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+            std::thread::sleep(Duration::from_millis(25).min(end.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -301,34 +387,51 @@ fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
     }
 }
 
-/// The RTP parameters Chrome's mediasoup-client sends for a VP8 webcam or an Opus microphone,
-/// trimmed to what the load generator writes (mid only; no transport-cc, no simulcast).
-fn rtp_parameters(kind: Kind, mid: u8, ssrc: u32, peer: usize) -> (Value, u8) {
+/// The RTP parameters Chrome's mediasoup-client sends for a VP8 webcam (one encoding, or three
+/// simulcast encodings, lowest first, each L1T3 with its SSRC and RTX SSRC) or an Opus microphone,
+/// trimmed to what the load generator writes (mid only; no transport-cc from the publishers).
+/// `encodings`: (SSRC, bitrate) each.
+fn rtp_parameters(kind: Kind, mid: u8, encodings: &[(u32, u64)], simulcast: bool, peer: usize) -> (Value, u8) {
     let mid_ext = json!([{"uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": MID_EXTENSION_ID, "encrypt": false, "parameters": {}}]);
     let rtcp = json!({"cname": format!("loadgen-{peer}"), "reducedSize": true});
     match kind {
-        Kind::Video => (
-            json!({
-                "mid": mid.to_string(),
-                "codecs": [
-                    {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {},
-                     "rtcpFeedback": [{"type": "ccm", "parameter": "fir"}, {"type": "nack", "parameter": ""},
-                                      {"type": "nack", "parameter": "pli"}]},
-                    {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": {"apt": 96},
-                     "rtcpFeedback": []}],
-                "headerExtensions": mid_ext,
-                "encodings": [{"ssrc": ssrc, "rtx": {"ssrc": ssrc + 1}, "dtx": false}],
-                "rtcp": rtcp,
-            }),
-            96,
-        ),
+        Kind::Video => {
+            let scale = [4.0, 2.0, 1.0];
+            let encodings: Vec<Value> = encodings
+                .iter()
+                .enumerate()
+                .map(|(i, &(ssrc, bitrate))| {
+                    if simulcast {
+                        json!({"ssrc": ssrc, "rtx": {"ssrc": ssrc + 1}, "dtx": false, "scalabilityMode": "L1T3",
+                               "maxBitrate": bitrate, "scaleResolutionDownBy": scale[i.min(2)]})
+                    } else {
+                        json!({"ssrc": ssrc, "rtx": {"ssrc": ssrc + 1}, "dtx": false})
+                    }
+                })
+                .collect();
+            (
+                json!({
+                    "mid": mid.to_string(),
+                    "codecs": [
+                        {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {},
+                         "rtcpFeedback": [{"type": "ccm", "parameter": "fir"}, {"type": "nack", "parameter": ""},
+                                          {"type": "nack", "parameter": "pli"}]},
+                        {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": {"apt": 96},
+                         "rtcpFeedback": []}],
+                    "headerExtensions": mid_ext,
+                    "encodings": encodings,
+                    "rtcp": rtcp,
+                }),
+                96,
+            )
+        }
         Kind::Audio => (
             json!({
                 "mid": mid.to_string(),
                 "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2,
                             "parameters": {"minptime": 10, "useinbandfec": 1}, "rtcpFeedback": []}],
                 "headerExtensions": mid_ext,
-                "encodings": [{"ssrc": ssrc, "dtx": false}],
+                "encodings": [{"ssrc": encodings[0].0, "dtx": false}],
                 "rtcp": rtcp,
             }),
             111,

@@ -34,6 +34,37 @@ pub struct SignalingClient {
     next_ack: u64,
     /// Engine.IO pings answered (the server sends one every ~25 s).
     pub pings: u64,
+    /// Every `consumerLayersChanged` the server sent, when it was read.
+    pub layer_changes: Vec<LayerChange>,
+}
+
+/// A `consumerLayersChanged` event: the layers the worker forwards to a consumer now (`None`:
+/// nothing fits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerChange {
+    pub consumer_id: String,
+    pub spatial: Option<u8>,
+    pub temporal: Option<u8>,
+    pub at: Instant,
+}
+
+const LAYERS_CHANGED: &str = "42[\"consumerLayersChanged\",";
+
+/// The event in a Socket.IO packet, if it is a `consumerLayersChanged`.
+fn layer_change(packet: &str, at: Instant) -> Option<LayerChange> {
+    let body = packet.strip_prefix("42")?;
+    if !packet.starts_with(LAYERS_CHANGED) {
+        return None;
+    }
+    let args: Value = serde_json::from_str(body).ok()?;
+    let data = args.get(1)?;
+    let layer = |k: &str| data.get(k).and_then(Value::as_u64).and_then(|v| u8::try_from(v).ok());
+    Some(LayerChange {
+        consumer_id: data.get("consumerId")?.as_str()?.to_owned(),
+        spatial: layer("spatialLayer"),
+        temporal: layer("temporalLayer"),
+        at,
+    })
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -47,7 +78,7 @@ impl SignalingClient {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) =
             tungstenite::client(url.as_str(), stream).map_err(|e| SignalingError::Handshake(e.to_string()))?;
-        let mut client = Self { ws, next_ack: 0, pings: 0 };
+        let mut client = Self { ws, next_ack: 0, pings: 0, layer_changes: Vec::new() };
         // Engine.IO open packet ("0{sid,…}"), then the namespace connect.
         client.wait_for(|p| p.starts_with('0'), "engine.io open")?;
         client.ws.send(Message::text("40"))?;
@@ -76,7 +107,8 @@ impl SignalingClient {
         Ok(answer.get("data").cloned().unwrap_or(Value::Null))
     }
 
-    /// Reads whatever the server sent without blocking: answers pings, drops room events.
+    /// Reads whatever the server sent without blocking: answers pings, keeps layer changes, drops
+    /// other room events.
     pub fn service(&mut self) -> Result<(), SignalingError> {
         self.set_blocking(false)?;
         loop {
@@ -95,6 +127,10 @@ impl SignalingClient {
     }
 
     fn on_packet(&mut self, packet: &str) -> Result<(), SignalingError> {
+        if let Some(change) = layer_change(packet, Instant::now()) {
+            self.layer_changes.push(change);
+            return Ok(());
+        }
         if packet == "2" {
             self.pings += 1;
             match self.ws.send(Message::text("3")) {
@@ -129,5 +165,21 @@ impl SignalingClient {
     fn set_blocking(&mut self, blocking: bool) -> Result<(), SignalingError> {
         self.ws.get_mut().set_nonblocking(!blocking)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_changes_are_read_from_their_event() {
+        let at = Instant::now();
+        let c =
+            layer_change(r#"42["consumerLayersChanged",{"consumerId":"c1","spatialLayer":2,"temporalLayer":1}]"#, at);
+        assert_eq!(c, Some(LayerChange { consumer_id: "c1".into(), spatial: Some(2), temporal: Some(1), at }));
+        let none = layer_change(r#"42["consumerLayersChanged",{"consumerId":"c1","spatialLayer":null}]"#, at);
+        assert_eq!(none.map(|c| c.spatial), Some(None));
+        assert_eq!(layer_change(r#"42["peerJoined",{"peerId":"p"}]"#, at), None);
     }
 }

@@ -9,9 +9,14 @@ use octo_tests::{Octo, bin};
 use serde_json::{Value, json};
 
 fn run(args: &[&str]) -> Value {
+    run_with_window(1500, 300, args)
+}
+
+fn run_with_window(window_ms: u64, settle_ms: u64, args: &[&str]) -> Value {
     let json = std::env::temp_dir().join(format!("octo-loadgen-smoke-{}-{}.json", std::process::id(), args.join("-")));
+    let (window, settle) = (window_ms.to_string(), settle_ms.to_string());
     let output = Command::new(bin("octo-loadgen"))
-        .args(["--window-ms", "1500", "--settle-ms", "300", "--raw-packets", "2000", "--json"])
+        .args(["--window-ms", &window, "--settle-ms", &settle, "--raw-packets", "2000", "--json"])
         .arg(&json)
         .args(args)
         .output()
@@ -45,6 +50,32 @@ fn webinar_smoke() {
     assert_media_flowed(&steps[0], 6);
     assert!(report["raw_send"]["packets"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["raw_send"]["cpu_ns_per_packet"].as_f64().unwrap() > 0.0);
+}
+
+/// `--simulcast` with two of three viewers behind a 400 kbit/s bottleneck: the worker's estimator,
+/// fed by their transport-cc feedback, puts them on the lowest encoding (150 kbit/s) and leaves the
+/// uncapped viewer on the top one. The settle time gives the estimator and the top layer's probes
+/// room on a loaded debug build; only where the layers end is asserted, never how fast.
+#[test]
+fn simulcast_smoke_capped_viewers_end_on_the_lowest_layer() {
+    let report = run_with_window(
+        2000,
+        8000,
+        &["--simulcast", "--subscriber-cap-kbps", "400", "--capped-subscribers", "2", "webinar", "--subscribers", "3"],
+    );
+    let step = &report["steps"][0];
+    assert_media_flowed(step, 6);
+    assert!(step["twcc_feedback_sent"].as_u64().unwrap() > 0, "{step:#}");
+    let subscribers = step["downlink"]["subscribers"].as_array().expect("per-subscriber figures");
+    assert_eq!(subscribers.len(), 3, "{step:#}");
+    for s in subscribers {
+        assert!(s["media_kbps"].as_f64().unwrap() > 0.0, "{s:#}");
+        if s["cap_kbps"] == 400 {
+            assert_eq!(s["final_spatial"], 0, "a capped viewer not on the lowest layer: {s:#}");
+        } else {
+            assert_eq!(s["final_spatial"], 2, "the uncapped viewer not on the top layer: {s:#}");
+        }
+    }
 }
 
 /// `--cluster 2`: a Redis and two nodes; the publisher on node-1, viewers on both, its media piped

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::bottleneck::LinkCounters;
+use super::downlink::DownlinkCounters;
 use super::histogram::Histogram;
 
 #[derive(Clone, Debug, Default)]
@@ -23,6 +25,13 @@ pub struct Counters {
     pub rtp_received: u64,
     pub rtp_bytes_received: u64,
     pub rtx_received: u64,
+    /// Padding-only RTX packets (the worker's bandwidth probes).
+    pub padding_received: u64,
+    /// Transport-wide CC feedback packets the subscribers sent.
+    pub twcc_feedback_sent: u64,
+    /// Datagrams the simulated bottlenecks delivered and dropped.
+    pub link_delivered: u64,
+    pub link_dropped: u64,
     pub unknown_ssrc: u64,
     pub rtcp_received: u64,
     pub pli_sent: u64,
@@ -57,4 +66,15 @@ pub struct Snapshot {
     pub loop_cpu: Duration,
     /// Which profile the transports negotiated (the first connected one's).
     pub srtp_profile: Option<String>,
+    /// Every subscriber transport's downlink, by transport key.
+    pub downlinks: Vec<DownlinkSnapshot>,
+}
+
+/// One subscriber transport's downlink at a snapshot.
+#[derive(Clone, Debug)]
+pub struct DownlinkSnapshot {
+    pub key: usize,
+    pub counters: DownlinkCounters,
+    /// Its simulated bottleneck's rate and counters, if it has one.
+    pub link: Option<(u64, LinkCounters)>,
 }

@@ -1,12 +1,15 @@
 //! The media side of every simulated client: one thread, one mio loop, one UDP socket per
 //! transport, `recvmmsg` batches, and a 2 ms tick that drives ICE, DTLS, media and RTCP timers.
 
+pub mod bottleneck;
 mod counters;
+pub mod downlink;
 pub mod histogram;
 pub mod probe;
 mod recv_stream;
 pub mod send_stream;
 mod transport;
+pub mod vp8;
 
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -17,7 +20,8 @@ use octo_ipc::DtlsFingerprint;
 use octo_worker::core::dtls::{DtlsError, DtlsIdentity};
 use octo_worker::io::recv_batch::{RECV_BATCH, RecvBatch};
 
-pub use counters::{Counters, Snapshot};
+use bottleneck::Bottleneck;
+pub use counters::{Counters, DownlinkSnapshot, Snapshot};
 use recv_stream::RecvStream;
 use send_stream::{Kind, SendStream, SendStreamConfig};
 use transport::ClientTransport;
@@ -34,9 +38,25 @@ pub enum MediaError {
 }
 
 pub enum Command {
-    AddTransport { key: usize, setup: TransportSetup },
-    Publish { key: usize, stream: SendStreamConfig },
-    Consume { key: usize, ssrc: u32, rtx_ssrc: Option<u32>, kind: Kind, consumed_at: Instant },
+    /// A new transport; with `cap_kbps` its incoming datagrams pass a simulated bottleneck first.
+    AddTransport {
+        key: usize,
+        setup: TransportSetup,
+        cap_kbps: Option<u64>,
+    },
+    Publish {
+        key: usize,
+        stream: SendStreamConfig,
+    },
+    /// `twcc_ext_id`: the consumer negotiated transport-cc with this header extension id.
+    Consume {
+        key: usize,
+        ssrc: u32,
+        rtx_ssrc: Option<u32>,
+        kind: Kind,
+        consumed_at: Instant,
+        twcc_ext_id: Option<u8>,
+    },
     Snapshot(mpsc::Sender<Snapshot>),
     Stop,
 }
@@ -128,6 +148,9 @@ fn pin_current_thread(cpu: usize) {
 
 struct State {
     transports: Vec<Option<ClientTransport>>,
+    /// The simulated bottleneck in front of a transport, by the same key, and the keys that have one.
+    links: Vec<Option<Bottleneck>>,
+    capped: Vec<usize>,
     counters: Counters,
     identity: DtlsIdentity,
     epoch: Instant,
@@ -144,6 +167,8 @@ fn run(
     let deadline = epoch + options.max_duration;
     let mut state = State {
         transports: Vec::new(),
+        links: Vec::new(),
+        capped: Vec::new(),
         counters: Counters::default(),
         identity,
         epoch,
@@ -158,7 +183,9 @@ fn run(
             tracing::warn!("media loop reached its time bound; stopping");
             return Ok(());
         }
-        poll.poll(&mut events, Some(next_tick.saturating_duration_since(now)))?;
+        // A bottleneck's next departure may come before the tick: the subscriber receives it then.
+        let wake = state.next_departure().map_or(next_tick, |d| d.min(next_tick));
+        poll.poll(&mut events, Some(wake.saturating_duration_since(now)))?;
         let now = Instant::now();
         loop {
             match rx.try_recv() {
@@ -173,6 +200,7 @@ fn run(
             }
         }
         let now = Instant::now();
+        state.deliver(now);
         if now >= next_tick {
             for t in state.transports.iter_mut().flatten() {
                 t.poll(now, state.epoch, &mut state.counters);
@@ -185,11 +213,17 @@ fn run(
 impl State {
     fn command(&mut self, registry: &mio::Registry, now: Instant, command: Command) -> Result<(), MediaError> {
         match command {
-            Command::AddTransport { key, setup } => {
+            Command::AddTransport { key, setup, cap_kbps } => {
                 let mut t = ClientTransport::new(setup, &self.identity, now, key as u64 + 1, self.decrypt_every)?;
                 registry.register(t.socket_mut(), Token(key), Interest::READABLE)?;
                 if self.transports.len() <= key {
                     self.transports.resize_with(key + 1, || None);
+                    self.links.resize_with(key + 1, || None);
+                }
+                if let Some(kbps) = cap_kbps {
+                    t.set_behind_link();
+                    self.links[key] = Some(Bottleneck::new(kbps, now));
+                    self.capped.push(key);
                 }
                 self.transports[key] = Some(t);
             }
@@ -199,8 +233,11 @@ impl State {
                     t.send_streams.push(SendStream::new(stream, now, seed));
                 }
             }
-            Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at } => {
+            Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at, twcc_ext_id } => {
                 if let Some(Some(t)) = self.transports.get_mut(key) {
+                    if let Some(id) = twcc_ext_id {
+                        t.enable_twcc(id);
+                    }
                     t.add_consumer(RecvStream::new(ssrc, rtx_ssrc, kind, consumed_at));
                 }
             }
@@ -227,6 +264,37 @@ impl State {
             received: streams().map(|s| s.received).sum(),
             loop_cpu: crate::proc_stat::thread_cpu(),
             srtp_profile: live().find_map(|t| t.profile).map(|p| format!("{p:?}")),
+            downlinks: self
+                .transports
+                .iter()
+                .enumerate()
+                .filter_map(|(key, t)| Some((key, t.as_ref()?)))
+                .filter(|(_, t)| !t.recv_streams.is_empty())
+                .map(|(key, t)| DownlinkSnapshot {
+                    key,
+                    counters: t.downlink.counters,
+                    link: self.links.get(key).and_then(Option::as_ref).map(|l| (l.kbps(), l.counters)),
+                })
+                .collect(),
+        }
+    }
+
+    /// The earliest moment a simulated bottleneck delivers a datagram.
+    fn next_departure(&self) -> Option<Instant> {
+        self.capped.iter().filter_map(|&k| self.links[k].as_ref()?.next_departure()).min()
+    }
+
+    /// Hands every datagram that has left its bottleneck by `now` to its transport, as arriving
+    /// at its departure time.
+    fn deliver(&mut self, now: Instant) {
+        for &key in &self.capped {
+            let (Some(Some(t)), Some(Some(link))) = (self.transports.get_mut(key), self.links.get_mut(key)) else {
+                continue;
+            };
+            while let Some((at, buf, len)) = link.pop_due(now) {
+                self.counters.link_delivered += 1;
+                t.handle_datagram(at, self.epoch, buf, len, &mut self.counters);
+            }
         }
     }
 
@@ -242,9 +310,20 @@ impl State {
             for i in 0..n {
                 let segment = batch.segment(i);
                 let (_, buf, len) = batch.datagram(i);
+                let mut link = self.links.get_mut(key).and_then(Option::as_mut);
                 for (start, end) in (0..len).step_by(segment).map(|at| (at, (at + segment).min(len))) {
                     self.counters.datagrams_received += 1;
-                    t.handle_datagram(now, self.epoch, &mut buf[start..end], end - start, &mut self.counters);
+                    match link.as_deref_mut() {
+                        // Through the simulated bottleneck first (delivered by `deliver`).
+                        Some(link) => {
+                            if !link.push(now, &buf[start..end]) {
+                                self.counters.link_dropped += 1;
+                            }
+                        }
+                        None => {
+                            t.handle_datagram(now, self.epoch, &mut buf[start..end], end - start, &mut self.counters)
+                        }
+                    }
                 }
             }
             if n < RECV_BATCH {

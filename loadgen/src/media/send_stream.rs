@@ -1,11 +1,13 @@
 //! A publisher's outgoing stream: VP8-like video (frames at 30 fps split into packets of at most
 //! [`MAX_DATAGRAM`] bytes on the wire, a keyframe burst every few seconds and on request) or
-//! Opus-like audio (one packet per 20 ms).
+//! Opus-like audio (one packet per 20 ms). A simulcast publisher runs one such stream per encoding,
+//! each L1T3 ([`super::vp8`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::probe;
+use super::vp8::{self, FrameLayers, TEMPORAL_FRAME_WEIGHT_PERCENT};
 
 /// Largest datagram a publisher sends, SRTP tag included.
 pub const MAX_DATAGRAM: usize = 1200;
@@ -33,6 +35,11 @@ pub struct SendStreamConfig {
     /// Video bitrate in bit/s (audio ignores it).
     pub bitrate: u64,
     pub keyframe_interval: Duration,
+    /// Video: three temporal layers (L1T3) with picture ids and TL0PICIDX, as a simulcast
+    /// encoding; otherwise the plain one-byte descriptor.
+    pub temporal_layers: bool,
+    /// Video: the width and height a keyframe announces.
+    pub resolution: (u16, u16),
 }
 
 pub struct SendStream {
@@ -49,6 +56,9 @@ pub struct SendStream {
     pub keyframes_sent: u64,
     pub last_rtp_timestamp: u32,
     paced: VecDeque<Paced>,
+    /// L1T3: the last frame's layers and the frames since the last keyframe.
+    layers: Option<FrameLayers>,
+    frames_since_keyframe: u64,
     /// The pacer's media debt in bytes, as of `debt_at`: what it sent beyond its rate.
     debt: u64,
     debt_at: Instant,
@@ -63,6 +73,7 @@ struct Paced {
     first: bool,
     keyframe: bool,
     last: bool,
+    layers: Option<FrameLayers>,
 }
 
 const VIDEO_FPS: u64 = 30;
@@ -96,6 +107,8 @@ impl SendStream {
             keyframes_sent: 0,
             last_rtp_timestamp: 0,
             paced: VecDeque::new(),
+            layers: None,
+            frames_since_keyframe: 0,
             debt: 0,
             debt_at: now,
         }
@@ -113,9 +126,10 @@ impl SendStream {
         }
     }
 
-    /// The sizes of the frame due now, if one is due; advances the schedule (skipping frames a
-    /// stalled loop missed rather than bursting them all at once).
-    fn next_frame(&mut self, now: Instant) -> Option<(usize, bool)> {
+    /// The size of the frame due now, whether it is a keyframe, and (L1T3) its layers, if one is
+    /// due; advances the schedule (skipping frames a stalled loop missed rather than bursting them
+    /// all at once).
+    fn next_frame(&mut self, now: Instant) -> Option<(usize, bool, Option<FrameLayers>)> {
         if now < self.next_frame {
             return None;
         }
@@ -126,7 +140,7 @@ impl SendStream {
         }
         self.frames += 1;
         match self.config.kind {
-            Kind::Audio => Some((80, false)),
+            Kind::Audio => Some((80, false, None)),
             Kind::Video => {
                 let periodic = self.last_keyframe.is_none_or(|t| now >= t + self.config.keyframe_interval);
                 let requested =
@@ -135,15 +149,27 @@ impl SendStream {
                 // Frames per keyframe period; delta frames shrink so the average stays at the bitrate.
                 let per_period = (self.config.keyframe_interval.as_millis() as u64 * VIDEO_FPS / 1000).max(2);
                 let average = self.config.bitrate / 8 / VIDEO_FPS;
+                let delta = (average * per_period).saturating_sub(average * KEYFRAME_FACTOR) / (per_period - 1);
+                if keyframe {
+                    self.frames_since_keyframe = 0;
+                }
+                let layers =
+                    self.config.temporal_layers.then(|| FrameLayers::next(self.layers, self.frames_since_keyframe));
+                self.frames_since_keyframe += 1;
+                self.layers = layers.or(self.layers);
                 let size = if keyframe {
                     self.keyframe_requested = false;
                     self.last_keyframe = Some(now);
                     self.keyframes_sent += 1;
                     average * KEYFRAME_FACTOR
+                } else if layers.is_some() {
+                    // Each temporal layer's share of the bits (TL0 frames are the big ones).
+                    let position = (self.frames_since_keyframe - 1) as usize % TEMPORAL_FRAME_WEIGHT_PERCENT.len();
+                    delta * TEMPORAL_FRAME_WEIGHT_PERCENT[position] / 100
                 } else {
-                    (average * per_period).saturating_sub(average * KEYFRAME_FACTOR) / (per_period - 1)
+                    delta
                 };
-                Some((size.max(100) as usize, keyframe))
+                Some((size.max(100) as usize, keyframe, layers))
             }
         }
     }
@@ -152,8 +178,8 @@ impl SendStream {
     /// whose paced send time has come, each a plain RTP packet in a buffer with room for the SRTP
     /// tag.
     pub fn poll(&mut self, now: Instant, epoch: Instant, mut emit: impl FnMut(&mut [u8], usize)) {
-        if let Some((size, keyframe)) = self.next_frame(now) {
-            self.queue_frame(now, size, keyframe);
+        if let Some((size, keyframe, layers)) = self.next_frame(now) {
+            self.queue_frame(now, size, keyframe, layers);
         }
         // Room for the SRTP tag the caller appends in place.
         let mut buf = [0u8; MAX_DATAGRAM + 64];
@@ -162,7 +188,7 @@ impl SendStream {
                 break;
             }
             self.paced.pop_front();
-            let len = self.write_packet(&mut buf, now - epoch, p.timestamp, p.payload_len, p.first, p.keyframe, p.last);
+            let len = self.write_packet(&mut buf, now - epoch, &p);
             self.packets_sent += 1;
             self.bytes_sent += len as u64;
             emit(&mut buf, len);
@@ -172,7 +198,7 @@ impl SendStream {
     /// Splits a frame into packets and gives each its send time as WebRTC's pacer would: at once
     /// while the pacer's debt allows a burst, then at 2.5 × the target bitrate (a keyframe of five
     /// average frames takes ~27 ms at 1 Mbit/s). Audio is not paced (nor is it in libwebrtc).
-    fn queue_frame(&mut self, now: Instant, size: usize, keyframe: bool) {
+    fn queue_frame(&mut self, now: Instant, size: usize, keyframe: bool, layers: Option<FrameLayers>) {
         let clock = if self.config.kind == Kind::Video { 90_000 } else { 48_000 };
         let timestamp = ((now - self.start).as_micros() as u64 * clock / 1_000_000) as u32;
         self.last_rtp_timestamp = timestamp;
@@ -200,6 +226,7 @@ impl SendStream {
                 first: i == 0,
                 keyframe,
                 last: i + 1 == packets,
+                layers,
             });
         }
     }
@@ -214,48 +241,26 @@ impl SendStream {
         self.debt_at = at;
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn write_packet(
-        &mut self,
-        buf: &mut [u8],
-        sent: Duration,
-        timestamp: u32,
-        payload_len: usize,
-        first: bool,
-        keyframe: bool,
-        marker: bool,
-    ) -> usize {
+    fn write_packet(&mut self, buf: &mut [u8], sent: Duration, p: &Paced) -> usize {
         buf[0] = 0x90; // V=2, X=1
-        buf[1] = self.config.payload_type | if marker { 0x80 } else { 0 };
+        buf[1] = self.config.payload_type | if p.last { 0x80 } else { 0 };
         buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
-        buf[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        buf[4..8].copy_from_slice(&p.timestamp.to_be_bytes());
         buf[8..12].copy_from_slice(&self.config.ssrc.to_be_bytes());
         // One-byte header extensions (RFC 8285): the mid, one ASCII digit, then padding.
         buf[12..16].copy_from_slice(&[0xBE, 0xDE, 0, 1]);
         buf[16..20].copy_from_slice(&[MID_EXTENSION_ID << 4, b'0' + self.config.mid, 0, 0]);
         self.seq = self.seq.wrapping_add(1);
-        let payload = &mut buf[RTP_HEADER..RTP_HEADER + payload_len.max(probe::LEN + 11)];
+        let payload = &mut buf[RTP_HEADER..RTP_HEADER + p.payload_len.max(probe::LEN + vp8::MAX_HEADER_LEN)];
         let codec_header = match self.config.kind {
             // Opus TOC: SILK-only 20 ms, mono, one frame; contents are not decoded by anyone.
             Kind::Audio => {
                 payload[0] = 0x08;
                 1
             }
-            // VP8 payload descriptor (S=1 on a frame's first packet), then on that packet the frame
-            // tag: P=0 and the start code 9d 01 2a on a keyframe (RFC 6386 §9.1) so the worker's
-            // keyframe detection sees real VP8 structure.
-            Kind::Video if first && keyframe => {
-                payload[..11].copy_from_slice(&[0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
-                11
-            }
-            Kind::Video if first => {
-                payload[..4].copy_from_slice(&[0x10, 0x01, 0x00, 0x00]);
-                4
-            }
-            Kind::Video => {
-                payload[0] = 0x00;
-                1
-            }
+            // The VP8 payload descriptor and, on a frame's first packet, the frame tag: real VP8
+            // structure for the worker's keyframe detection and layer selection.
+            Kind::Video => vp8::write_header(payload, p.layers, p.first, p.keyframe, self.config.resolution),
         };
         probe::write(&mut payload[codec_header..], self.counter, sent);
         self.counter = self.counter.wrapping_add(1);
@@ -279,6 +284,8 @@ mod tests {
             mid: 0,
             bitrate,
             keyframe_interval: Duration::from_secs(3),
+            temporal_layers: false,
+            resolution: (640, 480),
         }
     }
 
@@ -347,5 +354,34 @@ mod tests {
         assert_eq!(s.keyframes_sent, 2);
         let sent = probe::read(&first[31..], start).unwrap();
         assert_eq!(sent, start + Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_simulcast_encoding_sends_l1t3_with_continuous_picture_ids() {
+        let start = Instant::now();
+        let config = SendStreamConfig { temporal_layers: true, resolution: (320, 180), ..video(150_000) };
+        let mut s = SendStream::new(config, start, 0);
+        let mut frames = Vec::new();
+        let mut bytes_by_tid = [0usize; 3];
+        for ms in 0..3_000 {
+            s.poll(start + Duration::from_millis(ms), start, |buf, len| {
+                let d = octo_worker::core::rtp::vp8::parse(&buf[RTP_HEADER..len]).unwrap();
+                bytes_by_tid[usize::from(d.temporal_id)] += len;
+                if d.start_of_frame {
+                    frames.push((d.picture_id.unwrap(), d.tl0_pic_idx.unwrap(), d.temporal_id, d.layer_sync));
+                }
+            });
+        }
+        let tids: Vec<u8> = frames.iter().map(|f| f.2).take(8).collect();
+        assert_eq!(tids, [0, 2, 1, 2, 0, 2, 1, 2]);
+        assert!(frames.windows(2).all(|w| w[1].0 == (w[0].0 + 1) & 0x7fff), "picture ids continuous");
+        assert!(frames.windows(2).all(|w| w[1].1 == w[0].1.wrapping_add(u8::from(w[1].2 == 0))), "TL0PICIDX");
+        // Y on the frames that reference only TL0: the pattern's second and third.
+        assert!(frames.iter().enumerate().all(|(i, f)| f.3 == matches!(i % 4, 1 | 2)));
+        // TL0 carries most of the bits (60 % of the delta frames', plus the keyframe).
+        let total: usize = bytes_by_tid.iter().sum();
+        assert!(bytes_by_tid[0] * 100 / total >= 55, "{bytes_by_tid:?}");
+        let rate = total as f64 * 8.0 / 3.0;
+        assert!((120_000.0..180_000.0).contains(&rate), "{rate}");
     }
 }

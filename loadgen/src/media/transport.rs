@@ -16,9 +16,11 @@ use octo_worker::core::rtp::rtcp::{
 use octo_worker::core::srtp::{DtlsSrtpKeys, MAX_SEND_SSRCS, SrtpProfile, SrtpRecvContext, SrtpSendContext};
 
 use super::counters::Counters;
+use super::downlink::Downlink;
 use super::probe;
 use super::recv_stream::RecvStream;
 use super::send_stream::{Kind, SendStream};
+use super::vp8;
 
 /// What the signaling side learned about a transport, handed to the media loop.
 pub struct TransportSetup {
@@ -67,6 +69,9 @@ pub struct ClientTransport {
     next_nack: Instant,
     /// Decrypt every Nth packet of each stream.
     decrypt_every: u64,
+    /// A subscriber's transport-cc feedback and what it received.
+    pub downlink: Downlink,
+    behind_link: bool,
 }
 
 impl ClientTransport {
@@ -99,6 +104,8 @@ impl ClientTransport {
             next_rtcp: now + RTCP_INTERVAL,
             next_nack: now,
             decrypt_every: decrypt_every.max(1),
+            downlink: Downlink::new(),
+            behind_link: false,
         })
     }
 
@@ -112,6 +119,20 @@ impl ClientTransport {
 
     pub fn is_failed(&self) -> bool {
         self.ice == Ice::Failed || matches!(self.dtls.state(), DtlsState::Failed | DtlsState::Closed)
+    }
+
+    /// This subscriber receives through a simulated bottleneck: every packet is decrypted (each
+    /// keyframe's resolution and each packet's temporal layer are read; few subscribers are
+    /// capped), and its added latency, which includes the link's queue, stays out of the run's
+    /// latency figures.
+    pub fn set_behind_link(&mut self) {
+        self.decrypt_every = 1;
+        self.behind_link = true;
+    }
+
+    /// A consumer negotiated transport-cc: feedback for everything carrying extension `id`.
+    pub fn enable_twcc(&mut self, id: u8) {
+        self.downlink.enable_twcc(id, self.rtcp_ssrc);
     }
 
     pub fn add_consumer(&mut self, mut stream: RecvStream) {
@@ -155,6 +176,7 @@ impl ClientTransport {
             self.next_nack = now + NACK_INTERVAL;
             self.send_feedback(c);
         }
+        self.send_transport_cc(now, c);
         if now >= self.next_rtcp {
             self.next_rtcp = now + RTCP_INTERVAL;
             self.send_reports(now, epoch, c);
@@ -190,6 +212,23 @@ impl ClientTransport {
                 self.send_rtcp(&mut buf, len, c);
             }
         }
+    }
+
+    /// Transport-wide CC feedback, every 100 ms while packets arrive (as libwebrtc sends it).
+    fn send_transport_cc(&mut self, now: Instant, c: &mut Counters) {
+        let media_ssrc = self.recv_streams.first().map_or(0, |s| s.ssrc);
+        let (downlink, srtp, socket) = (&mut self.downlink, &mut self.srtp_send, &self.socket);
+        downlink.poll_feedback(now, media_ssrc, |buf, len| {
+            let Some(srtp) = srtp.as_mut() else { return };
+            match srtp.encrypt_rtcp(buf, len).map(|n| socket.send(&buf[..n])) {
+                Ok(Ok(_)) => {
+                    c.rtcp_sent += 1;
+                    c.twcc_feedback_sent += 1;
+                    c.datagrams_sent += 1;
+                }
+                _ => c.send_errors += 1,
+            }
+        });
     }
 
     /// Receiver reports for every consumer (subscriber) or sender reports (publisher).
@@ -337,7 +376,12 @@ impl ClientTransport {
             c.foreign += 1;
             return;
         };
-        let (ssrc, seq) = (header.ssrc(), header.sequence_number());
+        let (ssrc, seq, padding) = (header.ssrc(), header.sequence_number(), header.has_padding());
+        // Header extensions are not encrypted: every packet's transport-wide sequence number is
+        // recorded at its arrival, whether or not it is decrypted.
+        if let Some(twcc_seq) = self.downlink.twcc_extension_id().and_then(|id| header.transport_wide_cc_seq(id)) {
+            self.downlink.record(twcc_seq, now);
+        }
         c.rtp_received += 1;
         c.rtp_bytes_received += len as u64;
         let Some(stream) = self.recv_streams.iter_mut().find(|s| s.ssrc == ssrc || s.rtx_ssrc == Some(ssrc)) else {
@@ -348,10 +392,19 @@ impl ClientTransport {
             return;
         };
         if stream.ssrc != ssrc {
-            stream.rtx_received += 1;
-            c.rtx_received += 1;
+            // The P bit is in the clear: the estimator's probes are padding-only RTX packets; a
+            // retransmission of this load generator's media never has padding.
+            if padding {
+                self.downlink.counters.padding_bytes += len as u64;
+                c.padding_received += 1;
+            } else {
+                self.downlink.counters.rtx_bytes += len as u64;
+                stream.rtx_received += 1;
+                c.rtx_received += 1;
+            }
             return;
         }
+        self.downlink.counters.media_bytes += len as u64;
         let first = stream.first_packet_at.is_none();
         stream.on_packet(now, seq);
         if first {
@@ -371,11 +424,20 @@ impl ClientTransport {
             return;
         };
         let payload = packet.payload();
-        let sent = payload.get(codec_header_len(kind, payload)..).and_then(|p| probe::read(p, epoch));
+        let codec_header = match kind {
+            Kind::Audio => Some(1),
+            Kind::Video => vp8::read_header(payload).map(|h| {
+                self.downlink.on_video_header(&h);
+                h.len
+            }),
+        };
+        let sent = codec_header.and_then(|at| payload.get(at..)).and_then(|p| probe::read(p, epoch));
         match sent {
             Some(sent) => {
                 c.decrypted += 1;
-                c.latency.record(now.saturating_duration_since(sent));
+                if !self.behind_link {
+                    c.latency.record(now.saturating_duration_since(sent));
+                }
             }
             None => c.corrupt += 1,
         }
@@ -405,21 +467,6 @@ impl ClientTransport {
                 }
             }
         }
-    }
-}
-
-/// Where the probe starts in a payload this load generator wrote (see `send_stream`).
-fn codec_header_len(kind: Kind, payload: &[u8]) -> usize {
-    match (kind, payload.first(), payload.get(1)) {
-        (Kind::Audio, ..) => 1,
-        (Kind::Video, Some(d), Some(tag)) if d & 0x10 != 0 => {
-            if tag & 1 == 0 {
-                11
-            } else {
-                4
-            }
-        }
-        _ => 1,
     }
 }
 
