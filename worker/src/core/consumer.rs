@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use octo_ipc::{ConsumerId, MediaKind, ProducerId, RtpParameters, RtpType, TransportId};
 
 use super::forward::Outgoing;
-use super::layers::LayerSelector;
+use super::layers::{LayerSelector, UpgradeHold};
 use super::ortc;
 use super::rtp::packet::ExtensionIdMap;
 use super::rtp::recv_stats::BitrateWindow;
@@ -68,6 +68,8 @@ pub struct Consumer {
     pub vp8: Vp8Rewriter,
     /// Served first when bandwidth is short (1–255).
     pub priority: u8,
+    /// The allocator's step-up hysteresis for this consumer.
+    pub upgrade_hold: UpgradeHold,
     pub rtx_seq: u16,
     /// What was sent as each recent outgoing sequence number, to answer NACKs.
     sent: Box<[SentPacket]>,
@@ -143,6 +145,7 @@ impl Consumer {
             layers: None,
             vp8: Vp8Rewriter::default(),
             priority: 1,
+            upgrade_hold: UpgradeHold::default(),
             rtx_seq: initial_seq.wrapping_add(0x4000),
             sent: vec![SentPacket::default(); SENT_HISTORY].into_boxed_slice(),
             last_sent: None,

@@ -161,7 +161,8 @@ impl Worker {
         }
         for allocation in allocations {
             let Some(consumer_id) = transport.consumers.get(allocation.id) else { continue };
-            let Some(selector) = self.consumers.get_mut(consumer_id).and_then(|c| c.layers.as_mut()) else { continue };
+            let Some(consumer) = self.consumers.get_mut(consumer_id) else { continue };
+            let Some(selector) = consumer.layers.as_mut() else { continue };
             // Paused consumers keep their last target: they forward nothing anyway, and resume
             // where they were. So do consumers of a producer with nothing measured just now (its
             // sender stalled a moment): no bitrate known is not "nothing fits", and dropping the
@@ -170,7 +171,8 @@ impl Worker {
             if demands.iter().any(|d| d.id == allocation.id && keep(d)) {
                 continue;
             }
-            selector.target = allocation.target.map(|l| Layers { spatial: l.spatial, temporal: l.temporal });
+            let proposed = allocation.target.map(|l| Layers { spatial: l.spatial, temporal: l.temporal });
+            selector.target = consumer.upgrade_hold.filter(now, selector.target, proposed);
         }
         true
     }

@@ -9,6 +9,8 @@
 //!   gap shows); going down happens at the next frame start, going up only at a layer-sync frame
 //!   (Y bit), where the higher layer does not reference frames that were not sent.
 
+use std::time::{Duration, Instant};
+
 use super::rtp::vp8::Vp8Descriptor;
 
 /// Spatial and temporal layer indices.
@@ -161,6 +163,44 @@ impl LayerSelector {
     }
 }
 
+/// Hysteresis in time for a consumer's spatial layer under the downlink allocator: a step down soon
+/// after a step up means the step up did not fit (its keyframe's burst, or an estimate that was
+/// optimistic), so the next step up waits, twice as long each time it happens again; a layer that
+/// holds for a while forgets that. Without it a consumer at a boundary climbs and falls every
+/// second, and each climb costs a keyframe.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeHold {
+    until: Option<Instant>,
+    backoff: Duration,
+    last_up: Option<Instant>,
+}
+
+/// The first wait after a failed step up, and the longest.
+pub const UPGRADE_HOLD_MIN: Duration = Duration::from_secs(2);
+pub const UPGRADE_HOLD_MAX: Duration = Duration::from_secs(16);
+/// A step down this soon after a step up counts the step up as failed.
+const FAILED_UP_WITHIN: Duration = Duration::from_secs(5);
+
+impl UpgradeHold {
+    /// The target to apply at `now`: `proposed` unless it climbs to a higher encoding while held.
+    pub fn filter(&mut self, now: Instant, current: Option<Layers>, proposed: Option<Layers>) -> Option<Layers> {
+        let spatial = |l: Option<Layers>| l.map(|l| i16::from(l.spatial)).unwrap_or(-1);
+        let (from, to) = (spatial(current), spatial(proposed));
+        if to > from {
+            if self.until.is_some_and(|t| now < t) {
+                return current;
+            }
+            self.last_up = Some(now);
+        } else if to < from {
+            let failed_up = self.last_up.is_some_and(|t| now.saturating_duration_since(t) < FAILED_UP_WITHIN);
+            self.backoff =
+                if failed_up { (self.backoff * 2).clamp(UPGRADE_HOLD_MIN, UPGRADE_HOLD_MAX) } else { UPGRADE_HOLD_MIN };
+            self.until = Some(now + self.backoff);
+        }
+        proposed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +284,28 @@ mod tests {
         assert_eq!(s.target.map(|t| t.spatial), Some(1), "the lowest active above when none below");
         s.retarget(0);
         assert_eq!(s.target.map(|t| t.spatial), Some(0));
+    }
+
+    #[test]
+    fn a_step_up_that_fails_waits_longer_each_time() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let l = |spatial| Some(Layers { spatial, temporal: 2 });
+        let mut hold = UpgradeHold::default();
+        assert_eq!(hold.filter(at(0), l(0), l(1)), l(1), "nothing held at first");
+        assert_eq!(hold.filter(at(1000), l(1), l(0)), l(0), "down: always at once");
+        assert_eq!(hold.filter(at(2500), l(0), l(1)), l(0), "held for 2 s");
+        assert_eq!(hold.filter(at(3100), l(0), l(1)), l(1));
+        assert_eq!(hold.filter(at(3500), l(1), l(0)), l(0), "failed again");
+        assert_eq!(hold.filter(at(6000), l(0), l(1)), l(0), "now 4 s");
+        assert_eq!(hold.filter(at(7600), l(0), l(1)), l(1));
+        // Holds for a long while, then falls: not a failed step up, the wait starts short again.
+        assert_eq!(hold.filter(at(30_000), l(1), l(0)), l(0));
+        assert_eq!(hold.filter(at(32_100), l(0), l(1)), l(1));
+        // Temporal changes on one encoding are never held.
+        let t = |temporal| Some(Layers { spatial: 1, temporal });
+        assert_eq!(hold.filter(at(32_200), t(2), t(0)), t(0));
+        assert_eq!(hold.filter(at(32_300), t(0), t(2)), t(2));
     }
 
     #[test]
