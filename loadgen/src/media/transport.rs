@@ -384,6 +384,12 @@ impl ClientTransport {
         }
         c.rtp_received += 1;
         c.rtp_bytes_received += len as u64;
+        // mediasoup-client's probator stream (SSRC 1234): where the worker sends its probes' padding.
+        if ssrc == PROBATOR_SSRC && padding {
+            self.downlink.counters.padding_bytes += len as u64;
+            c.padding_received += 1;
+            return;
+        }
         let Some(stream) = self.recv_streams.iter_mut().find(|s| s.ssrc == ssrc || s.rtx_ssrc == Some(ssrc)) else {
             if !self.early.iter().any(|(s, _)| *s == ssrc) && self.early.len() < 16 {
                 self.early.push((ssrc, now));
@@ -484,3 +490,6 @@ fn srtp_profile(p: NegotiatedSrtpProfile) -> SrtpProfile {
 fn ntp_time(since_epoch: Duration) -> u64 {
     (since_epoch.as_secs() << 32) | ((u64::from(since_epoch.subsec_nanos()) << 32) / 1_000_000_000)
 }
+
+/// The SSRC mediasoup-client's probator receiver has (the worker's bandwidth probes go there).
+const PROBATOR_SSRC: u32 = 1234;

@@ -23,6 +23,9 @@ use super::transmit::TransmitQueue;
 use super::transport::Transport;
 use super::worker::Worker;
 
+/// A layer switch starts with the new layer's keyframe, sent as it arrives (there is no pacer): a
+/// 720p keyframe through a 1 Mbit/s link drains in about this long.
+const KEYFRAME_BURST_GUARD: std::time::Duration = std::time::Duration::from_millis(500);
 /// Consumers served per refill of the transmit queue.
 pub(super) const CONSUMERS_PER_CHUNK: usize = 32;
 /// Packets held for one turn's fan-out at most; a longer turn fans out what it holds first.
@@ -143,6 +146,7 @@ impl Worker {
             for (k, &i) in pending.group_packets.iter().enumerate() {
                 let p = &pending.packets[i];
                 let packet = &pending.arena[p.at..p.at + p.len];
+                let before = consumer.layers.as_ref().and_then(|l| l.current_spatial);
                 match consumer.layers.as_mut() {
                     Some(selector) => match selector.select(&p.layers) {
                         Verdict::Ignore => continue,
@@ -153,7 +157,17 @@ impl Worker {
                             }
                             continue;
                         }
-                        Verdict::Forward { switched } => consumer.needs_sync |= switched,
+                        Verdict::Forward { switched } => {
+                            // Only a step up: a step down's keyframe is smaller than what it
+                            // replaces, and the estimate must be free to fall further.
+                            if switched
+                                && selector.current_spatial > before
+                                && let Some(bwe) = transport.bwe.as_mut()
+                            {
+                                bwe.expect_burst(p.now, KEYFRAME_BURST_GUARD);
+                            }
+                            consumer.needs_sync |= switched;
+                        }
                     },
                     // A pipe carries every encoding; a simple consumer the first.
                     None if !consumer.pipe && p.layers.encoding != 0 => continue,

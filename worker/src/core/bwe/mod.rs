@@ -173,6 +173,14 @@ impl SendSideBwe {
         self.history.on_sent(twcc_seq, send_us, size, cluster);
     }
 
+    /// The sender is about to send a burst of its own making (a keyframe of a layer just switched
+    /// to): the queue it builds for the next `duration` reads as overuse that says nothing about the
+    /// path, so overuse holds rather than decreases meanwhile (as during a probe). Loss still counts.
+    pub fn expect_burst(&mut self, now: Instant, duration: Duration) {
+        let until = self.time_us(now).saturating_add(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX));
+        self.probe_guard_until_us = self.probe_guard_until_us.max(until);
+    }
+
     /// The next probe cluster to send, if one is due. Call it regularly (every few ms when
     /// sending, at least after each feedback).
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeCluster> {
