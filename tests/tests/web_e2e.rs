@@ -15,7 +15,8 @@
 //!
 //! `tests/e2e/adaptive.test.mjs`: simulcast and the downlink estimator with a page in a network
 //! namespace of its own whose downlink is shaped with `tc … tbf` (needs root and `iproute2`), tile
-//! sizes and hidden tiles.
+//! sizes and hidden tiles. Not in the default run (`--ignored`): on a 2-core machine it is a test of
+//! the machine as much as of Octo.
 //!
 //! `tests/e2e/seed.test.mjs` does the same for the seed app's client order of calls (a stand-in page
 //! in `tests/e2e/seed-page/`, served by `octo --web-root`), with and without the `transport-created`
@@ -41,6 +42,7 @@ static BROWSERS: Mutex<()> = Mutex::new(());
 /// own, whose downlink is shaped with `tc … tbf`, steps down to the lowest simulcast layer and back;
 /// an unshaped page keeps 720p; a small tile gets the low layer, a hidden one is paused.
 #[test]
+#[ignore = "three Chromiums and a 720p simulcast encoder overload a 2-core runner (joins and the climb to 720p time out now and then); run it alone: cargo test -p octo-tests --test web_e2e -- --ignored adaptive"]
 fn adaptive_video_under_a_shaped_downlink_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let ns = octo_tests::netns::NetNs::create("adapt", 77).expect("a network namespace for the shaped page");
