@@ -159,18 +159,18 @@ impl Worker {
         if let Some(bwe) = transport.bwe.as_mut() {
             bwe.set_desired_bitrate(desired);
         }
-        for allocation in allocations {
-            let Some(consumer_id) = transport.consumers.get(allocation.id) else { continue };
-            let Some(consumer) = self.consumers.get_mut(consumer_id) else { continue };
-            let Some(selector) = consumer.layers.as_mut() else { continue };
+        // One allocation per demand, in order.
+        for (allocation, demand) in allocations.iter().zip(&demands) {
             // Paused consumers keep their last target: they forward nothing anyway, and resume
             // where they were. So do consumers of a producer with nothing measured just now (its
             // sender stalled a moment): no bitrate known is not "nothing fits", and dropping the
             // target would cost a keyframe when it comes back.
-            let keep = |d: &ConsumerDemand| d.paused || d.layer_bitrates.iter().flatten().all(|&r| r == 0);
-            if demands.iter().any(|d| d.id == allocation.id && keep(d)) {
+            if demand.paused || demand.layer_bitrates.iter().flatten().all(|&r| r == 0) {
                 continue;
             }
+            let Some(consumer_id) = transport.consumers.get(allocation.id) else { continue };
+            let Some(consumer) = self.consumers.get_mut(consumer_id) else { continue };
+            let Some(selector) = consumer.layers.as_mut() else { continue };
             let proposed = allocation.target.map(|l| Layers { spatial: l.spatial, temporal: l.temporal });
             selector.target = consumer.upgrade_hold.filter(now, selector.target, proposed);
         }

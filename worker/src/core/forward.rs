@@ -107,6 +107,9 @@ impl Worker {
         };
         let seq = packet.sequence_number();
         let keyframe = producer.keyframe_codec.is_some_and(|c| is_keyframe(c, packet.payload()));
+        // Read once here, where the packet is parsed already; the offsets are from the payload's
+        // start, which the ingress rewrite below does not change.
+        let vp8 = (producer.keyframe_codec == Some(KeyframeCodec::Vp8)).then(|| vp8::parse(packet.payload())).flatten();
         stream.recv.received(now, seq, packet.timestamp(), producer.clock_rate, len);
         let newest = stream.recv.extended_highest_seq() as u16;
         if let Some(nack) = stream.nack.as_mut() {
@@ -127,9 +130,6 @@ impl Worker {
         }
         // Every encoding goes to the fan-out: simulcast consumers pick theirs, simple ones the first
         // (mediasoup-client lists encodings lowest first), pipes take them all.
-        let vp8 = (producer.keyframe_codec == Some(KeyframeCodec::Vp8))
-            .then(|| RtpHeader::parse(&buf[..len]).ok().and_then(|h| h.payload().ok()).and_then(vp8::parse))
-            .flatten();
         let tid = vp8.map_or(0, |d| usize::from(d.temporal_id).min(stream.temporal_rates.len() - 1));
         stream.temporal_rates[tid].add(now, len);
         let layers = PacketLayers { encoding: incoming.encoding as u8, keyframe, vp8 };

@@ -9,33 +9,26 @@ use std::time::{Duration, Instant};
 
 use octo_ipc::*;
 
-use super::simulcast::{SSRCS, TIDS, assert_one_continuous_stream, simulcast_call, vp8_packet};
+use super::simulcast::{EncodingSender, SSRCS, assert_one_continuous_stream, simulcast_call};
 use crate::core::bwe::tests::link::Link;
 use crate::core::rtp::rtcp::{RtcpCompound, RtcpPacket};
 use crate::core::rtp::twcc::TwccRecorder;
 use crate::core::testing::{Harness, Peer};
 
-const VP8_PT: u8 = 96;
 /// Bytes per frame of each encoding at 30 fps: ~150 kbit/s, ~500 kbit/s, ~1.5 Mbit/s.
 const FRAME_BYTES: [usize; 3] = [625, 2080, 6250];
 const PACKET_BYTES: usize = 1050;
 const STEP: Duration = Duration::from_millis(5);
 const FRAME: Duration = Duration::from_micros(33_333);
 
-struct Sender {
-    seq: u16,
-    picture_id: u16,
-    tl0: u8,
-    frame: u32,
-    keyframe_due: bool,
-}
-
 struct Loop {
     h: Harness,
     publisher: Peer,
     sub: Peer,
     consumer: ConsumerId,
-    senders: [Sender; 3],
+    senders: [EncodingSender; 3],
+    /// Encodings whose next frame is a keyframe (asked for by a PLI, and the first).
+    keyframe_due: [bool; 3],
     link: Link,
     in_flight: VecDeque<(Instant, Vec<u8>)>,
     recorder: TwccRecorder,
@@ -58,19 +51,15 @@ impl Loop {
             "the consumer carries transport-wide sequence numbers"
         );
         let now = h.now;
-        let senders = [0u16, 1, 2].map(|e| Sender {
-            seq: 1000 * (e + 1),
-            picture_id: 100 * (e + 1),
-            tl0: 0,
-            frame: 0,
-            keyframe_due: true,
-        });
+        let senders =
+            [0u16, 1, 2].map(|e| EncodingSender { seq: 1000 * (e + 1), picture_id: 100 * (e + 1), tl0: 0, frame: 0 });
         Self {
             h,
             publisher,
             sub,
             consumer: consumer.id,
             senders,
+            keyframe_due: [true; 3],
             link: Link::new(rate_bps, Duration::from_millis(20)),
             in_flight: VecDeque::new(),
             recorder: TwccRecorder::new(0x5eed),
@@ -87,25 +76,9 @@ impl Loop {
 
     fn send_frames(&mut self) {
         for (e, s) in self.senders.iter_mut().enumerate() {
-            let key = std::mem::take(&mut s.keyframe_due);
-            if key {
-                s.frame = 0;
-            }
-            let tid = TIDS[s.frame as usize % TIDS.len()];
-            if tid == 0 {
-                s.tl0 = s.tl0.wrapping_add(1);
-            }
-            let ts = s.frame.wrapping_mul(3000).wrapping_add(e as u32 * 1_000_000);
+            let key = std::mem::take(&mut self.keyframe_due[e]);
             let packets = FRAME_BYTES[e].div_ceil(PACKET_BYTES);
-            for part in 0..packets {
-                let mut payload = vp8_packet(s.picture_id, s.tl0, tid, part == 0, key && part == 0, e as u8);
-                let last = *payload.last().unwrap();
-                payload.resize(FRAME_BYTES[e] / packets, last);
-                self.publisher.send_rtp(VP8_PT, SSRCS[e], s.seq, ts, &payload);
-                s.seq = s.seq.wrapping_add(1);
-            }
-            s.picture_id = (s.picture_id + 1) & 0x7fff;
-            s.frame += 1;
+            s.send_frame(&mut self.publisher, e, key, packets, Some(FRAME_BYTES[e] / packets));
         }
     }
 
@@ -122,7 +95,7 @@ impl Loop {
         self.plis_seen = self.publisher.rtcp.len();
         for ssrc in plis {
             if let Some(e) = SSRCS.iter().position(|&s| s == ssrc) {
-                self.senders[e].keyframe_due = true;
+                self.keyframe_due[e] = true;
             }
         }
     }

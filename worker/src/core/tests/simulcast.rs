@@ -16,11 +16,44 @@ pub(super) const SSRCS: [u32; 3] = [1001, 1002, 1003];
 pub(super) const TIDS: [u8; 4] = [0, 2, 1, 2];
 
 /// One encoding's sender state: its own sequence numbers, picture ids and TL0PICIDX.
-struct EncodingSender {
-    seq: u16,
-    picture_id: u16,
-    tl0: u8,
-    frame: u32,
+pub(super) struct EncodingSender {
+    pub seq: u16,
+    pub picture_id: u16,
+    pub tl0: u8,
+    pub frame: u32,
+}
+
+impl EncodingSender {
+    /// One frame of encoding `encoding` in `packets` packets (of `payload_len` bytes each, if given),
+    /// in the L1T3 pattern; a keyframe restarts the pattern.
+    pub fn send_frame(
+        &mut self,
+        publisher: &mut Peer,
+        encoding: usize,
+        key: bool,
+        packets: usize,
+        payload_len: Option<usize>,
+    ) {
+        if key {
+            self.frame = 0;
+        }
+        let tid = TIDS[self.frame as usize % TIDS.len()];
+        if tid == 0 {
+            self.tl0 = self.tl0.wrapping_add(1);
+        }
+        let ts = self.frame.wrapping_mul(3000).wrapping_add(encoding as u32 * 1_000_000);
+        for part in 0..packets {
+            let mut payload = vp8_packet(self.picture_id, self.tl0, tid, part == 0, key && part == 0, encoding as u8);
+            if let Some(len) = payload_len {
+                let last = *payload.last().unwrap();
+                payload.resize(len, last);
+            }
+            publisher.send_rtp(VP8_PT, SSRCS[encoding], self.seq, ts, &payload);
+            self.seq = self.seq.wrapping_add(1);
+        }
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
+        self.frame += 1;
+    }
 }
 
 struct Simulcast {
@@ -74,22 +107,7 @@ impl Simulcast {
     /// One frame (two packets) on each encoding; `keyframes` says which encodings send a keyframe.
     fn frame(&mut self, keyframes: [bool; 3]) {
         for (e, s) in self.senders.iter_mut().enumerate() {
-            let key = keyframes[e];
-            if key {
-                s.frame = 0;
-            }
-            let tid = TIDS[s.frame as usize % TIDS.len()];
-            if tid == 0 {
-                s.tl0 = s.tl0.wrapping_add(1);
-            }
-            let ts = s.frame.wrapping_mul(3000).wrapping_add(e as u32 * 1_000_000);
-            for part in 0..2 {
-                let payload = vp8_packet(s.picture_id, s.tl0, tid, part == 0, key && part == 0, e as u8);
-                self.publisher.send_rtp(VP8_PT, SSRCS[e], s.seq, ts, &payload);
-                s.seq = s.seq.wrapping_add(1);
-            }
-            s.picture_id = (s.picture_id + 1) & 0x7fff;
-            s.frame += 1;
+            s.send_frame(&mut self.publisher, e, keyframes[e], 2, None);
         }
         self.h.advance(Duration::from_millis(33), &mut [&mut self.publisher, &mut self.sub]);
     }
