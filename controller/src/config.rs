@@ -46,6 +46,10 @@ pub struct Args {
     /// Pin worker i to the i-th CPU of this process's affinity mask.
     #[arg(long, env = "OCTO_PIN_WORKERS")]
     pub pin_workers: bool,
+    /// A worker that leaves the controller's heartbeat ping (every second) unanswered this long, in
+    /// ms, is hung (stopped, or stuck): it is killed and respawned. 0 never pings.
+    #[arg(long, env = "OCTO_WORKER_HANG_TIMEOUT_MS", default_value_t = 5000)]
+    pub worker_hang_timeout_ms: u64,
     /// Path of the octo-worker binary [default: next to this binary].
     #[arg(long, env = "OCTO_WORKER_BIN")]
     pub worker_bin: Option<PathBuf>,
@@ -185,6 +189,7 @@ struct FileConfig {
     self_signed: Option<bool>,
     workers: Option<usize>,
     pin_workers: Option<bool>,
+    worker_hang_timeout_ms: Option<u64>,
     worker_bin: Option<PathBuf>,
     rtc_listen_ips: Option<Vec<IpAddr>>,
     media_codecs: Option<Vec<MediaCodec>>,

@@ -83,6 +83,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut config = PoolConfig::new(workers, worker_bin);
     config.pin_workers = args.pin_workers;
+    config.hang_timeout = (args.worker_hang_timeout_ms > 0).then(|| Duration::from_millis(args.worker_hang_timeout_ms));
     config.media = MediaListen {
         ips: args.rtc_listen_ips,
         port_base: args.rtc_port,

@@ -53,6 +53,15 @@ pub async fn render(state: &MetricsState) -> String {
     for s in &status {
         let _ = writeln!(out, "octo_worker_restarts_total{{worker=\"{}\"}} {}", s.index, s.restarts);
     }
+    family(
+        &mut out,
+        "octo_worker_hangs_total",
+        "counter",
+        "Times a worker left its heartbeat unanswered and was killed.",
+    );
+    for s in &status {
+        let _ = writeln!(out, "octo_worker_hangs_total{{worker=\"{}\"}} {}", s.index, s.hangs);
+    }
     family(&mut out, "octo_worker_cpu_seconds_total", "counter", "CPU time used by the current worker process.");
     for (index, pid, _) in &per_worker {
         if let Some((cpu, _)) = pid.and_then(process_usage) {

@@ -34,8 +34,14 @@ pub struct PoolConfig {
     pub startup_timeout: Duration,
     pub respawn_backoff_min: Duration,
     pub respawn_backoff_max: Duration,
+    /// A live worker that leaves a heartbeat ping unanswered this long is hung (stopped, or stuck
+    /// in a loop): it is killed and respawned like a dead one. `None`: never pinged.
+    pub hang_timeout: Option<Duration>,
     pub media: MediaListen,
 }
+
+/// How often a live worker is pinged (when hang detection is on).
+const PING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where workers receive WebRTC media: one UDP port per worker and address family.
 #[derive(Debug, Clone)]
@@ -80,6 +86,7 @@ impl PoolConfig {
             startup_timeout: Duration::from_secs(10),
             respawn_backoff_min: Duration::from_millis(100),
             respawn_backoff_max: Duration::from_secs(10),
+            hang_timeout: Some(Duration::from_secs(5)),
             media: MediaListen::default(),
         }
     }
@@ -149,6 +156,8 @@ pub struct WorkerStatus {
     pub pid: Option<u32>,
     pub alive: bool,
     pub restarts: u64,
+    /// Times a worker in this slot was found hung and killed.
+    pub hangs: u64,
     pub routers: usize,
     pub last_exit: Option<String>,
     /// The share of one core the process used over the last second (1.0 = a core busy); absent
@@ -161,6 +170,7 @@ struct Slot {
     current: Mutex<Option<Arc<WorkerHandle>>>,
     last_exit: Mutex<Option<String>>,
     restarts: AtomicU64,
+    hangs: AtomicU64,
     cpu: Mutex<CpuMeter>,
 }
 
@@ -274,6 +284,7 @@ impl WorkerPool {
                     pid: current.as_ref().map(|w| w.pid),
                     alive: current.is_some(),
                     restarts: slot.restarts.load(Ordering::Relaxed),
+                    hangs: slot.hangs.load(Ordering::Relaxed),
                     routers: current.as_ref().map_or(0, |w| w.router_count()),
                     last_exit: slot.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                     cpu_utilisation: slot.cpu.lock().unwrap_or_else(|p| p.into_inner()).utilisation(),
@@ -408,9 +419,12 @@ async fn run_once(
                     }
                 }
             }
-            Err(e) => warn!(worker = index, pid, "worker did not answer its first request: {e}"),
+            Err(e) => {
+                warn!(worker = index, pid, "worker did not answer its first request: {e}");
+                return std::future::pending().await;
+            }
         }
-        std::future::pending::<()>().await
+        heartbeat(&handle, config.hang_timeout).await
     };
 
     let status = tokio::select! {
@@ -433,7 +447,12 @@ async fn run_once(
             let _ = tokio::time::timeout(Duration::from_secs(1), handle.request(Request::Worker(WorkerRequest::Close))).await;
             wait_or_kill(&mut child, Duration::from_secs(2)).await?
         }
-        _ = ping => unreachable!("the ping future never completes"),
+        silent = ping => {
+            error!(worker = index, pid, "worker left a ping unanswered for {silent:?}: hung; killing it");
+            shared.slots[index].hangs.fetch_add(1, Ordering::Relaxed);
+            let _ = child.start_kill();
+            wait_or_kill(&mut child, Duration::from_secs(2)).await?
+        }
     };
 
     // The process is gone: take it out of the slot, fail what waited on it, and tell the owners
@@ -450,6 +469,23 @@ async fn run_once(
             .dispatch(Notification::Router(id, RouterNotification::Closed { reason: CloseReason::WorkerDied }));
     }
     Ok(status)
+}
+
+/// Pings a live worker every [`PING_INTERVAL`]; returns how long it stayed silent once a ping goes
+/// unanswered for `timeout`. Never returns without a timeout, nor while the channel is failing
+/// for another reason (the process's exit or the channel's end is then what ends the worker).
+async fn heartbeat(handle: &WorkerHandle, timeout: Option<Duration>) -> Duration {
+    let Some(timeout) = timeout else { return std::future::pending().await };
+    let mut tick = tokio::time::interval(PING_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match tokio::time::timeout(timeout, handle.request(Request::Worker(WorkerRequest::Ping))).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(ChannelError::Timeout(_))) | Err(_) => return timeout,
+            Ok(Err(_)) => return std::future::pending().await,
+        }
+    }
 }
 
 /// Resolves once the pool is shutting down.

@@ -83,6 +83,9 @@ pub enum WorkerRequest {
     /// piped between the two, for all rooms, without ICE or DTLS. Answered with
     /// [`Response::PipeTransportCreated`]; media flows after [`TransportRequest::ConnectPipe`].
     CreatePipeTransport { transport_id: TransportId, srtp: bool },
+    /// The controller's heartbeat: answered with [`Response::Ok`] by a worker whose event loop
+    /// turns. A worker that leaves it unanswered too long is taken as hung, killed and respawned.
+    Ping,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -105,6 +105,10 @@ pub struct StepFigures {
     /// The simulated bottlenecks' datagrams delivered and dropped in the window.
     pub link_delivered: u64,
     pub link_dropped: u64,
+    /// Subscribers not read in the window (`--read-every`), and the datagrams per second the
+    /// kernel dropped at full sockets (theirs, and any other's on this machine).
+    pub sinks: usize,
+    pub udp_rcvbuf_drops_per_s: f64,
     /// Per subscriber: received bitrate against its cap, the layers it was given.
     pub downlink: crate::downlink_figures::DownlinkReport,
 }
@@ -216,6 +220,8 @@ pub fn window(
         twcc_feedback_sent: cb.twcc_feedback_sent - ca.twcc_feedback_sent,
         link_delivered: cb.link_delivered - ca.link_delivered,
         link_dropped: cb.link_dropped - ca.link_dropped,
+        sinks: b.snapshot.sinks,
+        udp_rcvbuf_drops_per_s: b.snapshot.udp_rcvbuf_errors.saturating_sub(a.snapshot.udp_rcvbuf_errors) as f64 / wall,
         downlink: crate::downlink_figures::window(&a.snapshot, &b.snapshot, session),
     }
 }

@@ -74,6 +74,12 @@ struct Common {
     /// Cap only the first N subscribers (default: all, when --subscriber-cap-kbps is given).
     #[arg(long, global = true)]
     capped_subscribers: Option<usize>,
+    /// Only every Nth subscriber reads its media once it flows; the others become sinks: fully set
+    /// up (signaling, ICE, DTLS, SRTP, consent checks), then never read, so the kernel drops their
+    /// datagrams at the socket. Frees the load generator's CPU when it shares a small machine with
+    /// the workers; loss and latency are then the read subscribers', egress still the workers'.
+    #[arg(long, global = true, default_value_t = 1)]
+    read_every: usize,
     /// Wait after setup before measuring, ms.
     #[arg(long, global = true, default_value_t = 2000)]
     settle_ms: u64,
@@ -173,6 +179,7 @@ fn main() -> anyhow::Result<()> {
         raw_packets: c.raw_packets,
         json: c.json,
         pin: !c.no_pin,
+        read_every: c.read_every.max(1),
     };
     let report = match cli.command {
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,

@@ -34,6 +34,19 @@ pub fn load_average() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// `RcvbufErrors` of the `Udp:` lines of `/proc/net/snmp`: datagrams the kernel dropped because
+/// their socket's buffer was full (0 if unreadable).
+pub fn udp_rcvbuf_errors() -> u64 {
+    std::fs::read_to_string("/proc/net/snmp").ok().and_then(|t| parse_udp_rcvbuf_errors(&t)).unwrap_or(0)
+}
+
+fn parse_udp_rcvbuf_errors(text: &str) -> Option<u64> {
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 fn parse_stat(text: &str) -> Option<ProcessSample> {
     // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
     let after = &text[text.rfind(')')? + 2..];
@@ -63,6 +76,15 @@ pub fn thread_cpu() -> Duration {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn udp_rcvbuf_errors_are_read_by_name() {
+        let snmp = "Tcp: RtoAlgorithm RtoMin\nTcp: 1 200\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 10 2 7 30 5 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
+        assert_eq!(parse_udp_rcvbuf_errors(snmp), Some(5));
+        assert_eq!(parse_udp_rcvbuf_errors("Udp: InDatagrams\nUdp: x\n"), None);
+        assert_eq!(parse_udp_rcvbuf_errors(""), None);
+    }
+
     use super::*;
 
     #[test]

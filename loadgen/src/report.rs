@@ -171,6 +171,13 @@ pub fn print(r: &Report) {
             s.load_average
         );
     }
+    if let Some(s) = r.steps.last().filter(|s| s.sinks > 0) {
+        println!(
+            "{} of {} subscribers were sinks (set up, then not read): loss, latency and received RTP are the \
+             others'; the kernel dropped {:.0} datagrams/s at full sockets (last step)",
+            s.sinks, s.level, s.udp_rcvbuf_drops_per_s
+        );
+    }
     if let Some(s) = r.steps.last().filter(|s| s.egress_packets_per_s_by_worker.len() > 1) {
         let by_worker: Vec<String> = s
             .egress_packets_per_s_by_worker

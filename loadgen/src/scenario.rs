@@ -43,6 +43,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Pin the started Octo's workers (`--pin-workers`) and the media loop to CPUs of their own.
     pub pin: bool,
+    /// Only every Nth subscriber reads its media once flowing (1: all).
+    pub read_every: usize,
     /// Start a cluster of this many nodes and one Redis instead of one Octo (0: no cluster).
     pub cluster: usize,
 }
@@ -199,6 +201,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let mut session = Session::new(octo.addr, media, options.media);
     session.nodes = nodes.iter().map(|n| n.addr).collect();
     session.downlink_caps = options.downlink_caps.clone();
+    session.read_every = options.read_every;
     let with_pids: Vec<(&Octo, &[(usize, u32)])> = nodes.iter().zip(&node_workers).map(|(n, w)| (n, &w[..])).collect();
     let cluster_nodes: Vec<(&Octo, &[(usize, u32)])> = if redis.is_some() { with_pids.clone() } else { Vec::new() };
     let before_setup = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));

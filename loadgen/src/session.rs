@@ -10,7 +10,7 @@ use octo_ipc::{DtlsParameters, IceCandidate, IceParameters, Protocol};
 use serde_json::{Value, json};
 
 use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
-use crate::media::{Command, MediaLoop, TransportSetup};
+use crate::media::{Command, MediaLoop, TransportSetup, set_receive_buffer};
 use crate::signaling::{SignalingClient, SignalingError};
 use octo_worker::core::ortc::URI_TRANSPORT_CC;
 
@@ -30,6 +30,8 @@ pub struct Peer {
     pub video_consumers: usize,
     /// The rate of the simulated bottleneck in front of its recv transport, if it has one.
     pub cap_kbps: Option<u64>,
+    /// Its recv transport stops reading once flowing (`--read-every`).
+    pub sink: bool,
     /// Its consumers: (consumer id, kind, when it was resumed).
     pub consumer_ids: Vec<(String, Kind, Instant)>,
 }
@@ -89,6 +91,8 @@ pub struct Session {
     pub downlink_caps: DownlinkCaps,
     /// Subscribers made by [`Session::subscribe_all_on`] so far.
     subscribers: usize,
+    /// Only every Nth subscriber reads its media once flowing; the others are sinks (1: all read).
+    pub read_every: usize,
 }
 
 impl Peer {
@@ -112,6 +116,7 @@ impl Session {
             media_options,
             downlink_caps: DownlinkCaps::default(),
             subscribers: 0,
+            read_every: 1,
         }
     }
 
@@ -139,6 +144,7 @@ impl Session {
             consumers: 0,
             video_consumers: 0,
             cap_kbps: None,
+            sink: false,
             consumer_ids: Vec::new(),
         });
         Ok(self.peers.len() - 1)
@@ -174,10 +180,12 @@ impl Session {
         let local = socket.local_addr()?;
         let key = self.next_key;
         self.next_key += 1;
-        let cap_kbps = if direction == "recv" { self.peers[peer].cap_kbps } else { None };
+        let (cap_kbps, sink) =
+            if direction == "recv" { (self.peers[peer].cap_kbps, self.peers[peer].sink) } else { (None, false) };
         self.media.send(Command::AddTransport {
             key,
             cap_kbps,
+            sink,
             setup: TransportSetup {
                 socket,
                 remote_ufrag: ice.username_fragment,
@@ -288,6 +296,9 @@ impl Session {
     pub fn subscribe_all_on(&mut self, room: &str, publishers: &[usize], node: usize) -> anyhow::Result<usize> {
         let peer = self.join_on(room, node)?;
         self.peers[peer].cap_kbps = self.downlink_caps.for_subscriber(self.subscribers);
+        // A capped subscriber is always read: its figures are the point of capping it.
+        self.peers[peer].sink =
+            self.peers[peer].cap_kbps.is_none() && !self.subscribers.is_multiple_of(self.read_every.max(1));
         self.subscribers += 1;
         let producers: Vec<(String, Kind)> = publishers.iter().flat_map(|&p| self.peers[p].producers.clone()).collect();
         for (id, kind) in producers {
@@ -369,23 +380,6 @@ impl Session {
 /// moment the load generator's thread is not scheduled (the machine is shared) is not counted as
 /// Octo's loss. Loss inside Octo (its own socket buffers, its drops) is unaffected.
 const RECEIVE_BUFFER: i32 = 1 << 20;
-
-fn set_receive_buffer(socket: &UdpSocket, bytes: i32) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid fd and a pointer to an int of the size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&bytes as *const i32).cast(),
-            std::mem::size_of::<i32>() as u32,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!("SO_RCVBUF: {}", std::io::Error::last_os_error());
-    }
-}
 
 /// The RTP parameters Chrome's mediasoup-client sends for a VP8 webcam (one encoding, or three
 /// simulcast encodings, lowest first, each L1T3 with its SSRC and RTX SSRC) or an Opus microphone,

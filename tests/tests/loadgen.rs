@@ -97,6 +97,30 @@ fn cluster_webinar_smoke_spreads_viewers_over_two_nodes() {
     assert!(figures["redis_commands_per_join"].as_f64().unwrap() > 0.0, "{figures:#}");
 }
 
+/// The room-over-two-workers benchmark in small: viewers spill onto the second worker (fed by a
+/// pipe) and every second viewer is a sink, set up and then not read; the kernel drops what Octo
+/// sends it, while the read viewers' loss and latency are measured.
+#[test]
+fn spread_webinar_smoke_with_sink_viewers() {
+    let report = run(&[
+        "--workers",
+        "2",
+        "--read-every",
+        "2",
+        "--octo-arg=--room-spill-consumers=4",
+        "webinar",
+        "--subscribers",
+        "4",
+    ]);
+    let step = &report["steps"][0];
+    assert_media_flowed(step, 8);
+    assert_eq!(step["sinks"], 2, "{step:#}");
+    assert!(step["udp_rcvbuf_drops_per_s"].as_f64().unwrap() > 0.0, "nothing dropped at the sinks: {step:#}");
+    assert_eq!(step["loss_percent"], 0.0, "{step:#}");
+    let by_worker = step["egress_packets_per_s_by_worker"].as_array().unwrap();
+    assert!(by_worker.iter().all(|e| e.as_f64().unwrap() > 0.0), "the viewers did not spread: {by_worker:?}");
+}
+
 #[test]
 fn rooms_smoke_uses_both_workers() {
     let report = run(&["rooms", "--rooms", "2", "--workers", "2"]);

@@ -89,6 +89,57 @@ async fn kill_9_is_reported_and_a_new_worker_answers_within_2s() {
     pool.close().await;
 }
 
+/// A SIGSTOPped worker is alive but answers nothing: the heartbeat finds it hung within the
+/// configured timeout, kills it and a fresh worker takes its slot; the other worker is untouched.
+#[tokio::test]
+async fn a_stopped_worker_is_found_hung_killed_and_respawned() {
+    let mut config = PoolConfig::new(2, bin("octo-worker"));
+    config.hang_timeout = Some(Duration::from_millis(1500));
+    let pool = WorkerPool::start(config).await.expect("pool starts");
+    let doomed = create_router(&pool, 0, 1).await;
+    let mut doomed_events = pool.subscribe(Target::Router(doomed));
+    let (victim, survivor) = (pool.worker(0).unwrap().pid, pool.worker(1).unwrap().pid);
+
+    let stopped_at = Instant::now();
+    kill(Pid::from_raw(victim as i32), Signal::SIGSTOP).unwrap();
+    // Detected after at most one ping interval (1 s) plus the timeout, then respawned.
+    let event =
+        tokio::time::timeout(Duration::from_secs(6), doomed_events.recv()).await.expect("router closed in time");
+    assert_eq!(
+        event,
+        Some(Notification::Router(doomed, RouterNotification::Closed { reason: CloseReason::WorkerDied }))
+    );
+    let detected = stopped_at.elapsed();
+    assert!(detected >= Duration::from_millis(1500), "killed before its timeout: {detected:?}");
+    let new_pid = loop {
+        if let Ok(Response::WorkerDump(d)) = pool.request(0, Request::Worker(WorkerRequest::Dump)).await {
+            break d.pid;
+        }
+        assert!(stopped_at.elapsed() < Duration::from_secs(8), "no worker answered after the hang");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_ne!(new_pid, victim);
+    // The stopped process is gone (killed, not left stopped), and the other worker kept running.
+    assert!(kill(Pid::from_raw(victim as i32), None).is_err(), "the hung worker still exists");
+    assert_eq!(pool.worker(1).unwrap().pid, survivor);
+    let status = pool.status();
+    assert_eq!((status[0].hangs, status[0].restarts), (1, 1));
+    assert_eq!((status[1].hangs, status[1].restarts), (0, 0));
+    pool.close().await;
+}
+
+/// A busy but healthy worker is not taken for hung: with hang detection at its default, a pool
+/// left alone for several ping intervals keeps its processes.
+#[tokio::test]
+async fn a_healthy_worker_answers_its_pings_and_stays() {
+    let pool = pool(1).await;
+    let pid = pool.worker(0).unwrap().pid;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(pool.worker(0).map(|w| w.pid), Some(pid));
+    assert_eq!((pool.status()[0].hangs, pool.status()[0].restarts), (0, 0));
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn an_unknown_target_gets_an_error_naming_it() {
     let pool = pool(1).await;

@@ -62,6 +62,11 @@ pub struct Snapshot {
     /// Sums over every consumer's primary stream.
     pub expected: u64,
     pub received: u64,
+    /// Subscriber transports no longer read (`--read-every`): their streams are not in
+    /// `expected`/`received`.
+    pub sinks: usize,
+    /// The kernel's count of UDP datagrams dropped at a full socket (all of this machine's).
+    pub udp_rcvbuf_errors: u64,
     /// CPU time of the media loop's thread.
     pub loop_cpu: Duration,
     /// Which profile the transports negotiated (the first connected one's).

@@ -25,7 +25,8 @@ pub use counters::{Counters, DownlinkSnapshot, Snapshot};
 use recv_stream::RecvStream;
 use send_stream::{Kind, SendStream, SendStreamConfig};
 use transport::ClientTransport;
-pub use transport::TransportSetup;
+use transport::Sink;
+pub use transport::{TransportSetup, set_receive_buffer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -38,11 +39,13 @@ pub enum MediaError {
 }
 
 pub enum Command {
-    /// A new transport; with `cap_kbps` its incoming datagrams pass a simulated bottleneck first.
+    /// A new transport; with `cap_kbps` its incoming datagrams pass a simulated bottleneck first;
+    /// a `sink` stops reading once it is connected and all its consumers have flowed.
     AddTransport {
         key: usize,
         setup: TransportSetup,
         cap_kbps: Option<u64>,
+        sink: bool,
     },
     Publish {
         key: usize,
@@ -92,6 +95,7 @@ impl MediaLoop {
             if let Some(cpu) = options.cpu {
                 pin_current_thread(cpu);
             }
+            batch_current_thread();
             // The identity is made on the loop's thread, which owns it; only fingerprints leave.
             let identity = DtlsIdentity::generate()?;
             let _ = ready_tx.send(identity.fingerprints().to_vec());
@@ -126,6 +130,22 @@ impl MediaLoop {
 impl Drop for MediaLoop {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// Makes the calling thread SCHED_BATCH: its wakeups (every tick, every arriving datagram) no
+/// longer preempt a running worker; it runs when a CPU is free or at the next scheduler tick. On a
+/// machine with a CPU per worker and one for the load generator nothing changes; where the load
+/// generator shares the workers' CPUs (two workers on two cores) it would otherwise preempt them
+/// thousands of times a second, which a load generator on another host would not.
+fn batch_current_thread() {
+    // SAFETY: a zeroed sched_param (priority 0) is what SCHED_BATCH requires.
+    let rc = unsafe {
+        let param: libc::sched_param = std::mem::zeroed();
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param)
+    };
+    if rc != 0 {
+        tracing::warn!("SCHED_BATCH for the media loop: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -204,6 +224,10 @@ fn run(
         if now >= next_tick {
             for t in state.transports.iter_mut().flatten() {
                 t.poll(now, state.epoch, &mut state.counters);
+                if t.sink_ready() {
+                    poll.registry().deregister(t.socket_mut())?;
+                    t.deafen();
+                }
             }
             next_tick = now + TICK;
         }
@@ -213,7 +237,7 @@ fn run(
 impl State {
     fn command(&mut self, registry: &mio::Registry, now: Instant, command: Command) -> Result<(), MediaError> {
         match command {
-            Command::AddTransport { key, setup, cap_kbps } => {
+            Command::AddTransport { key, setup, cap_kbps, sink } => {
                 let mut t = ClientTransport::new(setup, &self.identity, now, key as u64 + 1, self.decrypt_every)?;
                 registry.register(t.socket_mut(), Token(key), Interest::READABLE)?;
                 if self.transports.len() <= key {
@@ -224,6 +248,9 @@ impl State {
                     t.set_behind_link();
                     self.links[key] = Some(Bottleneck::new(kbps, now));
                     self.capped.push(key);
+                }
+                if sink {
+                    t.sink = Sink::Pending;
                 }
                 self.transports[key] = Some(t);
             }
@@ -252,6 +279,8 @@ impl State {
     fn snapshot(&self, now: Instant) -> Snapshot {
         let live = || self.transports.iter().flatten();
         let streams = || live().flat_map(|t| t.recv_streams.iter());
+        // A sink's streams stop at its last read: loss is counted on the read subscribers only.
+        let read = || live().filter(|t| t.sink != Sink::Deaf).flat_map(|t| t.recv_streams.iter());
         Snapshot {
             at: now,
             counters: self.counters.clone(),
@@ -260,8 +289,10 @@ impl State {
             transports_failed: live().filter(|t| t.is_failed()).count(),
             consumers: streams().count(),
             consumers_flowing: streams().filter(|s| s.first_packet_at.is_some()).count(),
-            expected: streams().map(|s| s.expected()).sum(),
-            received: streams().map(|s| s.received).sum(),
+            expected: read().map(|s| s.expected()).sum(),
+            received: read().map(|s| s.received).sum(),
+            sinks: live().filter(|t| t.sink == Sink::Deaf).count(),
+            udp_rcvbuf_errors: crate::proc_stat::udp_rcvbuf_errors(),
             loop_cpu: crate::proc_stat::thread_cpu(),
             srtp_profile: live().find_map(|t| t.profile).map(|p| format!("{p:?}")),
             downlinks: self

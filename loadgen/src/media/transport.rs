@@ -72,6 +72,19 @@ pub struct ClientTransport {
     /// A subscriber's transport-cc feedback and what it received.
     pub downlink: Downlink,
     behind_link: bool,
+    /// A sink: once set up and flowing it is no longer read (see [`ClientTransport::deafen`]).
+    pub sink: Sink,
+}
+
+/// Whether a subscriber's transport reads its media for the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// Read throughout (every publisher, and the sampled subscribers).
+    No,
+    /// To stop reading once connected and every consumer has had its first packet.
+    Pending,
+    /// No longer read: the kernel drops its datagrams at the socket.
+    Deaf,
 }
 
 impl ClientTransport {
@@ -106,6 +119,7 @@ impl ClientTransport {
             decrypt_every: decrypt_every.max(1),
             downlink: Downlink::new(),
             behind_link: false,
+            sink: Sink::No,
         })
     }
 
@@ -128,6 +142,23 @@ impl ClientTransport {
     pub fn set_behind_link(&mut self) {
         self.decrypt_every = 1;
         self.behind_link = true;
+    }
+
+    /// Ready to go deaf: a pending sink that is connected and whose every consumer has flowed.
+    pub fn sink_ready(&self) -> bool {
+        self.sink == Sink::Pending
+            && self.is_connected()
+            && !self.recv_streams.is_empty()
+            && self.recv_streams.iter().all(|s| s.first_packet_at.is_some())
+    }
+
+    /// Stops reading this transport (its caller deregisters the socket): a minimal receive buffer
+    /// makes the kernel drop its datagrams at the socket, in the sending worker's context as a
+    /// delivery would be, without waking the load generator. It keeps sending consent checks
+    /// (whose answers it no longer reads), so Octo keeps the transport and its consumers.
+    pub fn deafen(&mut self) {
+        set_receive_buffer(&self.socket, 0);
+        self.sink = Sink::Deaf;
     }
 
     /// A consumer negotiated transport-cc: feedback for everything carrying extension `id`.
@@ -272,7 +303,7 @@ impl ClientTransport {
                 self.ice = Ice::Checking { next: now + interval, interval, deadline };
             }
             Ice::Connected { next_consent, last_response } if now >= next_consent => {
-                if now >= last_response + CONSENT_LOST {
+                if now >= last_response + CONSENT_LOST && self.sink != Sink::Deaf {
                     self.ice = Ice::Failed;
                     c.consent_lost += 1;
                     return;
@@ -493,3 +524,20 @@ fn ntp_time(since_epoch: Duration) -> u64 {
 
 /// The SSRC mediasoup-client's probator receiver has (the worker's bandwidth probes go there).
 const PROBATOR_SSRC: u32 = 1234;
+
+/// Sets a socket's SO_RCVBUF (the kernel doubles it and keeps a minimum of its own).
+pub fn set_receive_buffer(socket: &impl std::os::fd::AsRawFd, bytes: i32) {
+    // SAFETY: a valid fd and a pointer to an int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("SO_RCVBUF: {}", std::io::Error::last_os_error());
+    }
+}

@@ -88,6 +88,7 @@ impl Worker {
                 Ok(Response::RouterCreated { rtp_capabilities })
             }
             WorkerRequest::GetMetrics => Ok(Response::WorkerMetrics(self.metrics())),
+            WorkerRequest::Ping => Ok(Response::Ok),
             // The process's logging is the IO shell's (`io::run` answers this request itself); a
             // core without one, as in the in-memory harness, has nothing to set.
             WorkerRequest::SetLogFilter { .. } => {

@@ -220,8 +220,10 @@ impl Worker {
         }
         transport.consumers.push(consumer_id);
         self.consumers.insert(consumer_id, consumer);
+        // First in the fan-out: the far worker's own fan-out starts as soon as the packet crosses,
+        // in parallel with this one, instead of after this worker's last viewer.
         if let Some(list) = self.routers.get_mut(&router_id).and_then(|r| r.fanout.get_mut(&producer_id)) {
-            list.push(consumer_id);
+            list.insert(0, consumer_id);
         }
         Ok(Response::PipeConsumerCreated(PipeConsumerData {
             id: consumer_id,

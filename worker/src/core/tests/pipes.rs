@@ -279,6 +279,25 @@ fn a_tampered_pipe_packet_fails_srtp_and_is_not_forwarded() {
 }
 
 #[test]
+fn the_pipe_is_served_before_the_local_subscribers() {
+    // The pipe consumer was created after sub_a's consumer, yet a packet crosses the pipe first, so
+    // B's fan-out runs beside A's rather than after A's last viewer.
+    let mut pair = Pair::new(false);
+    pair.publisher.send_rtp(VP8_PT, VIDEO_SSRC, 10, 30_000, &vp8_payload(true, 10));
+    for d in pair.publisher.take_outgoing() {
+        pair.a.datagram(pair.publisher.addr, &d);
+    }
+    let mut rtp_to = Vec::new();
+    while let Some(t) = pair.a.worker.poll_transmit() {
+        if is_rtp(&t.buf) {
+            rtp_to.push(t.to);
+        }
+        pair.a.worker.recycle(t.buf);
+    }
+    assert_eq!(rtp_to, vec![addr(B_ADDR), pair.sub_a.addr]);
+}
+
+#[test]
 fn a_nack_from_b_is_answered_from_bs_buffer_and_a_pipe_loss_from_as() {
     let mut pair = Pair::new(false);
     pair.send_video(10, true);
