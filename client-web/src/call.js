@@ -5,6 +5,7 @@
 // UI listens to the events it emits.
 import { io } from 'socket.io-client';
 import { Device } from 'mediasoup-client';
+import { IceRecovery } from './ice_recovery.js';
 
 /** A failure with one of PROTOCOL.md's stable codes, or one of ours (`server_unreachable`, `timeout`). */
 export class CallError extends Error {
@@ -34,10 +35,22 @@ export class Call {
     // What we publish survives a rejoin: source ('mic' | 'webcam' | 'screen') → {track, paused}.
     this.local = new Map();
     this.wantJoined = false;
+    // ICE restarts done since the page loaded (shown in stats; tests read it).
+    this.iceRestarts = 0;
+    // A network change may take the transports' path away: restart their ICE at once.
+    if (typeof window !== 'undefined') {
+      const changed = () => {
+        for (const r of this.iceRecoveries.values()) r.networkChanged();
+      };
+      window.addEventListener('online', changed);
+      globalThis.navigator?.connection?.addEventListener?.('change', changed);
+    }
   }
 
   /** Forgets every media-plane object: after a leave, a dropped connection or a dead worker. */
   reset() {
+    for (const r of this.iceRecoveries?.values() ?? []) r.stop();
+    this.iceRecoveries = new Map(); // direction → IceRecovery
     for (const t of [this.sendTransport, this.recvTransport]) if (t && !t.closed) t.close();
     this.peerId = null;
     this.device = null;
@@ -284,7 +297,27 @@ export class Call {
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       this.request('connectWebRtcTransport', { transportId: transport.id, dtlsParameters }).then(callback, errback);
     });
-    transport.on('connectionstatechange', (state) => this.emit('transportState', { direction, state }));
+    const gen = this.generation;
+    const recovery = new IceRecovery(
+      transport,
+      async () => (await this.request('restartIce', { transportId: transport.id })).iceParameters,
+      (event, detail) => {
+        if (event === 'restarted') {
+          this.iceRestarts += 1;
+          this.emit('iceRestarted', { direction, ...detail });
+        } else if (event === 'gaveUp') {
+          this.emit('warning', new CallError('ice_failed', `the ${direction} transport did not come back after ${detail.restarts} ICE restarts`));
+          if (gen === this.generation) this.rejoin('ice_failed');
+        } else {
+          this.emit('warning', detail);
+        }
+      },
+    );
+    this.iceRecoveries.set(direction, recovery);
+    transport.on('connectionstatechange', (state) => {
+      this.emit('transportState', { direction, state });
+      recovery.stateChanged(state);
+    });
     if (direction === 'send') {
       transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
         this.request('produce', { transportId: transport.id, kind, rtpParameters, appData })

@@ -624,11 +624,21 @@ call.on('draining', ({ remainingMs }) => {
   }, 1000);
   showDraining();
 });
-call.on('transportState', ({ direction, state: s }) => {
+const MEDIA_INTERRUPTED = 'Media connection interrupted — reconnecting…';
+call.on('transportState', ({ state: s }) => {
   // While the session is being replaced its old transports failing says nothing new.
-  if (s === 'failed' && call.peerId && !call.rejoining) {
-    showBanner(`Media connection (${direction}) failed — check your network or firewall.`, 'error');
+  if (!call.peerId || call.rejoining) return;
+  // A broken path is restarted (ICE restart) before anything else: amber while that runs.
+  if (s === 'disconnected' || s === 'failed') showBanner(MEDIA_INTERRUPTED, 'warn');
+  else if (s === 'connected' && ui.banner.textContent === MEDIA_INTERRUPTED) {
+    showBanner('Media connection back.', 'ok');
+    setTimeout(() => {
+      if (ui.banner.textContent === 'Media connection back.') showBanner('');
+    }, 3000);
   }
+});
+call.on('warning', (e) => {
+  if (e?.code === 'ice_failed') showBanner('Media connection lost — check your network or firewall. Rejoining…', 'error');
 });
 call.on('warning', (e) => console.warn('octo:', e));
 
