@@ -37,6 +37,9 @@ export class Call {
     this.wantJoined = false;
     // ICE restarts done since the page loaded (shown in stats; tests read it).
     this.iceRestarts = 0;
+    // 'relay' sends everything through TURN (to test a relay; the page's `?iceTransportPolicy=relay`).
+    this.iceTransportPolicy = 'all';
+    this.iceServers = [];
     // A network change may take the transports' path away: restart their ICE at once.
     if (typeof window !== 'undefined') {
       const changed = () => {
@@ -238,6 +241,8 @@ export class Call {
     }
     // A clustered Octo keeps each room's recent chat and hands it to whoever joins.
     if (Array.isArray(joinData.chatHistory)) this.emit('chatHistory', joinData.chatHistory);
+    // TURN relays the server names (absent without any): for networks that block UDP to it.
+    this.iceServers = Array.isArray(joinData.iceServers) ? joinData.iceServers : [];
     const device = new Device();
     await device.load({ routerRtpCapabilities: joinData.rtpCapabilities });
     this.device = device;
@@ -292,8 +297,9 @@ export class Call {
     });
     if (direction === 'send') this.maxMessageSize = params.sctpParameters?.maxMessageSize ?? 0;
     const device = this.device;
+    const options = { ...params, iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy };
     const transport =
-      direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
+      direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       this.request('connectWebRtcTransport', { transportId: transport.id, dtlsParameters }).then(callback, errback);
     });

@@ -11,6 +11,8 @@ import { decode } from './wire.js';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const call = new Call(location.origin);
+// `?iceTransportPolicy=relay` sends all media through the TURN server Octo names (to test one).
+if (params.get('iceTransportPolicy') === 'relay') call.iceTransportPolicy = 'relay';
 // A clustered Octo names its other nodes: if this one dies mid-call, the call moves there.
 fetch('/servers')
   .then((r) => (r.ok ? r.json() : null))

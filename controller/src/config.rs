@@ -72,6 +72,25 @@ pub struct Args {
     #[arg(long, env = "OCTO_AUTH_SECRET", hide_env_values = true)]
     #[serde(serialize_with = "masked")]
     pub auth_secret: Option<String>,
+    /// TURN URLs handed to clients as `iceServers` (repeat the flag; `turn:host:3478`,
+    /// `turn:host:3478?transport=tcp`, `turns:host:443`…), for browsers whose network blocks UDP to
+    /// Octo. Needs --turn-secret or --turn-username with --turn-credential.
+    #[arg(long = "turn-url", env = "OCTO_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+    /// The TURN REST API's shared secret (coturn's `use-auth-secret` + `static-auth-secret`): each
+    /// peer gets a credential of its own that expires after --turn-ttl-s.
+    #[arg(long, env = "OCTO_TURN_SECRET", hide_env_values = true)]
+    #[serde(serialize_with = "masked")]
+    pub turn_secret: Option<String>,
+    /// A static TURN username and password for everyone (instead of the secret).
+    #[arg(long, env = "OCTO_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+    #[arg(long, env = "OCTO_TURN_CREDENTIAL", hide_env_values = true)]
+    #[serde(serialize_with = "masked")]
+    pub turn_credential: Option<String>,
+    /// How long a TURN credential made with the secret lasts, in seconds.
+    #[arg(long, env = "OCTO_TURN_TTL_S", default_value_t = 86_400)]
+    pub turn_ttl_s: u64,
     /// Codecs every room's router offers, in order of preference (any of opus, vp8, vp9, h264).
     #[arg(long, env = "OCTO_MEDIA_CODECS", value_enum, value_delimiter = ',',
           default_values = ["opus", "vp8", "vp9", "h264"])]
@@ -193,6 +212,11 @@ struct FileConfig {
     worker_bin: Option<PathBuf>,
     rtc_listen_ips: Option<Vec<IpAddr>>,
     media_codecs: Option<Vec<MediaCodec>>,
+    turn_urls: Option<Vec<String>>,
+    turn_secret: Option<String>,
+    turn_username: Option<String>,
+    turn_credential: Option<String>,
+    turn_ttl_s: Option<u64>,
     rtc_port: Option<u16>,
     rtc_announced_address: Option<String>,
     web_root: Option<PathBuf>,

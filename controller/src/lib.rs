@@ -14,6 +14,7 @@ pub mod rooms;
 pub mod signaling;
 pub mod systemd;
 pub mod tls;
+pub mod turn;
 pub mod web_assets;
 pub mod worker_pool;
 pub mod worker_process;

@@ -114,6 +114,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         auth_secret: args.auth_secret.filter(|s| !s.is_empty()),
         seed_transport_hold: Duration::from_millis(args.seed_transport_hold_ms),
+        turn: octo_controller::turn::TurnConfig::from_settings(
+            &args.turn_urls,
+            args.turn_secret.as_deref(),
+            args.turn_username.as_deref(),
+            args.turn_credential.as_deref(),
+            Duration::from_secs(args.turn_ttl_s),
+        )?,
     };
     let pool = Arc::new(WorkerPool::start(config).await?);
     tokio::spawn(logging::reload_on_sighup(sighup, args.config.clone(), filter_handle, pool.clone()));

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: locating the built binaries, running `octo` as a real
 //! process, a tiny HTTP client, and reading `/proc`; [`interop`] drives a real worker with str0m peers.
 
+pub mod coturn;
 pub mod interop;
 pub mod netns;
 pub mod node;

@@ -16,6 +16,9 @@
 //! `tests/e2e/ice.test.mjs`: ICE restart — a page in a network namespace loses all UDP for 5 s
 //! mid-call and comes back without leaving the room (needs root, `iproute2` and `nftables`).
 //!
+//! `tests/e2e/turn.test.mjs`: a page whose namespace drops all UDP connects through a real
+//! coturn over TCP (needs `coturn` too).
+//!
 //! `tests/e2e/adaptive.test.mjs`: simulcast and the downlink estimator with a page in a network
 //! namespace of its own whose downlink is shaped with `tc … tbf` (needs root and `iproute2`), tile
 //! sizes and hidden tiles. Not in the default run (`--ignored`): on a 2-core machine it is a test of
@@ -51,7 +54,27 @@ fn ice_restart_after_a_broken_path_in_chromium() {
         std::process::Command::new("nft").arg("--version").output().is_ok(),
         "`nft` is missing: apt-get install -y nftables"
     );
-    with_a_page_in_a_netns("ice", 78, "ice.test.mjs", |ns, chromium| {
+    with_a_page_in_a_netns("ice", 78, "ice.test.mjs", nothing, |ns, chromium| {
+        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
+    });
+}
+
+/// TURN (`tests/e2e/turn.test.mjs`): a page in a network namespace that drops every UDP datagram
+/// (nftables) reaches Octo's media through a real coturn over TCP, with the per-peer credentials
+/// Octo mints from the shared secret; its selected candidate pair is a relay one.
+#[test]
+fn turn_relays_a_page_without_udp_in_chromium() {
+    assert!(
+        std::process::Command::new("nft").arg("--version").output().is_ok(),
+        "`nft` is missing: apt-get install -y nftables"
+    );
+    const SECRET: &str = "octo-turn-test-secret";
+    let prepare = |ns: &octo_tests::netns::NetNs| {
+        let coturn = octo_tests::coturn::Coturn::start(&ns.host_ip, SECRET).expect("coturn starts");
+        let url = format!("turn:{}?transport=tcp", coturn.addr);
+        (vec!["--turn-url".to_owned(), url, "--turn-secret".to_owned(), SECRET.to_owned()], coturn)
+    };
+    with_a_page_in_a_netns("turn", 79, "turn.test.mjs", prepare, |ns, chromium| {
         vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
     });
 }
@@ -62,25 +85,29 @@ fn ice_restart_after_a_broken_path_in_chromium() {
 #[test]
 #[ignore = "three Chromiums and a 720p simulcast encoder overload a 2-core runner (joins and the climb to 720p time out now and then); run it alone: cargo test -p octo-tests --test web_e2e -- --ignored adaptive"]
 fn adaptive_video_under_a_shaped_downlink_in_chromium() {
-    with_a_page_in_a_netns("adapt", 77, "adaptive.test.mjs", |ns, chromium| {
+    with_a_page_in_a_netns("adapt", 77, "adaptive.test.mjs", nothing, |ns, chromium| {
         vec![("OCTO_SHAPED_CHROMIUM", chromium.into()), ("OCTO_SHAPE_DEV", ns.host_dev.clone().into())]
     });
 }
 
 /// Runs `script` against an `octo` listening on the host end of a new network namespace's veth
-/// pair; `env` names, for the script, a Chromium that runs inside the namespace (a wrapper script)
-/// and whatever else of the namespace it needs.
-fn with_a_page_in_a_netns(
+/// pair. `prepare` may start what the test needs beside it (kept until the script ends) and names
+/// more arguments for `octo`; `env` names, for the script, a Chromium that runs inside the namespace
+/// (a wrapper script) and whatever else of the namespace it needs.
+fn with_a_page_in_a_netns<G>(
     tag: &str,
     net: u8,
     script: &str,
+    prepare: impl FnOnce(&octo_tests::netns::NetNs) -> (Vec<String>, G),
     env: impl FnOnce(&octo_tests::netns::NetNs, std::path::PathBuf) -> Vec<(&'static str, std::ffi::OsString)>,
 ) {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let ns = octo_tests::netns::NetNs::create(tag, net).expect("a network namespace for the page");
+    let (extra, _guard) = prepare(&ns);
     let listen = format!("{}:0", ns.host_ip);
-    let octo =
-        Octo::start(&["--workers", "1", "--listen", &listen, "--rtc-listen-ip", &ns.host_ip]).expect("octo starts");
+    let mut args = vec!["--workers", "1", "--listen", &listen, "--rtc-listen-ip", &ns.host_ip];
+    args.extend(extra.iter().map(String::as_str));
+    let octo = Octo::start(&args).expect("octo starts");
     let dir = std::env::temp_dir().join(format!("octo-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let chromium = std::env::var("OCTO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
@@ -88,6 +115,11 @@ fn with_a_page_in_a_netns(
     let vars = env(&ns, wrapper);
     run_e2e(&octo, script, &vars);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Nothing to start beside `octo`.
+fn nothing(_: &octo_tests::netns::NetNs) -> (Vec<String>, ()) {
+    (Vec::new(), ())
 }
 
 #[test]

@@ -45,11 +45,18 @@ pub struct SignalingConfig {
     /// Seed dialect: `transport-created` waits until this long after the client's
     /// `/getRtpCapabilities` response (see PROTOCOL.md for why).
     pub seed_transport_hold: Duration,
+    /// TURN servers for the clients (`iceServers` in the join answer).
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for SignalingConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), auth_secret: None, seed_transport_hold: Duration::from_millis(300) }
+        Self {
+            limits: Limits::default(),
+            auth_secret: None,
+            seed_transport_hold: Duration::from_millis(300),
+            turn: None,
+        }
     }
 }
 

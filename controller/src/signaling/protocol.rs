@@ -173,6 +173,9 @@ pub(super) async fn handle(
                 })).collect::<Vec<_>>(),
                 "dataProducers": room.data_producers_except(&peer_id)?,
             });
+            if let Some(turn) = &sig.config.turn {
+                answer["iceServers"] = turn.ice_servers(&peer_id, std::time::SystemTime::now());
+            }
             // Only a clustered Octo keeps chat (PROTOCOL.md): standalone answers are unchanged.
             if let Some(lines) = room.chat_history().await {
                 answer["chatHistory"] = to_json(&lines);
