@@ -13,12 +13,16 @@ export const DISCONNECTED_GRACE_MS = 1000;
 export const RESTART_WAIT_MS = 6000;
 /** Restarts without a connection in between before we give up and rejoin. */
 export const MAX_RESTARTS = 4;
+/** A transport still not connected this long after it started connecting is reported: the network
+ * most likely blocks the media (browsers take ~30 s to call it `failed`). */
+export const CONNECT_TIMEOUT_MS = 10000;
 
 export class IceRecovery {
   /**
    * @param transport a mediasoup-client Transport
    * @param requestRestart async () => iceParameters: the server's `restartIce`
-   * @param onEvent (name, detail) => void: 'restarted', 'gaveUp', 'warning'
+   * @param onEvent (name, detail) => void: 'restarted', 'gaveUp', 'notConnecting' (first connection
+   *   overdue), 'connected' (after a 'notConnecting'), 'warning'
    */
   constructor(transport, requestRestart, onEvent) {
     this.transport = transport;
@@ -29,14 +33,27 @@ export class IceRecovery {
     this.restarts = 0;
     this.busy = false;
     this.stopped = false;
+    this.everConnected = false;
+    this.connectTimer = null;
+    this.overdue = false;
   }
 
   /** Feed it every `connectionstatechange`. */
   stateChanged(state) {
     if (this.stopped) return;
     this.cancel();
+    if (state === 'connecting' && !this.everConnected && !this.connectTimer) {
+      this.connectTimer = setTimeout(() => {
+        this.overdue = true;
+        this.onEvent('notConnecting', {});
+      }, CONNECT_TIMEOUT_MS);
+    }
     if (state === 'connected' || state === 'completed') {
       this.attempts = 0;
+      this.everConnected = true;
+      clearTimeout(this.connectTimer);
+      if (this.overdue) this.onEvent('connected', {});
+      this.overdue = false;
     } else if (state === 'disconnected') {
       this.timer = setTimeout(() => this.restart('disconnected'), DISCONNECTED_GRACE_MS);
     } else if (state === 'failed') {
@@ -92,5 +109,6 @@ export class IceRecovery {
   stop() {
     this.stopped = true;
     this.cancel();
+    clearTimeout(this.connectTimer);
   }
 }

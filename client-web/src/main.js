@@ -626,10 +626,13 @@ call.on('draining', ({ remainingMs }) => {
   }, 1000);
   showDraining();
 });
+// Transports that never connected, by direction: what the person is told names them and the cause.
+const blocked = new Set();
+call.on('joined', () => blocked.clear());
 const MEDIA_INTERRUPTED = 'Media connection interrupted — reconnecting…';
 call.on('transportState', ({ state: s }) => {
   // While the session is being replaced its old transports failing says nothing new.
-  if (!call.peerId || call.rejoining) return;
+  if (!call.peerId || call.rejoining || blocked.size > 0) return;
   // A broken path is restarted (ICE restart) before anything else: amber while that runs.
   if (s === 'disconnected' || s === 'failed') showBanner(MEDIA_INTERRUPTED, 'warn');
   else if (s === 'connected' && ui.banner.textContent === MEDIA_INTERRUPTED) {
@@ -638,6 +641,21 @@ call.on('transportState', ({ state: s }) => {
       if (ui.banner.textContent === 'Media connection back.') showBanner('');
     }, 3000);
   }
+});
+call.on('mediaBlocked', ({ direction, blocked: isBlocked, turn }) => {
+  if (isBlocked) blocked.add(direction);
+  else blocked.delete(direction);
+  if (blocked.size === 0) {
+    if (ui.banner.textContent.startsWith('Media cannot get through')) showBanner('');
+    return;
+  }
+  const what = [...blocked].map((d) => (d === 'send' ? 'sending' : 'receiving')).join(' and ');
+  showBanner(
+    turn
+      ? `Media cannot get through (${what}), not even through the TURN relay: this network blocks it. Try another network.`
+      : `Media cannot get through (${what}): this network seems to block UDP to the server, and the server offers no TURN relay. Try another network, or ask whoever runs it to set up TURN.`,
+    'error',
+  );
 });
 call.on('warning', (e) => {
   if (e?.code === 'ice_failed') showBanner('Media connection lost — check your network or firewall. Rejoining…', 'error');

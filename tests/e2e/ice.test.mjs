@@ -5,8 +5,7 @@
 // other's video again — as the same peers, without leaving the room.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { CHROMIUM_ARGS, URL, banner, closeEveryone, flow, joinThroughUi, person, sleep, until, waitMediaFrom } from './lib.mjs';
+import { CHROMIUM_ARGS, URL, banner, closeEveryone, flow, joinThroughUi, person, sleep, udpBlocker, until, waitMediaFrom } from './lib.mjs';
 
 const NS_CHROMIUM = process.env.OCTO_NS_CHROMIUM;
 const NS = process.env.OCTO_NS;
@@ -19,24 +18,9 @@ const args = [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${UR
 const bea = await person('bea', { args, cameraHeight: 180 });
 const nia = await person('nia', { args, cameraHeight: 180, executablePath: NS_CHROMIUM });
 
-const TABLE = 'octo_ice_test';
-const nft = (...a) => execFileSync('ip', ['netns', 'exec', NS, 'nft', ...a], { stdio: 'pipe' });
-function breakUdp() {
-  nft('add', 'table', 'inet', TABLE);
-  nft('add', 'chain', 'inet', TABLE, 'in', '{ type filter hook input priority 0; }');
-  nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
-  nft('add', 'rule', 'inet', TABLE, 'in', 'meta', 'l4proto', 'udp', 'drop');
-  nft('add', 'rule', 'inet', TABLE, 'out', 'meta', 'l4proto', 'udp', 'drop');
-}
-function mendUdp() {
-  try {
-    nft('delete', 'table', 'inet', TABLE);
-  } catch {
-    // not broken
-  }
-}
+const udp = udpBlocker(NS, 'octo_ice_test');
 after(async () => {
-  mendUdp();
+  udp.mend();
   await closeEveryone();
 });
 
@@ -63,7 +47,7 @@ test('both join and see each other', async () => {
 // back on the new ICE credentials once it mends.
 test('UDP dropped until 5 s past the disconnect: ICE restarts, both get video again, still in the room', async () => {
   const before = await niaLog();
-  breakUdp();
+  udp.block();
   const broken = Date.now();
   await sleep(2500);
   assert.equal(await flow(nia, bea.peerId, 'video', 1000), 0, 'video still reaches Nia: the path is not broken');
@@ -72,7 +56,7 @@ test('UDP dropped until 5 s past the disconnect: ICE restarts, both get video ag
   const noticedAfter = Date.now() - broken;
   await sleep(5000);
   const during = await banner(nia);
-  mendUdp();
+  udp.mend();
   const mended = Date.now();
   const back = await until(20000, async () => (await flow(nia, bea.peerId, 'video', 700)) > 0 && (await flow(bea, nia.peerId, 'video', 700)) > 0, 0);
   const log = await niaLog();

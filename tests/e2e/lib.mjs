@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 
 export const URL = process.env.OCTO_URL;
 if (!URL) throw new Error('OCTO_URL is not set: these tests are started by tests/tests/web_e2e.rs');
@@ -226,3 +227,25 @@ export const shows = (p, text) =>
     text,
     { polling: 100, timeout: 20000 },
   );
+
+/** Drops every UDP datagram in and out of network namespace `ns` (nftables table `table`) while
+ * TCP goes on: signaling stays up, media does not. `mend` is safe to call when nothing is blocked. */
+export function udpBlocker(ns, table) {
+  const nft = (...a) => execFileSync('ip', ['netns', 'exec', ns, 'nft', ...a], { stdio: 'pipe' });
+  return {
+    block() {
+      nft('add', 'table', 'inet', table);
+      nft('add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0; }');
+      nft('add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0; }');
+      nft('add', 'rule', 'inet', table, 'in', 'meta', 'l4proto', 'udp', 'drop');
+      nft('add', 'rule', 'inet', table, 'out', 'meta', 'l4proto', 'udp', 'drop');
+    },
+    mend() {
+      try {
+        nft('delete', 'table', 'inet', table);
+      } catch {
+        // nothing blocked, or the namespace is gone
+      }
+    },
+  };
+}

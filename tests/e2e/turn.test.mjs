@@ -5,8 +5,7 @@
 // relays to Octo over UDP, and she and Bea (not in a namespace) see and hear each other.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, waitMediaFrom } from './lib.mjs';
+import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, waitMediaFrom, udpBlocker } from './lib.mjs';
 
 const NS_CHROMIUM = process.env.OCTO_NS_CHROMIUM;
 const NS = process.env.OCTO_NS;
@@ -16,23 +15,14 @@ const room = `turn-${Date.now()}`;
 // Octo listens on the veth address, not a secure origin the way loopback is.
 const args = [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${URL}`];
 
-const TABLE = 'octo_turn_test';
-const nft = (...a) => execFileSync('ip', ['netns', 'exec', NS, 'nft', ...a], { stdio: 'pipe' });
-nft('add', 'table', 'inet', TABLE);
-nft('add', 'chain', 'inet', TABLE, 'in', '{ type filter hook input priority 0; }');
-nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
-nft('add', 'rule', 'inet', TABLE, 'in', 'meta', 'l4proto', 'udp', 'drop');
-nft('add', 'rule', 'inet', TABLE, 'out', 'meta', 'l4proto', 'udp', 'drop');
+const udp = udpBlocker(NS, 'octo_turn_test');
+udp.block();
 
 const bea = await person('bea', { args, cameraHeight: 180 });
 const tia = await person('tia', { args, cameraHeight: 180, executablePath: NS_CHROMIUM });
 after(async () => {
   await closeEveryone();
-  try {
-    nft('delete', 'table', 'inet', TABLE);
-  } catch {
-    // the namespace may be gone already
-  }
+  udp.mend();
 });
 
 /** The candidate types (local/remote) and protocol of each of `p`'s transports' selected pairs. */

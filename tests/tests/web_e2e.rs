@@ -17,7 +17,8 @@
 //! mid-call and comes back without leaving the room (needs root, `iproute2` and `nftables`).
 //!
 //! `tests/e2e/turn.test.mjs`: a page whose namespace drops all UDP connects through a real
-//! coturn over TCP (needs `coturn` too).
+//! coturn over TCP (needs `coturn` too); `tests/e2e/blocked.test.mjs`: one without UDP and with no
+//! TURN to offer is told media cannot get through, which way and why.
 //!
 //! `tests/e2e/adaptive.test.mjs`: simulcast and the downlink estimator with a page in a network
 //! namespace of its own whose downlink is shaped with `tc … tbf` (needs root and `iproute2`), tile
@@ -75,6 +76,19 @@ fn turn_relays_a_page_without_udp_in_chromium() {
         (vec!["--turn-url".to_owned(), url, "--turn-secret".to_owned(), SECRET.to_owned()], coturn)
     };
     with_a_page_in_a_netns("turn", 79, "turn.test.mjs", prepare, |ns, chromium| {
+        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
+    });
+}
+
+/// Clear errors (`tests/e2e/blocked.test.mjs`): a page whose namespace drops all UDP, against an
+/// Octo without TURN, is told within seconds that media cannot get through, which way, and why.
+#[test]
+fn a_page_without_udp_or_turn_is_told_why_in_chromium() {
+    assert!(
+        std::process::Command::new("nft").arg("--version").output().is_ok(),
+        "`nft` is missing: apt-get install -y nftables"
+    );
+    with_a_page_in_a_netns("blocked", 80, "blocked.test.mjs", nothing, |ns, chromium| {
         vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
     });
 }
