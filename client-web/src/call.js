@@ -522,6 +522,8 @@ export class Call {
         paused: this.remoteProducers.get(c.producerId)?.paused ?? false,
         packetsReceived: 0, packetsLost: 0, bytesReceived: 0, framesDecoded: 0, jitter: 0,
         frameWidth: 0, frameHeight: 0, freezeCount: 0,
+        // Loss repair as the browser saw it: NACKs and PLIs it sent, retransmissions that came back.
+        nackCount: 0, pliCount: 0, retransmittedPacketsReceived: 0,
         // What the server says it forwards (simulcast), and whether we paused it (tile not shown).
         spatialLayer: c.layers?.spatialLayer ?? null, hidden: c.hidden,
       };
@@ -537,6 +539,9 @@ export class Call {
           entry.frameWidth = s.frameWidth ?? entry.frameWidth;
           entry.frameHeight = s.frameHeight ?? entry.frameHeight;
           entry.freezeCount += s.freezeCount ?? 0;
+          entry.nackCount += s.nackCount ?? 0;
+          entry.pliCount += s.pliCount ?? 0;
+          entry.retransmittedPacketsReceived += s.retransmittedPacketsReceived ?? 0;
         }
       } catch {
         // A consumer closed meanwhile has no stats: report zeros.

@@ -228,17 +228,19 @@ export const shows = (p, text) =>
     { polling: 100, timeout: 20000 },
   );
 
-/** Drops every UDP datagram in and out of network namespace `ns` (nftables table `table`) while
- * TCP goes on: signaling stays up, media does not. `mend` is safe to call when nothing is blocked. */
+/** Drops UDP datagrams in and out of network namespace `ns` (nftables table `table`) while TCP
+ * goes on: signaling stays up, media does not. `block(percent)` drops that share of them at random
+ * (each way), all by default. `mend` is safe to call when nothing is blocked. */
 export function udpBlocker(ns, table) {
   const nft = (...a) => execFileSync('ip', ['netns', 'exec', ns, 'nft', ...a], { stdio: 'pipe' });
   return {
-    block() {
+    block(percent = 100) {
+      const share = percent >= 100 ? [] : ['numgen', 'random', 'mod', '100', '<', String(percent)];
       nft('add', 'table', 'inet', table);
       nft('add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0; }');
       nft('add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0; }');
-      nft('add', 'rule', 'inet', table, 'in', 'meta', 'l4proto', 'udp', 'drop');
-      nft('add', 'rule', 'inet', table, 'out', 'meta', 'l4proto', 'udp', 'drop');
+      nft('add', 'rule', 'inet', table, 'in', 'meta', 'l4proto', 'udp', ...share, 'drop');
+      nft('add', 'rule', 'inet', table, 'out', 'meta', 'l4proto', 'udp', ...share, 'drop');
     },
     mend() {
       try {

@@ -93,6 +93,20 @@ fn a_page_without_udp_or_turn_is_told_why_in_chromium() {
     });
 }
 
+/// A lossy path (`tests/e2e/loss.test.mjs`): a page whose namespace drops 5 % of UDP each way keeps
+/// decoding video both ways for 20 s; its NACKs are answered with retransmissions; the figures are
+/// printed.
+#[test]
+fn five_percent_loss_each_way_in_chromium() {
+    assert!(
+        std::process::Command::new("nft").arg("--version").output().is_ok(),
+        "`nft` is missing: apt-get install -y nftables"
+    );
+    with_a_page_in_a_netns("loss", 81, "loss.test.mjs", nothing, |ns, chromium| {
+        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
+    });
+}
+
 /// Adaptive video (`tests/e2e/adaptive.test.mjs`): a subscriber page in a network namespace of its
 /// own, whose downlink is shaped with `tc … tbf`, steps down to the lowest simulcast layer and back;
 /// an unshaped page keeps 720p; a small tile gets the low layer, a hidden one is paused.
