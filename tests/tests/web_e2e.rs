@@ -224,6 +224,18 @@ fn worker_killed_tiles_kept_in_chromium() {
     run_e2e(&octo, "worker.test.mjs", &[]);
 }
 
+/// A hung worker (`tests/e2e/hung.test.mjs`): the room's worker SIGSTOPped under a call is found by
+/// the heartbeat within `--worker-hang-timeout-ms`, killed and respawned, and the pages' call comes
+/// back by itself.
+#[test]
+fn hung_worker_replaced_under_a_call_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let timeout = "2000";
+    let octo = Octo::start(&["--workers", "1", "--worker-hang-timeout-ms", timeout]).expect("octo starts");
+    run_e2e(&octo, "hung.test.mjs", &[("OCTO_HANG_TIMEOUT_MS", timeout.into())]);
+    assert_eq!(octo.log_lines("hung; killing it").len(), 1, "the controller did not log the hang once");
+}
+
 /// SIGTERM (sent by the script) while people are in a call: they are told, and `octo` exits 0 once
 /// they have left, long before the drain deadline.
 #[test]
