@@ -41,5 +41,6 @@ mod worker;
 
 pub use router::Router;
 pub use transmit::{SocketId, Transmit};
+pub use forward::is_rtcp;
 pub use webrtc_server::ListenSocket;
 pub use worker::{Input, Output, TICK, Worker, WorkerConfig, WorkerCounters};
