@@ -133,8 +133,21 @@ fn keyframe_seeds() -> Vec<Vec<u8>> {
 }
 
 fn rtcp_seeds() -> Vec<Vec<u8>> {
-    let block = ReportBlock { ssrc: 1111, fraction_lost: 3, cumulative_lost: 7, extended_highest_seq: 70_000, jitter: 12, ..Default::default() };
-    let info = SenderInfo { ssrc: 2222, ntp: 0xE000_0000_8000_0000, rtp_timestamp: 90_000, packet_count: 100, octet_count: 120_000 };
+    let block = ReportBlock {
+        ssrc: 1111,
+        fraction_lost: 3,
+        cumulative_lost: 7,
+        extended_highest_seq: 70_000,
+        jitter: 12,
+        ..Default::default()
+    };
+    let info = SenderInfo {
+        ssrc: 2222,
+        ntp: 0xE000_0000_8000_0000,
+        rtp_timestamp: 90_000,
+        packet_count: 100,
+        octet_count: 120_000,
+    };
     let mut buf = vec![0u8; 1200];
     let mut seeds = Vec::new();
     let mut w = RtcpCompoundWriter::new(&mut buf);
@@ -181,8 +194,9 @@ fn nack_seed() -> Vec<u8> {
 fn srtp_seeds(rtp: &[Vec<u8>], rtcp: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for (i, profile) in SrtpProfile::ALL.into_iter().enumerate() {
-        let key = MasterKey::new(profile, &SRTP_MASTER_KEY[..profile.key_len()], &SRTP_MASTER_SALT[..profile.salt_len()])
-            .expect("key");
+        let key =
+            MasterKey::new(profile, &SRTP_MASTER_KEY[..profile.key_len()], &SRTP_MASTER_SALT[..profile.salt_len()])
+                .expect("key");
         let mut send = SrtpSendContext::new(&key);
         let mut buf = vec![0u8; 1600];
         buf[..rtp[1].len()].copy_from_slice(&rtp[1]);
@@ -196,7 +210,12 @@ fn srtp_seeds(rtp: &[Vec<u8>], rtcp: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn dcep_seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for reliability in [Reliability::Reliable, Reliability::MaxRetransmits(3), Reliability::MaxPacketLifeTime(500)] {
-        let open = DataChannelOpen { channel_type: ChannelType { ordered: false, reliability }, priority: 256, label: "chat", protocol: "json" };
+        let open = DataChannelOpen {
+            channel_type: ChannelType { ordered: false, reliability },
+            priority: 256,
+            label: "chat",
+            protocol: "json",
+        };
         let mut buf = vec![0u8; open.len()];
         open.write(&mut buf).expect("DCEP OPEN");
         seeds.push(buf);
@@ -210,8 +229,19 @@ fn dcep_seeds() -> Vec<Vec<u8>> {
 fn controller_frames_seeds() -> Vec<Vec<u8>> {
     let requests = [
         Request::Worker(WorkerRequest::CreateRouter { router_id: RouterId(1), media_codecs: media_codecs() }),
-        Request::Router(RouterId(1), RouterRequest::CreateWebRtcTransport { transport_id: TransportId(2), options: Default::default() }),
-        Request::Transport(TransportId(2), TransportRequest::Produce { producer_id: ProducerId(3), kind: MediaKind::Video, rtp_parameters: chrome_vp8_parameters(), paused: false }),
+        Request::Router(
+            RouterId(1),
+            RouterRequest::CreateWebRtcTransport { transport_id: TransportId(2), options: Default::default() },
+        ),
+        Request::Transport(
+            TransportId(2),
+            TransportRequest::Produce {
+                producer_id: ProducerId(3),
+                kind: MediaKind::Video,
+                rtp_parameters: chrome_vp8_parameters(),
+                paused: false,
+            },
+        ),
         Request::Consumer(ConsumerId(4), ConsumerRequest::Resume),
     ];
     let mut all = Vec::new();

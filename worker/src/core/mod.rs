@@ -39,8 +39,8 @@ mod transport;
 mod webrtc_server;
 mod worker;
 
+pub use forward::is_rtcp;
 pub use router::Router;
 pub use transmit::{SocketId, Transmit};
-pub use forward::is_rtcp;
 pub use webrtc_server::ListenSocket;
 pub use worker::{Input, Output, TICK, Worker, WorkerConfig, WorkerCounters};

@@ -49,7 +49,7 @@ impl WorkerFuzzer {
     /// protected, i.e. got as far as the media path.
     pub fn feed(&mut self, data: &[u8]) -> bool {
         self.inputs += 1;
-        if self.inputs % Self::FRESH_EVERY == 0 {
+        if self.inputs.is_multiple_of(Self::FRESH_EVERY) {
             *self = Self::new();
         }
         let stranger = SocketAddr::from(([127, 0, 0, 1], 60000));
