@@ -29,18 +29,23 @@ fn main() {
     write(&root, "transport_cc", &[twcc_seed()]);
     write(&root, "nack", &[nack_seed(), (0u16..40).filter(|s| s % 7 != 3).flat_map(u16::to_be_bytes).collect()]);
     write(&root, "srtp_unprotect", &srtp_seeds(&rtp, &rtcp));
-    write(&root, "sctp_association", &[[&[3][..], &join(&sctp_seed_packets())].concat()]);
+    write(&root, "sctp_association", &[[&[7][..], &join(&sctp_seed_packets())].concat()]);
     write(&root, "dcep", &dcep_seeds());
     write(&root, "ipc_controller", &controller_frames_seeds());
     write(&root, "ipc_worker", &worker_frames_seeds());
     write(&root, "worker", &worker_seeds(&rtp, &rtcp));
 }
 
-/// Replaces `root/target` with one file per seed.
+/// Replaces the `seed-*` files of `root/target` with one file per seed (regression inputs stay).
 fn write(root: &Path, target: &str, seeds: &[Vec<u8>]) {
     let dir = root.join(target);
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("corpus directory");
+    for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+        let path = entry.expect("corpus entry").path();
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-")) {
+            std::fs::remove_file(path).expect("old seed");
+        }
+    }
     for (i, seed) in seeds.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:02}")), seed).expect("seed file");
     }

@@ -1,9 +1,15 @@
 //! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the functions the fuzz
 //! targets call, without libFuzzer: a crash the fuzzer once found, saved into the corpus, stays
 //! fixed. Each target must also have seeds, and at least one must get past its first parser, so
-//! a corpus that no longer reaches the code it was made for fails here.
+//! a corpus that no longer reaches the code it was made for fails here. A hang is a crash too
+//! (the worker has one thread): each file must be done within [`SLOW`].
 
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Far above what any corpus file takes in a debug build (milliseconds), far below a hang such as
+/// the FORWARD-TSN walk `fuzz/corpus/sctp_association/regression-*` once caused (half a minute).
+const SLOW: Duration = Duration::from_secs(5);
 
 use octo_ipc::fuzzing::{controller_frames, worker_frames};
 use octo_worker::fuzzing::*;
@@ -36,9 +42,12 @@ fn replay(target: &str, body: Body) {
         let path = entry.expect("corpus entry").path();
         let data = std::fs::read(&path).expect("corpus file");
         files += 1;
+        let start = Instant::now();
         if body(&data) {
             accepted += 1;
         }
+        let took = start.elapsed();
+        assert!(took < SLOW, "{}: took {took:?}", path.display());
     }
     assert!(files > 0, "{target}: empty corpus");
     assert!(accepted > 0, "{target}: none of {files} corpus files got past the first parser");
