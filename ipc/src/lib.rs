@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod frame;
+pub mod fuzzing;
 pub mod ids;
 pub mod messages;
 pub mod rtp_parameters;

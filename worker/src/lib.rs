@@ -4,5 +4,6 @@
 //! that owns the file descriptors and feeds the core. See `DESIGN.md` ("Inside the worker").
 
 pub mod core;
+pub mod fuzzing;
 pub mod io;
 pub mod logging;

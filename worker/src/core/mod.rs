@@ -39,6 +39,7 @@ mod transport;
 mod webrtc_server;
 mod worker;
 
+pub use forward::is_rtcp;
 pub use router::Router;
 pub use transmit::{SocketId, Transmit};
 pub use webrtc_server::ListenSocket;

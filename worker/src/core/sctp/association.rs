@@ -17,6 +17,7 @@ use rtc_sctp::{
 use rtc_shared::TransportProtocol;
 
 use super::dcep::{ChannelType, DataChannelOpen, DcepMessage, Reliability, write_ack};
+use super::forward_tsn_guard::ForwardTsnGuard;
 
 /// The SCTP port every WebRTC endpoint uses (RFC 8841 default; browsers use nothing else).
 pub const SCTP_PORT: u16 = 5000;
@@ -113,6 +114,7 @@ pub struct SctpAssociation {
     events: VecDeque<SctpEvent>,
     transmits: VecDeque<Bytes>,
     counters: SctpCounters,
+    forward_tsn_guard: ForwardTsnGuard,
 }
 
 impl SctpAssociation {
@@ -144,6 +146,7 @@ impl SctpAssociation {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             counters: SctpCounters::default(),
+            forward_tsn_guard: ForwardTsnGuard::default(),
         }
     }
 
@@ -180,6 +183,9 @@ impl SctpAssociation {
         }
         if self.state == SctpState::New {
             self.start(now);
+        }
+        if !self.forward_tsn_guard.admit(packet) {
+            return;
         }
         // rtc-sctp 0.21.1 panics on some malformed chunks (a slice past the end of a DATA chunk
         // was seen in our hostile test). A peer must not take the worker down: contain it, and

@@ -2,6 +2,7 @@
 
 pub mod association;
 pub mod dcep;
+mod forward_tsn_guard;
 
 pub use association::{SCTP_PORT, SctpAssociation, SctpCounters, SctpError, SctpEvent, SctpRole, ppid};
 pub use dcep::{ChannelType, DataChannelOpen, DcepError, DcepMessage, Reliability};

@@ -7,6 +7,7 @@ use octo_ipc::*;
 
 use crate::core::sctp::{ChannelType, Reliability, SctpEvent, ppid};
 use crate::core::testing::{Harness, Peer};
+use crate::fuzzing::crc32c;
 
 fn reliable(stream_id: u16, ordered: bool) -> SctpStreamParameters {
     SctpStreamParameters { stream_id, ordered, max_packet_life_time: None, max_retransmits: None }
@@ -229,18 +230,6 @@ fn max_packet_life_time_drops_stale_messages_on_a_lossy_leg_and_delivers_fresh_o
     let (long_a, long_b) = lossy_subscriber_with_lifetime(60_000);
     assert_eq!(long_a, all);
     assert_eq!(long_b, all);
-}
-
-/// CRC32c (Castagnoli), which SCTP packets carry, so mutated packets reach the chunk parsers.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
 
 #[test]
