@@ -107,6 +107,17 @@ fn five_percent_loss_each_way_in_chromium() {
     });
 }
 
+/// A link at half the stream's rate (`tests/e2e/shaped.test.mjs`): a page whose downlink is shaped
+/// with `tc … tbf` to half of what it received unshaped (video and audio) is moved down a simulcast
+/// layer and should keep decoding.
+#[test]
+#[ignore = "fails today, a known problem (RELIABILITY.md, Chaos): the layer steps down within 2 s, but at ~80 kbit/s video starves (1.4 fps, ~300 NACKs and 7 freezes in 20 s); run it: cargo test -p octo-tests --test web_e2e -- --ignored a_downlink_at_half"]
+fn a_downlink_at_half_the_rate_in_chromium() {
+    with_a_page_in_a_netns("shaped", 82, "shaped.test.mjs", nothing, |ns, chromium| {
+        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_SHAPE_DEV", ns.host_dev.clone().into())]
+    });
+}
+
 /// Adaptive video (`tests/e2e/adaptive.test.mjs`): a subscriber page in a network namespace of its
 /// own, whose downlink is shaped with `tc … tbf`, steps down to the lowest simulcast layer and back;
 /// an unshaped page keeps 720p; a small tile gets the low layer, a hidden one is paused.

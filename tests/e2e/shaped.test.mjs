@@ -1,0 +1,79 @@
+// A call over a link with half the bandwidth the video wants, in real Chromium: Lia's browser runs in
+// a network namespace whose downlink from Octo is shaped with `tc … tbf` to half of what she received
+// of Bea's camera unshaped (its top simulcast layer). Octo's downlink estimator moves Lia to a
+// layer that fits and her picture of Bea keeps decoding; Bea, unshaped, keeps the top layer. The
+// figures are printed.
+import test, { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, sleep, stats, until, waitMediaFrom } from './lib.mjs';
+
+const NS_CHROMIUM = process.env.OCTO_NS_CHROMIUM;
+const SHAPE_DEV = process.env.OCTO_SHAPE_DEV;
+if (!NS_CHROMIUM || !SHAPE_DEV) throw new Error('started by tests/tests/web_e2e.rs with a network namespace');
+
+const WINDOW_MS = 20000;
+const args = [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${URL}`];
+const bea = await person('bea', { args, cameraHeight: 360 });
+// Large enough that Lia's tile of Bea asks for the top layer: only the link can keep her off it.
+const lia = await person('lia', { args, cameraHeight: 180, executablePath: NS_CHROMIUM, viewport: { width: 1920, height: 1080 } });
+const tc = (...a) => execFileSync('tc', a, { stdio: 'pipe' });
+const unshape = () => {
+  try {
+    tc('qdisc', 'del', 'dev', SHAPE_DEV, 'root');
+  } catch {
+    // nothing shaped
+  }
+};
+after(async () => {
+  unshape();
+  await closeEveryone();
+});
+
+const videoFrom = async (p, from) =>
+  (await stats(p)).find((c) => c.peerId === from.peerId && c.kind === 'video' && c.source !== 'screen');
+
+test('both join and see each other', async () => {
+  const room = `shaped-${Date.now()}`;
+  await joinThroughUi(bea, room, 'Bea');
+  await joinThroughUi(lia, room, 'Lia');
+  await waitMediaFrom(lia, bea.peerId, 30000);
+  await waitMediaFrom(bea, lia.peerId, 30000);
+});
+
+test('a downlink at half the stream\'s rate: the layer steps down and the video keeps decoding', async () => {
+  // The stream's rate as Lia gets it unshaped (her big tile asks for the top layer Bea sends).
+  // Audio shares the link: the stream is Bea's video and audio together.
+  const bytesFromBea = async () => (await stats(lia)).filter((c) => c.peerId === bea.peerId).reduce((n, c) => n + c.bytesReceived, 0);
+  const a = await bytesFromBea();
+  await sleep(4000);
+  const b = await videoFrom(lia, bea);
+  const unshapedKbps = (((await bytesFromBea()) - a) * 8) / 4 / 1000;
+  const unshapedLayer = b.spatialLayer;
+  const RATE_KBIT = Math.max(30, Math.round(unshapedKbps / 2));
+  // A 100 ms queue at the shaped rate, then drop-tail (what a congested home router does).
+  tc('qdisc', 'add', 'dev', SHAPE_DEV, 'root', 'tbf', 'rate', `${RATE_KBIT}kbit`, 'burst', '4kb', 'latency', '100ms');
+  const before = await videoFrom(lia, bea);
+  const layers = [];
+  for (let t = 0; t < WINDOW_MS; t += 2000) {
+    await sleep(2000);
+    layers.push((await videoFrom(lia, bea)).spatialLayer);
+  }
+  const after_ = await videoFrom(lia, bea);
+  unshape();
+  const seconds = WINDOW_MS / 1000;
+  const figures = {
+    fps: +((after_.framesDecoded - before.framesDecoded) / seconds).toFixed(1),
+    kbps: Math.round(((after_.bytesReceived - before.bytesReceived) * 8) / seconds / 1000),
+    freezes: after_.freezeCount - before.freezeCount,
+    nacks: after_.nackCount - before.nackCount,
+    plis: after_.pliCount - before.pliCount,
+    layers: layers.join(','),
+    unshaped: `${Math.round(unshapedKbps)} kbit/s on layer ${unshapedLayer}`,
+    frame: `${after_.frameWidth}×${after_.frameHeight}`,
+  };
+  console.log(`Lia behind ${RATE_KBIT} kbit/s: ${JSON.stringify(figures)}`);
+  assert.ok(figures.fps >= 8, `Lia's video of Bea nearly stopped: ${JSON.stringify(figures)}`);
+  assert.ok(figures.kbps <= RATE_KBIT, `more than the link carries arrived: ${JSON.stringify(figures)}`);
+  assert.ok(layers.slice(-3).every((l) => l !== null && l < unshapedLayer), `Lia was not moved down a layer: ${JSON.stringify(figures)}`);
+});
