@@ -60,6 +60,14 @@ test('a downlink at half the stream\'s rate: the layer steps down and the video 
     layers.push((await videoFrom(lia, bea)).spatialLayer);
   }
   const after_ = await videoFrom(lia, bea);
+  // What Octo sent towards Lia meanwhile, as its own stats say (the transport's and each consumer's).
+  const server = await lia.page.evaluate(async () => {
+    const call = window.octo.call;
+    const t = await call.request('getStats', { id: call.recvTransport.id });
+    const consumers = [];
+    for (const [id] of call.consumers) consumers.push(...(await call.request('getStats', { id })));
+    return { transport: t, consumers };
+  });
   unshape();
   const seconds = WINDOW_MS / 1000;
   const figures = {
@@ -73,6 +81,7 @@ test('a downlink at half the stream\'s rate: the layer steps down and the video 
     frame: `${after_.frameWidth}×${after_.frameHeight}`,
   };
   console.log(`Lia behind ${RATE_KBIT} kbit/s: ${JSON.stringify(figures)}`);
+  console.log(`Octo's view: ${JSON.stringify(server)}`);
   assert.ok(figures.fps >= 8, `Lia's video of Bea nearly stopped: ${JSON.stringify(figures)}`);
   assert.ok(figures.kbps <= RATE_KBIT, `more than the link carries arrived: ${JSON.stringify(figures)}`);
   assert.ok(layers.slice(-3).every((l) => l !== null && l < unshapedLayer), `Lia was not moved down a layer: ${JSON.stringify(figures)}`);
