@@ -5,8 +5,7 @@
 // the server (its bytes stop).
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, sleep, stats, until } from './lib.mjs';
+import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, linkShaper, person, sleep, stats, until } from './lib.mjs';
 
 const SHAPED_CHROMIUM = process.env.OCTO_SHAPED_CHROMIUM;
 const SHAPE_DEV = process.env.OCTO_SHAPE_DEV;
@@ -22,16 +21,8 @@ const ann = await person('ann', { args, viewport: BIG, cameraHeight: 720 });
 const una = await person('una', { args, viewport: BIG, cameraHeight: 180 });
 const sam = await person('sam', { args, viewport: BIG, cameraHeight: 180, executablePath: SHAPED_CHROMIUM });
 
-function tc(...args) {
-  execFileSync('tc', args, { stdio: 'pipe' });
-}
-const unshape = () => {
-  try {
-    tc('qdisc', 'del', 'dev', SHAPE_DEV, 'root');
-  } catch {
-    // nothing was shaped
-  }
-};
+const link = linkShaper(SHAPE_DEV);
+const unshape = () => link.unshape();
 after(async () => {
   unshape();
   await closeEveryone();
@@ -85,7 +76,7 @@ test('everyone joins; both viewers get Ann at 1280×720', async () => {
 });
 
 test('a 400 kbit/s downlink steps down to the lowest layer, video still decoding', async () => {
-  tc('qdisc', 'add', 'dev', SHAPE_DEV, 'root', 'tbf', 'rate', '400kbit', 'burst', '10kb', 'latency', '200ms');
+  link.shape('400kbit', '10kb', '200ms');
   const start = Date.now();
   const [shaped, unshaped] = await Promise.all([watch(sam, 30000, (s) => s.frameWidth === 320 && s.spatialLayer === 0), watch(una, 12000)]);
   const low = shaped.at(-1);

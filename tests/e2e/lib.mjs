@@ -251,3 +251,27 @@ export function udpBlocker(ns, table) {
     },
   };
 }
+
+/** Shapes what the host sends out of veth end `dev` (a namespace's downlink) with `tc … tbf`:
+ * `shape(rate, burst, latency)`, e.g. `shape('400kbit', '10kb', '200ms')`; `unshape` is safe to
+ * call when nothing is shaped. */
+export function linkShaper(dev) {
+  const tc = (...a) => execFileSync('tc', a, { stdio: 'pipe' });
+  return {
+    shape(rate, burst, latency) {
+      tc('qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', burst, 'latency', latency);
+    },
+    unshape() {
+      try {
+        tc('qdisc', 'del', 'dev', dev, 'root');
+      } catch {
+        // nothing was shaped
+      }
+    },
+  };
+}
+
+/** `p`'s receive stats of `from`'s camera (not a screen share). */
+export async function videoFrom(p, from) {
+  return (await stats(p)).find((c) => c.peerId === from.peerId && c.kind === 'video' && c.source !== 'screen');
+}

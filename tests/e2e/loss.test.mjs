@@ -5,7 +5,7 @@
 // behind a clean link, should see next to none. The figures are printed.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, sleep, stats, udpBlocker, waitMediaFrom } from './lib.mjs';
+import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, sleep, udpBlocker, videoFrom, waitMediaFrom } from './lib.mjs';
 
 const NS_CHROMIUM = process.env.OCTO_NS_CHROMIUM;
 const NS = process.env.OCTO_NS;
@@ -21,11 +21,6 @@ after(async () => {
   udp.mend();
   await closeEveryone();
 });
-
-/** `p`'s receive stats of `from`'s camera. */
-async function videoFrom(p, from) {
-  return (await stats(p)).find((c) => c.peerId === from.peerId && c.kind === 'video' && c.source !== 'screen');
-}
 
 test('both join and see each other', async () => {
   const room = `loss-${Date.now()}`;

@@ -5,8 +5,7 @@
 // figures are printed.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, sleep, stats, until, waitMediaFrom } from './lib.mjs';
+import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, linkShaper, person, sleep, stats, videoFrom, waitMediaFrom } from './lib.mjs';
 
 const NS_CHROMIUM = process.env.OCTO_NS_CHROMIUM;
 const SHAPE_DEV = process.env.OCTO_SHAPE_DEV;
@@ -17,21 +16,11 @@ const args = [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${UR
 const bea = await person('bea', { args, cameraHeight: 360 });
 // Large enough that Lia's tile of Bea asks for the top layer: only the link can keep her off it.
 const lia = await person('lia', { args, cameraHeight: 180, executablePath: NS_CHROMIUM, viewport: { width: 1920, height: 1080 } });
-const tc = (...a) => execFileSync('tc', a, { stdio: 'pipe' });
-const unshape = () => {
-  try {
-    tc('qdisc', 'del', 'dev', SHAPE_DEV, 'root');
-  } catch {
-    // nothing shaped
-  }
-};
+const link = linkShaper(SHAPE_DEV);
 after(async () => {
-  unshape();
+  link.unshape();
   await closeEveryone();
 });
-
-const videoFrom = async (p, from) =>
-  (await stats(p)).find((c) => c.peerId === from.peerId && c.kind === 'video' && c.source !== 'screen');
 
 test('both join and see each other', async () => {
   const room = `shaped-${Date.now()}`;
@@ -52,7 +41,7 @@ test('a downlink at half the stream\'s rate: the layer steps down and the video 
   const unshapedLayer = b.spatialLayer;
   const RATE_KBIT = Math.max(30, Math.round(unshapedKbps / 2));
   // A 100 ms queue at the shaped rate, then drop-tail (what a congested home router does).
-  tc('qdisc', 'add', 'dev', SHAPE_DEV, 'root', 'tbf', 'rate', `${RATE_KBIT}kbit`, 'burst', '4kb', 'latency', '100ms');
+  link.shape(`${RATE_KBIT}kbit`, '4kb', '100ms');
   const before = await videoFrom(lia, bea);
   const layers = [];
   for (let t = 0; t < WINDOW_MS; t += 2000) {
@@ -68,7 +57,7 @@ test('a downlink at half the stream\'s rate: the layer steps down and the video 
     for (const [id] of call.consumers) consumers.push(...(await call.request('getStats', { id })));
     return { transport: t, consumers };
   });
-  unshape();
+  link.unshape();
   const seconds = WINDOW_MS / 1000;
   const figures = {
     fps: +((after_.framesDecoded - before.framesDecoded) / seconds).toFixed(1),

@@ -51,13 +51,8 @@ static BROWSERS: Mutex<()> = Mutex::new(());
 /// the room.
 #[test]
 fn ice_restart_after_a_broken_path_in_chromium() {
-    assert!(
-        std::process::Command::new("nft").arg("--version").output().is_ok(),
-        "`nft` is missing: apt-get install -y nftables"
-    );
-    with_a_page_in_a_netns("ice", 78, "ice.test.mjs", nothing, |ns, chromium| {
-        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
-    });
+    needs_nft();
+    with_a_page_in_a_netns("ice", 78, "ice.test.mjs", nothing, ns_page);
 }
 
 /// TURN (`tests/e2e/turn.test.mjs`): a page in a network namespace that drops every UDP datagram
@@ -65,32 +60,22 @@ fn ice_restart_after_a_broken_path_in_chromium() {
 /// Octo mints from the shared secret; its selected candidate pair is a relay one.
 #[test]
 fn turn_relays_a_page_without_udp_in_chromium() {
-    assert!(
-        std::process::Command::new("nft").arg("--version").output().is_ok(),
-        "`nft` is missing: apt-get install -y nftables"
-    );
+    needs_nft();
     const SECRET: &str = "octo-turn-test-secret";
     let prepare = |ns: &octo_tests::netns::NetNs| {
         let coturn = octo_tests::coturn::Coturn::start(&ns.host_ip, SECRET).expect("coturn starts");
         let url = format!("turn:{}?transport=tcp", coturn.addr);
         (vec!["--turn-url".to_owned(), url, "--turn-secret".to_owned(), SECRET.to_owned()], coturn)
     };
-    with_a_page_in_a_netns("turn", 79, "turn.test.mjs", prepare, |ns, chromium| {
-        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
-    });
+    with_a_page_in_a_netns("turn", 79, "turn.test.mjs", prepare, ns_page);
 }
 
 /// Clear errors (`tests/e2e/blocked.test.mjs`): a page whose namespace drops all UDP, against an
 /// Octo without TURN, is told within seconds that media cannot get through, which way, and why.
 #[test]
 fn a_page_without_udp_or_turn_is_told_why_in_chromium() {
-    assert!(
-        std::process::Command::new("nft").arg("--version").output().is_ok(),
-        "`nft` is missing: apt-get install -y nftables"
-    );
-    with_a_page_in_a_netns("blocked", 80, "blocked.test.mjs", nothing, |ns, chromium| {
-        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
-    });
+    needs_nft();
+    with_a_page_in_a_netns("blocked", 80, "blocked.test.mjs", nothing, ns_page);
 }
 
 /// A lossy path (`tests/e2e/loss.test.mjs`): a page whose namespace drops 5 % of UDP each way keeps
@@ -98,13 +83,8 @@ fn a_page_without_udp_or_turn_is_told_why_in_chromium() {
 /// printed.
 #[test]
 fn five_percent_loss_each_way_in_chromium() {
-    assert!(
-        std::process::Command::new("nft").arg("--version").output().is_ok(),
-        "`nft` is missing: apt-get install -y nftables"
-    );
-    with_a_page_in_a_netns("loss", 81, "loss.test.mjs", nothing, |ns, chromium| {
-        vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
-    });
+    needs_nft();
+    with_a_page_in_a_netns("loss", 81, "loss.test.mjs", nothing, ns_page);
 }
 
 /// A link at half the stream's rate (`tests/e2e/shaped.test.mjs`): a page whose downlink is shaped
@@ -154,6 +134,19 @@ fn with_a_page_in_a_netns<G>(
     let vars = env(&ns, wrapper);
     run_e2e(&octo, script, &vars);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The tests that drop a namespace's packets use nftables' `nft`.
+fn needs_nft() {
+    assert!(
+        std::process::Command::new("nft").arg("--version").output().is_ok(),
+        "`nft` is missing: apt-get install -y nftables"
+    );
+}
+
+/// The script's Chromium inside the namespace, and the namespace's name (for `ip netns exec … nft`).
+fn ns_page(ns: &octo_tests::netns::NetNs, chromium: std::path::PathBuf) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![("OCTO_NS_CHROMIUM", chromium.into()), ("OCTO_NS", ns.name.clone().into())]
 }
 
 /// Nothing to start beside `octo`.
