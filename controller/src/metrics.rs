@@ -174,6 +174,13 @@ pub async fn render(state: &MetricsState) -> String {
         let _ =
             writeln!(out, "octo_signaling_errors_total{{dialect=\"{dialect}\",event=\"{event}\",code=\"{code}\"}} {n}");
     }
+    family(
+        &mut out,
+        "octo_signaling_undelivered_total",
+        "counter",
+        "Acks and events dropped because a socket's send buffer was full (a client that does not read).",
+    );
+    let _ = writeln!(out, "octo_signaling_undelivered_total {}", counters.undelivered());
     out
 }
 

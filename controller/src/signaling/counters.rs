@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use socketioxide::{SendError, SocketError};
+
 use super::error::Code;
 use super::{Dialect, protocol, seed};
 
@@ -62,6 +64,8 @@ pub struct SignalingCounters {
     requests: Vec<AtomicU64>,
     /// `pairs.len() × Code::ALL.len()`.
     errors: Vec<AtomicU64>,
+    /// Acks and events dropped because the socket's send buffer was full (a client not reading).
+    undelivered: AtomicU64,
 }
 
 impl Default for SignalingCounters {
@@ -70,7 +74,7 @@ impl Default for SignalingCounters {
             DialectLabel::ALL.into_iter().flat_map(|d| d.events().into_iter().map(move |e| (d, e))).collect();
         let requests = pairs.iter().map(|_| AtomicU64::new(0)).collect();
         let errors = (0..pairs.len() * Code::ALL.len()).map(|_| AtomicU64::new(0)).collect();
-        Self { pairs, requests, errors }
+        Self { pairs, requests, errors, undelivered: AtomicU64::new(0) }
     }
 }
 
@@ -94,6 +98,19 @@ impl SignalingCounters {
         let slot = self.slot(dialect, event).0;
         let Some(code_index) = Code::ALL.iter().position(|c| *c == code) else { return };
         self.errors[slot * Code::ALL.len() + code_index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts what a send to a socket returned: a full buffer is a drop to count; a closed socket
+    /// is a peer already gone, nothing lost that anyone waits for.
+    pub fn sent<T>(&self, result: Result<T, SendError>) {
+        if let Err(SendError::Socket(SocketError::InternalChannelFull)) = result {
+            self.undelivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Acks and events dropped because a socket's send buffer was full.
+    pub fn undelivered(&self) -> u64 {
+        self.undelivered.load(Ordering::Relaxed)
     }
 
     /// Every (dialect, event, count) of requests, zeros included, so rates work from the start.
@@ -151,5 +168,15 @@ mod tests {
         assert_eq!(c.requests().len(), series);
         assert!(c.requests().contains(&("unknown", "unknown", 1001)));
         assert_eq!(c.errors(), [("unknown", "unknown", "unknown_event", 1000)]);
+    }
+
+    #[test]
+    fn only_a_full_send_buffer_counts_as_undelivered() {
+        let c = SignalingCounters::default();
+        c.sent(Ok(()));
+        c.sent::<()>(Err(SendError::Socket(SocketError::Closed)));
+        assert_eq!(c.undelivered(), 0, "a closed socket is a peer gone, not a drop");
+        c.sent::<()>(Err(SendError::Socket(SocketError::InternalChannelFull)));
+        assert_eq!(c.undelivered(), 1);
     }
 }

@@ -67,6 +67,12 @@ pub(crate) const SEED_SOCKETS: &str = "octo:seed-dialect";
 /// How long a `/getRtpCapabilities` answer marks its client as a seed-app client for the hold.
 const SEED_FETCH_MEMORY: Duration = Duration::from_secs(60);
 
+/// Packets a socket may have waiting to be written before a send to it fails. socketioxide's 128
+/// is less than one answered burst of `rate_limited` acks (every request gets one) plus a big
+/// room's join notices, and a long-polling client only drains between polls: with 128, a client
+/// on a busy machine lost acks it was waiting for. The queue grows only as far as it is used.
+const SOCKET_SEND_BUFFER: usize = 4096;
+
 /// Which protocol a peer speaks; events to it are shaped accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -81,7 +87,7 @@ pub struct Signaling {
     sessions: Mutex<HashMap<Sid, Arc<Session>>>,
     /// When each (client IP, room) last got `/getRtpCapabilities` answered: the seed dialect's hold.
     seed_fetches: Mutex<HashMap<(IpAddr, String), Instant>>,
-    counters: SignalingCounters,
+    counters: Arc<SignalingCounters>,
     /// The Socket.IO handle, for notices to every socket; set by [`Signaling::layer`].
     io: OnceLock<SocketIo>,
 }
@@ -146,7 +152,7 @@ impl Signaling {
             auth,
             sessions: Mutex::default(),
             seed_fetches: Mutex::default(),
-            counters: SignalingCounters::default(),
+            counters: Arc::default(),
             io: OnceLock::new(),
         })
     }
@@ -160,10 +166,19 @@ impl Signaling {
         &self.counters
     }
 
+    /// The counters, for room event sinks that outlive a request.
+    pub(crate) fn counters_arc(&self) -> Arc<SignalingCounters> {
+        self.counters.clone()
+    }
+
     /// The Socket.IO layer to put on the HTTP router (it answers `/socket.io/`).
     pub fn layer(self: &Arc<Self>) -> SocketIoLayer {
         let max = engine_max_payload(&self.config.limits);
-        let (layer, io) = SocketIo::builder().max_payload(max as u64).ws_max_message_size(max).build_layer();
+        let (layer, io) = SocketIo::builder()
+            .max_payload(max as u64)
+            .ws_max_message_size(max)
+            .max_buffer_size(SOCKET_SEND_BUFFER)
+            .build_layer();
         if self.io.set(io.clone()).is_err() {
             warn!("Signaling::layer called twice: shutdown notices go to the first layer's sockets only");
         }
@@ -327,7 +342,7 @@ impl Signaling {
             Some(Dialect::Seed) => seed::error_ack(event, e),
             _ => e.to_ack(),
         };
-        let _ = ack.send(&value);
+        self.counters.sent(ack.send(&value));
     }
 }
 
@@ -356,7 +371,7 @@ async fn run_session(
                         e.to_ack()
                     }
                 };
-                let _ = job.ack.send(&value);
+                sig.counters.sent(job.ack.send(&value));
             }
             Some(Dialect::Seed) => {
                 seed::handle(&sig, &socket, &mut state, &job.event, job.payload, job.ack, job.arrived).await
@@ -364,7 +379,7 @@ async fn run_session(
             None => {
                 let e = SignalError::new(Code::UnknownEvent, format!("unknown event {:?}", job.event));
                 sig.counters.error(DialectLabel::Unknown, &job.event, e.code);
-                let _ = job.ack.send(&e.to_ack());
+                sig.counters.sent(job.ack.send(&e.to_ack()));
             }
         }
     }

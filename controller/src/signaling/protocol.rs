@@ -11,7 +11,7 @@ use socketioxide::extract::SocketRef;
 use super::error::{Code, SignalError};
 use super::json::{consumer_json, ice_parameters_json, parse, parse_id, to_json, transport_json, transport_stats_json};
 use super::limits::{check_display_name, check_room_id};
-use super::{Dialect, Joined, SessionState, Signaling};
+use super::{Dialect, Joined, SessionState, Signaling, SignalingCounters};
 use crate::rooms::{Direction, EventSink, JoinSnapshot, Peer, RoomError, RoomEvent, StatsTarget};
 
 /// Client → server events of this dialect.
@@ -333,7 +333,7 @@ pub(super) async fn join(
     let mut attempts = 0;
     loop {
         let room = sig.rooms.get_or_create(room_id).await?;
-        let peer = Peer::new(peer_id.clone(), display_name.clone(), sink(socket.clone(), dialect));
+        let peer = Peer::new(peer_id.clone(), display_name.clone(), sink(socket.clone(), dialect, sig.counters_arc()));
         match room.join(peer, sig.rooms.config().max_peers_per_room) {
             Ok(snapshot) => {
                 state.joined = Some(Joined { room, peer_id: peer_id.clone(), dialect });
@@ -346,14 +346,14 @@ pub(super) async fn join(
 }
 
 /// How room events reach this socket, shaped for its dialect.
-fn sink(socket: SocketRef, dialect: Dialect) -> EventSink {
+fn sink(socket: SocketRef, dialect: Dialect, counters: Arc<SignalingCounters>) -> EventSink {
     Arc::new(move |event: RoomEvent| {
         let emitted = match dialect {
             Dialect::Main => main_event(&event),
             Dialect::Seed => super::seed::event(&event),
         };
         if let Some((name, payload)) = emitted {
-            let _ = socket.emit(name, &payload);
+            counters.sent(socket.emit(name, &payload));
         }
     })
 }

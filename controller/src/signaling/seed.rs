@@ -136,12 +136,14 @@ pub(super) async fn handle(
                 _ => None,
             };
             if let Some(tag) = tag {
-                let _ = socket.emit("error", &json!({ "message": tag, "detail": e.message, "code": e.code.as_str() }));
+                sig.counters().sent(
+                    socket.emit("error", &json!({ "message": tag, "detail": e.message, "code": e.code.as_str() })),
+                );
             }
             error_ack(event, &e)
         }
     };
-    let _ = ack.send(&reply);
+    sig.counters().sent(ack.send(&reply));
 }
 
 async fn on_join(
@@ -221,7 +223,7 @@ async fn on_consume(sig: &Signaling, state: &mut SessionState, payload: Value, a
                 "kind": data.kind,
                 "rtpParameters": to_json(&data.rtp_parameters),
             });
-            let _ = ack.send(&json!({ "params": params }));
+            sig.counters().sent(ack.send(&json!({ "params": params })));
             if let Err(e) = room.set_consumer_paused(&peer_id, data.id, false).await {
                 debug!(consumer = %data.id, "resume after consume failed: {e}");
             }
@@ -233,7 +235,7 @@ async fn on_consume(sig: &Signaling, state: &mut SessionState, payload: Value, a
         }
         Err(e) => {
             sig.counters.error(DialectLabel::Seed, "consume", e.code);
-            let _ = ack.send(&error_ack("consume", &e));
+            sig.counters().sent(ack.send(&error_ack("consume", &e)));
         }
     }
 }
