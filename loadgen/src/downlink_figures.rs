@@ -113,7 +113,7 @@ fn subscriber(
     let cap = p.cap_kbps.map(|c| c as f64);
     let video = p.consumer_ids.iter().find(|(_, kind, _)| *kind == crate::media::send_stream::Kind::Video);
     let changes: Vec<&LayerChange> = match video {
-        Some((id, ..)) => p.signaling.layer_changes.iter().filter(|c| &c.consumer_id == id).collect(),
+        Some((id, ..)) => p.layer_changes().iter().filter(|c| &c.consumer_id == id).collect(),
         None => Vec::new(),
     };
     let resumed = video.map_or_else(Instant::now, |(_, _, at)| *at);

@@ -18,14 +18,18 @@ pub struct Edge {
 }
 
 pub fn edge(session: &Session, octo: &Octo, workers: &[(usize, u32)]) -> anyhow::Result<Edge> {
-    edge_of(session, &[(octo, workers)])
+    edge_of(session, &[(Some(octo), workers)])
 }
 
 /// One edge over several Octos (a cluster's nodes): their workers one after the other.
-pub fn edge_of(session: &Session, nodes: &[(&Octo, &[(usize, u32)])]) -> anyhow::Result<Edge> {
+/// A server's processes to bill: an Octo (`None`: egress is counted at the subscribers, as for
+/// Janus) and its worker pids by slot.
+pub type Billed<'a> = (Option<&'a Octo>, &'a [(usize, u32)]);
+
+pub fn edge_of(session: &Session, nodes: &[Billed<'_>]) -> anyhow::Result<Edge> {
     let mut egress = Some(Vec::new());
     for (octo, workers) in nodes {
-        match (egress.as_mut(), octo.egress(workers)) {
+        match (egress.as_mut(), octo.and_then(|o| o.egress(workers))) {
             (Some(all), Some(mine)) => all.extend(mine),
             _ => egress = None,
         }
@@ -168,7 +172,14 @@ pub fn window(
         _ => Vec::new(),
     };
     let received_rtp = cb.rtp_received - ca.rtp_received;
-    let (packets, bytes) = egress.unwrap_or((received_rtp, cb.rtp_bytes_received - ca.rtp_bytes_received));
+    let (packets, bytes) = egress.unwrap_or_else(|| {
+        // At the subscribers: what they read, and what the kernel dropped at the sinks' sockets
+        // (billed at the read packets' average size).
+        let dropped = b.snapshot.udp_rcvbuf_errors.saturating_sub(a.snapshot.udp_rcvbuf_errors);
+        let read_bytes = cb.rtp_bytes_received - ca.rtp_bytes_received;
+        let per_packet = read_bytes.checked_div(received_rtp).unwrap_or(0);
+        (received_rtp + dropped, read_bytes + dropped * per_packet)
+    });
     let expected = b.snapshot.expected.saturating_sub(a.snapshot.expected);
     let received = b.snapshot.received.saturating_sub(a.snapshot.received);
     let loss_percent =

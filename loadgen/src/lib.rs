@@ -3,9 +3,11 @@
 //! follow (see BENCHMARKS.md).
 
 pub mod cluster;
+pub mod compare;
 pub mod downlink_figures;
 pub mod figures;
 pub mod http;
+pub mod janus;
 pub mod media;
 pub mod octo;
 pub mod proc_stat;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use octo_loadgen::scenario::{self, Kind, Options, Ramp};
+use octo_loadgen::scenario::{self, Kind, Options, Ramp, Target};
 use octo_loadgen::session::{DownlinkCaps, MediaOptions};
 
 #[derive(Parser)]
@@ -98,6 +98,28 @@ struct Common {
     /// Also write the figures as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
+    /// The SFU under load: Octo, or Janus's VideoRoom (started from --janus-bin unless
+    /// --janus-url names a running one; `webinar` and `rooms` only).
+    #[arg(long, global = true, value_enum, default_value = "octo")]
+    target: TargetArg,
+    /// A running Janus's WebSocket transport (ws://ADDR/, subprotocol janus-protocol).
+    #[arg(long, global = true)]
+    janus_url: Option<SocketAddr>,
+    /// The `janus` binary to start (Debian's `janus` package).
+    #[arg(long, global = true, default_value = "/usr/bin/janus")]
+    janus_bin: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TargetArg {
+    Octo,
+    Janus,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompareScenario {
+    Webinar,
+    Rooms,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,6 +148,14 @@ enum Command {
     },
     /// Raise N (subscribers, rooms, or a meeting's publishers) until loss > 0.5 %, p99 added
     /// latency > 20 ms or a process saturates; report the last good N.
+    /// The same scenario on Octo and then on Janus, one table of both (see BENCHMARKS.md).
+    Compare {
+        #[arg(long, value_enum, default_value = "webinar")]
+        scenario: CompareScenario,
+        /// Subscribers (webinar) or rooms (rooms).
+        #[arg(long, default_value_t = 200)]
+        level: usize,
+    },
     Ramp {
         #[arg(long, value_enum, default_value = "webinar")]
         scenario: RampScenario,
@@ -154,6 +184,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let c = cli.common;
+    let janus = Target::Janus { url: c.janus_url, bin: c.janus_bin.clone() };
     let options = Options {
         url: c.url,
         metrics_url: c.metrics_url,
@@ -180,11 +211,27 @@ fn main() -> anyhow::Result<()> {
         json: c.json,
         pin: !c.no_pin,
         read_every: c.read_every.max(1),
+        target: match c.target {
+            TargetArg::Octo => Target::Octo,
+            TargetArg::Janus => janus.clone(),
+        },
+        egress_at_subscribers: false,
     };
     let report = match cli.command {
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,
         Command::Webinar { subscribers } => scenario::run(Kind::Webinar, subscribers.max(1), None, &options)?,
         Command::Rooms { rooms } => scenario::run(Kind::Rooms, rooms.max(1), None, &options)?,
+        Command::Compare { scenario: s, level } => {
+            let kind = match s {
+                CompareScenario::Webinar => Kind::Webinar,
+                CompareScenario::Rooms => Kind::Rooms,
+            };
+            let c = octo_loadgen::compare::run(kind, level.max(1), &options, janus)?;
+            let flowed =
+                |f: &Option<octo_loadgen::figures::StepFigures>| f.as_ref().is_some_and(|f| f.received_rtp_per_s > 0.0);
+            anyhow::ensure!(flowed(&c.octo) && flowed(&c.janus), "media did not flow through both servers");
+            return Ok(());
+        }
         Command::Ramp { scenario: s, start, max, max_time_s, max_p99_ms } => {
             let kind = match s {
                 RampScenario::Webinar => Kind::Webinar,

@@ -45,6 +45,8 @@ pub struct Report {
     pub duration_s: f64,
     /// `--cluster`: the last window by node, and what crossed between nodes and Redis did.
     pub cluster: Option<ClusterReport>,
+    /// The configuration the load generator wrote for the server it started (Janus).
+    pub server_config: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +107,7 @@ impl Report {
             raw_send,
             worker_to_raw_ratio,
             duration_s: started.elapsed().as_secs_f64(),
+            server_config: None,
             cluster: None,
         }
     }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::janus::JanusTarget;
+use crate::janus::server::{JanusOptions, JanusServer};
 use crate::media::{LoopOptions, MediaLoop};
 use crate::octo::{LaunchOptions, Octo};
 use crate::raw_send::{self, RawSend};
@@ -47,6 +49,22 @@ pub struct Options {
     pub read_every: usize,
     /// Start a cluster of this many nodes and one Redis instead of one Octo (0: no cluster).
     pub cluster: usize,
+    /// The server under load.
+    pub target: Target,
+    /// Count egress at the subscribers (datagrams received plus those the kernel dropped at the
+    /// sinks' full sockets) instead of from Octo's metrics: the one count both servers share.
+    pub egress_at_subscribers: bool,
+}
+
+/// Which SFU the load goes to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Octo,
+    /// Janus's VideoRoom: one it starts (`bin`) or one running at `url` (its WebSocket).
+    Janus {
+        url: Option<SocketAddr>,
+        bin: PathBuf,
+    },
 }
 
 /// How the load of a scenario grows to a level.
@@ -108,9 +126,7 @@ impl Load for Rooms {
             for &p in &members {
                 let others: Vec<usize> = members.iter().copied().filter(|&o| o != p).collect();
                 let producers: Vec<_> = others.iter().flat_map(|&o| session.peers[o].producers.clone()).collect();
-                for (id, kind) in producers {
-                    session.consume(p, &id, kind)?;
-                }
+                session.consume_all(p, &producers)?;
             }
             self.rooms += 1;
         }
@@ -179,36 +195,60 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
         pin_workers: options.pin,
         extra_args: options.octo_args.clone(),
     };
-    let redis = if options.cluster > 0 { Some(cluster::Redis::start()?) } else { None };
-    let nodes: Vec<Octo> = match (&redis, options.url) {
-        (Some(redis), _) => cluster::launch_nodes(options.cluster, redis, &launch)?,
-        (None, Some(addr)) => vec![Octo::connect(addr, options.metrics_url)],
-        (None, None) => vec![Octo::launch(&launch)?],
+    let janus = match &options.target {
+        Target::Octo => None,
+        Target::Janus { url: Some(url), .. } => Some(JanusServer::connect(*url)),
+        Target::Janus { url: None, bin } => {
+            // The same CPUs, and as many event loops, as Octo's pinned workers get.
+            let cpus = if options.pin { (0..workers).collect() } else { Vec::new() };
+            let server = JanusServer::launch(&JanusOptions { bin: bin.clone(), event_loops: workers, cpus })?;
+            tracing::info!("janus {} on {} with {workers} event loop(s)", bin.display(), server.ws_addr);
+            Some(server)
+        }
     };
-    let octo = &nodes[0];
+    let redis = if options.cluster > 0 { Some(cluster::Redis::start()?) } else { None };
+    let nodes: Vec<Octo> = match (&redis, options.url, &janus) {
+        (_, _, Some(_)) => Vec::new(),
+        (Some(redis), _, None) => cluster::launch_nodes(options.cluster, redis, &launch)?,
+        (None, Some(addr), None) => vec![Octo::connect(addr, options.metrics_url)],
+        (None, None, None) => vec![Octo::launch(&launch)?],
+    };
+    let external = options.url.is_some() || matches!(options.target, Target::Janus { url: Some(_), .. });
     // Workers pinned to the first CPUs leave the next one to the media loop, if there is one.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let loop_cpu = (options.pin && options.url.is_none() && redis.is_none() && workers < cpus).then_some(workers);
-    let node_workers: Vec<Vec<(usize, u32)>> = nodes.iter().map(Octo::worker_pids).collect::<anyhow::Result<_>>()?;
+    let loop_cpu = (options.pin && !external && redis.is_none() && workers < cpus).then_some(workers);
+    let node_workers: Vec<Vec<(usize, u32)>> = match &janus {
+        // Every thread of the Janus process is billed, as every worker process of Octo's is.
+        Some(j) => vec![j.pid().map(|pid| (0, pid)).into_iter().collect()],
+        None => nodes.iter().map(Octo::worker_pids).collect::<anyhow::Result<_>>()?,
+    };
     let worker_pids: Vec<(usize, u32)> = node_workers.iter().flatten().copied().collect();
-    anyhow::ensure!(node_workers.iter().all(|w| !w.is_empty()), "an Octo has no live worker");
+    anyhow::ensure!(janus.is_some() || node_workers.iter().all(|w| !w.is_empty()), "an Octo has no live worker");
     let baseline_rss: u64 =
         worker_pids.iter().filter_map(|(_, pid)| crate::proc_stat::process(*pid)).map(|s| s.rss_bytes).sum();
     let setup = Duration::from_secs(120) + SETUP_PER_PEER * level as u32;
     let bound = ramp.as_ref().map_or(setup, |r| r.max_time + Duration::from_secs(60)) + options.window + options.settle;
     let media =
         MediaLoop::start(LoopOptions { decrypt_every: options.decrypt_every, max_duration: bound, cpu: loop_cpu })?;
-    let mut session = Session::new(octo.addr, media, options.media);
-    session.nodes = nodes.iter().map(|n| n.addr).collect();
+    let first_addr = nodes.first().map_or_else(|| janus.as_ref().map(|j| j.ws_addr).expect("a server"), |n| n.addr);
+    let mut session = Session::new(first_addr, media, options.media);
+    session.nodes = if nodes.is_empty() { vec![first_addr] } else { nodes.iter().map(|n| n.addr).collect() };
+    session.janus = janus.as_ref().map(|j| JanusTarget::new(j.ws_addr));
     session.downlink_caps = options.downlink_caps.clone();
     session.read_every = options.read_every;
-    let with_pids: Vec<(&Octo, &[(usize, u32)])> = nodes.iter().zip(&node_workers).map(|(n, w)| (n, &w[..])).collect();
-    let cluster_nodes: Vec<(&Octo, &[(usize, u32)])> = if redis.is_some() { with_pids.clone() } else { Vec::new() };
+    let with_pids: Vec<figures::Billed<'_>> = if janus.is_some() || options.egress_at_subscribers {
+        node_workers.iter().map(|w| (None, &w[..])).collect()
+    } else {
+        nodes.iter().zip(&node_workers).map(|(n, w)| (Some(n), &w[..])).collect()
+    };
+    let cluster_nodes: Vec<(&Octo, &[(usize, u32)])> =
+        if redis.is_some() { nodes.iter().zip(&node_workers).map(|(n, w)| (n, &w[..])).collect() } else { Vec::new() };
     let before_setup = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));
     let mut cluster_report = None;
     let mut load: Box<dyn Load> = match kind {
         Kind::Webinar => Box::new(Webinar { publisher: None, subscribers: 0 }),
         Kind::Rooms => Box::new(Rooms { size: 4, rooms: 0 }),
+        Kind::Meeting if janus.is_some() => anyhow::bail!("the Janus target runs `webinar` and `rooms`"),
         Kind::Meeting => Box::new(Meeting { members: Vec::new() }),
     };
     let levels = match &ramp {
@@ -262,6 +302,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     let last_good = steps.iter().rev().find(|s| s.violation(max_p99_ms).is_none()).cloned();
     let mut report = Report::new(kind, ramp.is_some(), worker_pids.len(), steps, last_good, stop_reason, raw, started);
     report.cluster = cluster_report;
+    report.server_config = janus.as_ref().map(|j| j.config.clone());
     report::print(&report);
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

@@ -9,13 +9,20 @@ use anyhow::{Context, bail};
 use octo_ipc::{DtlsParameters, IceCandidate, IceParameters, Protocol};
 use serde_json::{Value, json};
 
+use crate::janus::{JanusPeer, JanusTarget, Negotiated};
 use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
-use crate::media::{Command, MediaLoop, TransportSetup, set_receive_buffer};
-use crate::signaling::{SignalingClient, SignalingError};
+use crate::media::{Command, MediaLoop, TransportSetup, ice_ufrag_of, set_receive_buffer};
+use crate::signaling::{LayerChange, SignalingClient, SignalingError};
 use octo_worker::core::ortc::URI_TRANSPORT_CC;
 
+/// How a peer signals: Octo's Socket.IO API, or a Janus session (`--target janus`).
+pub enum PeerSignaling {
+    Octo(SignalingClient),
+    Janus(JanusPeer),
+}
+
 pub struct Peer {
-    pub signaling: SignalingClient,
+    pub signaling: PeerSignaling,
     pub room: String,
     /// The node it joined through (an index into [`Session::nodes`]; 0 without a cluster).
     pub node: usize,
@@ -93,12 +100,44 @@ pub struct Session {
     subscribers: usize,
     /// Only every Nth subscriber reads its media once flowing; the others are sinks (1: all read).
     pub read_every: usize,
+    /// The server under load is this Janus, not Octo.
+    pub janus: Option<JanusTarget>,
 }
 
 impl Peer {
     /// The media loop's key of its recv transport, once it has one.
     pub fn recv_key(&self) -> Option<usize> {
         self.recv_transport.as_ref().map(|(key, _)| *key)
+    }
+
+    /// Its Socket.IO client: the Octo target's requests.
+    fn octo(&mut self) -> anyhow::Result<&mut SignalingClient> {
+        match &mut self.signaling {
+            PeerSignaling::Octo(s) => Ok(s),
+            PeerSignaling::Janus(_) => bail!("an Octo request on a Janus peer"),
+        }
+    }
+
+    fn janus(&mut self) -> anyhow::Result<&mut JanusPeer> {
+        match &mut self.signaling {
+            PeerSignaling::Janus(j) => Ok(j),
+            PeerSignaling::Octo(_) => bail!("a Janus request on an Octo peer"),
+        }
+    }
+
+    /// Every `consumerLayersChanged` Octo sent it (none from Janus).
+    pub fn layer_changes(&self) -> &[LayerChange] {
+        match &self.signaling {
+            PeerSignaling::Octo(s) => &s.layer_changes,
+            PeerSignaling::Janus(_) => &[],
+        }
+    }
+
+    fn service(&mut self) -> Result<(), SignalingError> {
+        match &mut self.signaling {
+            PeerSignaling::Octo(s) => s.service(),
+            PeerSignaling::Janus(j) => j.client.service(),
+        }
     }
 }
 
@@ -117,6 +156,7 @@ impl Session {
             downlink_caps: DownlinkCaps::default(),
             subscribers: 0,
             read_every: 1,
+            janus: None,
         }
     }
 
@@ -129,14 +169,21 @@ impl Session {
     pub fn join_on(&mut self, room: &str, node: usize) -> anyhow::Result<usize> {
         self.service_if_due();
         let node = node % self.nodes.len();
-        let mut signaling = SignalingClient::connect(self.nodes[node])?;
         let name = format!("loadgen-{}", self.peers.len());
-        let data = signaling.request("joinRoom", json!({"roomId": room, "displayName": name}))?;
+        let (signaling, rtp_capabilities) = match &self.janus {
+            // A Janus peer joins its VideoRoom when it publishes or subscribes.
+            Some(janus) => (PeerSignaling::Janus(JanusPeer::connect(janus.ws_addr, name)?), Value::Null),
+            None => {
+                let mut signaling = SignalingClient::connect(self.nodes[node])?;
+                let data = signaling.request("joinRoom", json!({"roomId": room, "displayName": name}))?;
+                (PeerSignaling::Octo(signaling), data["rtpCapabilities"].clone())
+            }
+        };
         self.peers.push(Peer {
             signaling,
             room: room.to_owned(),
             node,
-            rtp_capabilities: data["rtpCapabilities"].clone(),
+            rtp_capabilities,
             send_transport: None,
             recv_transport: None,
             producers: Vec::new(),
@@ -153,7 +200,7 @@ impl Session {
     fn create_transport(&mut self, peer: usize, direction: &str) -> anyhow::Result<(usize, String, SocketAddr)> {
         let fingerprints = self.media.fingerprints.clone();
         let p = &mut self.peers[peer];
-        let data = p.signaling.request("createWebRtcTransport", json!({"direction": direction}))?;
+        let data = p.octo()?.request("createWebRtcTransport", json!({"direction": direction}))?;
         let id = data["id"].as_str().context("transport id")?.to_owned();
         let ice: IceParameters = serde_json::from_value(data["iceParameters"].clone())?;
         let candidates: Vec<IceCandidate> = serde_json::from_value(data["iceCandidates"].clone())?;
@@ -164,17 +211,55 @@ impl Session {
             .find_map(|c| format!("{}:{}", c.address, c.port).parse::<SocketAddr>().ok().filter(|a| a.is_ipv4()))
             .context("no IPv4 UDP candidate")?;
         // The load generator is the DTLS client, as a browser answering an ICE-lite server is.
-        p.signaling.request(
+        p.octo()?.request(
             "connectWebRtcTransport",
             json!({"transportId": id, "dtlsParameters": {"role": "client", "fingerprints": fingerprints}}),
         )?;
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let setup = |socket| TransportSetup {
+            socket,
+            remote_ufrag: ice.username_fragment,
+            remote_password: ice.password,
+            remote_fingerprints: remote_dtls.fingerprints,
+            controlling: true,
+        };
+        let (key, local) = self.add_transport(peer, direction, candidate, setup)?;
+        Ok((key, id, local))
+    }
+
+    /// A client socket for a transport to the server at `server`: on loopback for Octo, any
+    /// address for the Janus in its namespace (the kernel picks the veth's).
+    fn client_socket(&self, server: std::net::IpAddr) -> anyhow::Result<UdpSocket> {
+        let bind = if server.is_loopback() { "127.0.0.1:0" } else { "0.0.0.0:0" };
+        let socket = UdpSocket::bind(bind)?;
         set_receive_buffer(&socket, RECEIVE_BUFFER);
         if self.media_options.gro
             && let Err(e) = octo_worker::io::recv_batch::enable_gro(&socket)
         {
             tracing::debug!("UDP_GRO: {e}");
         }
+        Ok(socket)
+    }
+
+    /// A client socket connected to the server's `candidate`, handed to the media loop.
+    fn add_transport(
+        &mut self,
+        peer: usize,
+        direction: &str,
+        candidate: SocketAddr,
+        setup: impl FnOnce(UdpSocket) -> TransportSetup,
+    ) -> anyhow::Result<(usize, SocketAddr)> {
+        let socket = self.client_socket(candidate.ip())?;
+        self.add_socket(peer, direction, socket, candidate, setup)
+    }
+
+    fn add_socket(
+        &mut self,
+        peer: usize,
+        direction: &str,
+        socket: UdpSocket,
+        candidate: SocketAddr,
+        setup: impl FnOnce(UdpSocket) -> TransportSetup,
+    ) -> anyhow::Result<(usize, SocketAddr)> {
         socket.connect(candidate)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
@@ -182,22 +267,45 @@ impl Session {
         self.next_key += 1;
         let (cap_kbps, sink) =
             if direction == "recv" { (self.peers[peer].cap_kbps, self.peers[peer].sink) } else { (None, false) };
-        self.media.send(Command::AddTransport {
-            key,
-            cap_kbps,
-            sink,
-            setup: TransportSetup {
-                socket,
-                remote_ufrag: ice.username_fragment,
-                remote_password: ice.password,
-                remote_fingerprints: remote_dtls.fingerprints,
-            },
-        })?;
-        Ok((key, id, local))
+        self.media.send(Command::AddTransport { key, cap_kbps, sink, setup: setup(socket) })?;
+        Ok((key, local))
+    }
+
+    /// A socket for a Janus transport and the host candidate it is, for the SDP: Janus's libnice
+    /// nominates a pair only with a remote candidate it was told of (not a peer-reflexive one).
+    fn janus_socket(&self) -> anyhow::Result<(UdpSocket, SocketAddr)> {
+        let server = self.janus.as_ref().context("janus")?.ws_addr;
+        let socket = self.client_socket(server.ip())?;
+        // Connecting picks the source address the kernel will use towards Janus.
+        socket.connect(SocketAddr::new(server.ip(), 9))?;
+        let local = socket.local_addr()?;
+        Ok((socket, local))
+    }
+
+    /// A transport Janus described, on `socket`, handed to the media loop.
+    fn add_janus_transport(
+        &mut self,
+        peer: usize,
+        direction: &str,
+        socket: UdpSocket,
+        n: &Negotiated,
+    ) -> anyhow::Result<(usize, SocketAddr)> {
+        let setup = |socket| TransportSetup {
+            socket,
+            remote_ufrag: n.remote.ufrag.clone(),
+            remote_password: n.remote.password.clone(),
+            remote_fingerprints: n.remote.fingerprints.clone(),
+            // Janus offers to subscribers, and as the offering full agent it controls.
+            controlling: direction == "send",
+        };
+        self.add_socket(peer, direction, socket, n.candidate, setup)
     }
 
     /// Creates the peer's send transport and produces video (simulcast or not) and audio.
     pub fn publish(&mut self, peer: usize, media: MediaOptions) -> anyhow::Result<()> {
+        if self.janus.is_some() {
+            return self.publish_janus(peer, media);
+        }
         let (key, transport_id, _) = self.create_transport(peer, "send")?;
         self.peers[peer].send_transport = Some((key, transport_id.clone()));
         let kinds: &[Kind] = if media.audio { &[Kind::Video, Kind::Audio] } else { &[Kind::Video] };
@@ -216,7 +324,7 @@ impl Session {
             let (params, payload_type) = rtp_parameters(kind, mid, &ssrcs, simulcast, peer);
             let kind_name = if kind == Kind::Video { "video" } else { "audio" };
             let data = self.peers[peer]
-                .signaling
+                .octo()?
                 .request("produce", json!({"transportId": transport_id, "kind": kind_name, "rtpParameters": params}))?;
             let producer_id = data["id"].as_str().context("producer id")?.to_owned();
             self.peers[peer].producers.push((producer_id, kind));
@@ -259,7 +367,7 @@ impl Session {
         // this node yet: it is `not_found` for a few milliseconds.
         let mut tries = 0;
         let data = loop {
-            match p.signaling.request("consume", request.clone()) {
+            match p.octo()?.request("consume", request.clone()) {
                 Err(SignalingError::Refused { code, .. }) if code == "not_found" && tries < 20 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(100));
@@ -280,7 +388,7 @@ impl Session {
             .filter(|_| self.media_options.transport_cc);
         // The loop must know the SSRC before the worker can send on it.
         self.media.send(Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at, twcc_ext_id })?;
-        p.signaling.request("resumeConsumer", json!({"consumerId": consumer_id}))?;
+        p.octo()?.request("resumeConsumer", json!({"consumerId": consumer_id}))?;
         p.consumer_ids.push((consumer_id, kind, Instant::now()));
         p.consumers += 1;
         p.video_consumers += usize::from(kind == Kind::Video);
@@ -301,10 +409,97 @@ impl Session {
             self.peers[peer].cap_kbps.is_none() && !self.subscribers.is_multiple_of(self.read_every.max(1));
         self.subscribers += 1;
         let producers: Vec<(String, Kind)> = publishers.iter().flat_map(|&p| self.peers[p].producers.clone()).collect();
-        for (id, kind) in producers {
-            self.consume(peer, &id, kind)?;
-        }
+        self.consume_all(peer, &producers)?;
         Ok(peer)
+    }
+
+    /// Consumes every one of `producers` on the peer's recv transport: one `consume` each on
+    /// Octo, one subscription to all their feeds on Janus (its one PeerConnection per subscriber).
+    pub fn consume_all(&mut self, peer: usize, producers: &[(String, Kind)]) -> anyhow::Result<()> {
+        if self.janus.is_none() {
+            for (id, kind) in producers {
+                self.consume(peer, id, *kind)?;
+            }
+            return Ok(());
+        }
+        self.service_if_due();
+        anyhow::ensure!(self.peers[peer].recv_transport.is_none(), "a Janus peer subscribes once, to every feed");
+        let mut feeds: Vec<u64> = Vec::new();
+        for (id, _) in producers {
+            let feed = id.parse().with_context(|| format!("janus feed id {id:?}"))?;
+            if !feeds.contains(&feed) {
+                feeds.push(feed);
+            }
+        }
+        let room_name = self.peers[peer].room.clone();
+        let room = self.janus.as_mut().context("janus")?.room(&room_name)?;
+        let ufrag = ice_ufrag_of(self.next_key);
+        let fingerprint = self.media.fingerprints.first().context("no certificate fingerprint")?.clone();
+
+        // Janus lists a feed once its publisher's PeerConnection is up (ICE, DTLS, first media):
+        // until then a subscription is refused with 428, "No such feed".
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (socket, host) = self.janus_socket()?;
+        // From the request Janus accepts, as Octo's from its `consume`.
+        let mut consumed_at;
+        let (handle, negotiated, streams) = loop {
+            consumed_at = Instant::now();
+            match self.peers[peer].janus()?.subscribe(room, &feeds) {
+                Err(e) if Instant::now() < deadline && is_no_such_feed(&e) => self.idle(Duration::from_millis(100)),
+                other => break other?,
+            }
+        };
+        let (key, local) = self.add_janus_transport(peer, "recv", socket, &negotiated)?;
+        // The loop must know the SSRCs before Janus can send on them.
+        for &(kind, ssrc, rtx_ssrc) in &streams {
+            self.media.send(Command::Consume { key, ssrc, rtx_ssrc, kind, consumed_at, twcc_ext_id: None })?;
+        }
+        let p = &mut self.peers[peer];
+        p.recv_transport = Some((key, handle.to_string()));
+        p.recv_addr = Some(local);
+        p.janus()?.start(handle, &negotiated.remote, &ufrag, &fingerprint, host)?;
+        for &(kind, ssrc, _) in &streams {
+            p.consumer_ids.push((ssrc.to_string(), kind, Instant::now()));
+            p.consumers += 1;
+            p.video_consumers += usize::from(kind == Kind::Video);
+        }
+        Ok(())
+    }
+
+    /// Publishes one VP8 stream (and Opus) through Janus's VideoRoom: its `joinandconfigure` with
+    /// the load generator's offer. Simulcast is Octo's only.
+    fn publish_janus(&mut self, peer: usize, media: MediaOptions) -> anyhow::Result<()> {
+        anyhow::ensure!(media.simulcast.is_none(), "the Janus target publishes one encoding (no --simulcast)");
+        let kinds: &[Kind] = if media.audio { &[Kind::Video, Kind::Audio] } else { &[Kind::Video] };
+        let streams: Vec<(Kind, u32)> =
+            kinds.iter().enumerate().map(|(i, &k)| (k, self.next_ssrc + 2 * i as u32)).collect();
+        self.next_ssrc += 2 * kinds.len() as u32;
+        let room_name = self.peers[peer].room.clone();
+        let room = self.janus.as_mut().context("janus")?.room(&room_name)?;
+        let ufrag = ice_ufrag_of(self.next_key);
+        let fingerprint = self.media.fingerprints.first().context("no certificate fingerprint")?.clone();
+        let (socket, host) = self.janus_socket()?;
+        let (feed, negotiated) = self.peers[peer].janus()?.publish(room, &streams, &ufrag, &fingerprint, host)?;
+        let (key, _) = self.add_janus_transport(peer, "send", socket, &negotiated)?;
+        self.peers[peer].send_transport = Some((key, feed.to_string()));
+        for (mid, &(kind, ssrc)) in streams.iter().enumerate() {
+            self.peers[peer].producers.push((feed.to_string(), kind));
+            let payload_type = if kind == Kind::Video { 96 } else { 111 };
+            self.media.send(Command::Publish {
+                key,
+                stream: SendStreamConfig {
+                    kind,
+                    ssrc,
+                    payload_type,
+                    mid: mid as u8,
+                    bitrate: media.bitrate,
+                    keyframe_interval: media.keyframe_interval,
+                    temporal_layers: false,
+                    resolution: SINGLE_RESOLUTION,
+                },
+            })?;
+        }
+        Ok(())
     }
 
     /// Answers Engine.IO pings on every connection (at most every 500 ms) and reads the capped
@@ -313,7 +508,7 @@ impl Session {
         if self.last_capped_service.elapsed() >= Duration::from_millis(50) {
             self.last_capped_service = Instant::now();
             for (i, p) in self.peers.iter_mut().enumerate().filter(|(_, p)| p.cap_kbps.is_some()) {
-                if let Err(e) = p.signaling.service() {
+                if let Err(e) = p.service() {
                     tracing::warn!(peer = i, "signaling: {e}");
                 }
             }
@@ -322,8 +517,11 @@ impl Session {
             return;
         }
         self.last_service = Instant::now();
+        if let Some(janus) = self.janus.as_mut() {
+            janus.service();
+        }
         for (i, p) in self.peers.iter_mut().enumerate() {
-            if let Err(e) = p.signaling.service() {
+            if let Err(e) = p.service() {
                 tracing::warn!(peer = i, "signaling: {e}");
             }
         }
@@ -344,7 +542,15 @@ impl Session {
         loop {
             let s = self.media.snapshot()?;
             if s.transports_failed > 0 {
-                bail!("{} transports failed ICE or DTLS", s.transports_failed);
+                let c = &s.counters;
+                bail!(
+                    "{} transports failed ICE or DTLS (ICE timeouts {}, consent lost {}, DTLS errors {}, STUN errors {})",
+                    s.transports_failed,
+                    c.ice_failures,
+                    c.consent_lost,
+                    c.dtls_errors,
+                    c.stun_errors
+                );
             }
             if s.consumers_flowing == s.consumers && s.transports_connected == s.transports {
                 return Ok(true);
@@ -374,6 +580,10 @@ impl Session {
     pub fn video_consumers(&self) -> usize {
         self.peers.iter().map(|p| p.video_consumers).sum()
     }
+}
+
+fn is_no_such_feed(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<SignalingError>(), Some(SignalingError::Refused { code, .. }) if code == "428")
 }
 
 /// Receive buffer of every client socket: a second of a subscriber's media and then some, so a

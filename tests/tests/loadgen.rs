@@ -175,3 +175,32 @@ fn events_sent_right_after_connecting_are_answered() {
         }
     });
 }
+
+/// `compare` runs the same webinar on Octo and then on a Janus the load generator starts itself
+/// (Debian's `janus`, in a network namespace of its own, reached over a veth pair): media flowed
+/// through both, every sampled packet intact. Which is faster lives in BENCHMARKS.md.
+#[test]
+fn compare_smoke_media_flows_through_octo_and_janus() {
+    assert!(
+        std::path::Path::new("/usr/bin/janus").is_file(),
+        "/usr/bin/janus is missing: install Debian's `janus` package (.ci/run does)"
+    );
+    let json = std::env::temp_dir().join(format!("octo-loadgen-compare-{}.json", std::process::id()));
+    let output = Command::new(bin("octo-loadgen"))
+        .args(["--window-ms", "1500", "--settle-ms", "300", "--raw-packets", "2000", "--json"])
+        .arg(&json)
+        .args(["compare", "--scenario", "webinar", "--level", "3"])
+        .output()
+        .expect("running octo-loadgen");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "octo-loadgen failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("viewers per core, Octo ÷ Janus"), "no comparison printed: {stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    for server in ["octo", "janus"] {
+        // One publisher's video and audio to three subscribers, through each server.
+        assert_media_flowed(&report[server], 6);
+    }
+    assert!(report["janus_config"].as_str().unwrap().contains("event_loops = 1"), "{report:#}");
+    assert!(report["viewers_per_core_ratio"].as_f64().is_some(), "{report:#}");
+}

@@ -26,7 +26,12 @@ use recv_stream::RecvStream;
 use send_stream::{Kind, SendStream, SendStreamConfig};
 use transport::ClientTransport;
 use transport::Sink;
-pub use transport::{TransportSetup, set_receive_buffer};
+pub use transport::{LOCAL_ICE_PASSWORD, TransportSetup, set_receive_buffer};
+
+/// The ICE username fragment the loop's transport `key` uses.
+pub fn ice_ufrag_of(key: usize) -> String {
+    transport::local_ufrag(key as u64 + 1)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use octo_ipc::{DtlsFingerprint, DtlsState};
 use octo_worker::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, NegotiatedSrtpProfile};
-use octo_worker::core::ice::stun::{BindingRequest, StunClass, StunMessage, write_binding_request};
+use octo_worker::core::ice::stun::{
+    BindingRequest, StunClass, StunMessage, write_binding_request, write_binding_success,
+};
 use octo_worker::core::rtp::packet::{RtpHeader, RtpPacket};
 use octo_worker::core::rtp::rtcp::{
     ReportBlock, RtcpCompound, RtcpCompoundWriter, RtcpPacket, SenderInfo, write_nack, write_pli,
@@ -29,6 +31,9 @@ pub struct TransportSetup {
     pub remote_ufrag: String,
     pub remote_password: String,
     pub remote_fingerprints: Vec<DtlsFingerprint>,
+    /// The ICE role: controlling against an ICE-lite server or as the offerer; controlled when a
+    /// full agent offered (Janus's subscriber offers), which then nominates.
+    pub controlling: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +43,19 @@ enum Ice {
     Failed,
 }
 
+/// Every client transport's ICE password (SDP `ice-pwd`): an ICE-lite server never uses it, a
+/// full agent signs its checks with it. Not a secret: these are test clients.
+pub const LOCAL_ICE_PASSWORD: &str = "loadgenloadgenloadgen0";
+
+/// The ICE username fragment of the transport seeded `seed` (the media loop seeds a transport
+/// with its key + 1). An ICE-lite server checks only its own fragment; Janus, told this one in
+/// the SDP, checks both.
+pub fn local_ufrag(seed: u64) -> String {
+    format!("lg{seed:08x}")
+}
+
 const CONSENT_INTERVAL: Duration = Duration::from_secs(5);
+const RENOMINATE_INTERVAL: Duration = Duration::from_millis(200);
 /// RFC 7675: consent is lost after 30 s without a response.
 const CONSENT_LOST: Duration = Duration::from_secs(30);
 const ICE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -53,6 +70,7 @@ pub struct ClientTransport {
     remote_ufrag: String,
     remote_password: String,
     tie_breaker: u64,
+    controlling: bool,
     transaction: u32,
     ice: Ice,
     dtls: DtlsTransport,
@@ -99,10 +117,11 @@ impl ClientTransport {
         let dtls = DtlsTransport::new(identity, DtlsLocalRole::Client, &setup.remote_fingerprints)?;
         Ok(Self {
             socket,
-            local_ufrag: format!("lg{seed:08x}"),
+            local_ufrag: local_ufrag(seed),
             remote_ufrag: setup.remote_ufrag,
             remote_password: setup.remote_password,
             tie_breaker: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            controlling: setup.controlling,
             transaction: 0,
             ice: Ice::Checking { next: now, interval: Duration::from_millis(50), deadline: now + ICE_TIMEOUT },
             dtls,
@@ -308,8 +327,13 @@ impl ClientTransport {
                     c.consent_lost += 1;
                     return;
                 }
-                self.send_check(false, c);
-                self.ice = Ice::Connected { next_consent: now + CONSENT_INTERVAL, last_response };
+                // Until DTLS is through, nominate again every 200 ms: an agent that took the first
+                // check before it was ready for it (libnice in Janus, which starts its checklist
+                // only once trickling ends) nominates on a later one.
+                let nominate = self.srtp_send.is_none();
+                self.send_check(nominate, c);
+                let next = if nominate { RENOMINATE_INTERVAL } else { CONSENT_INTERVAL };
+                self.ice = Ice::Connected { next_consent: now + next, last_response };
             }
             _ => {}
         }
@@ -328,9 +352,9 @@ impl ClientTransport {
             password: self.remote_password.as_bytes(),
             // Host candidate type preference 126 (RFC 8445 §5.1.2.1).
             priority: (126 << 24) | (65_535 << 8) | 255,
-            use_candidate,
-            ice_controlling: Some(self.tie_breaker),
-            ice_controlled: None,
+            use_candidate: use_candidate && self.controlling,
+            ice_controlling: self.controlling.then_some(self.tie_breaker),
+            ice_controlled: (!self.controlling).then_some(self.tie_breaker),
         };
         if let Ok(n) = write_binding_request(&mut buf, &request) {
             c.stun_sent += 1;
@@ -361,6 +385,10 @@ impl ClientTransport {
             c.foreign += 1;
             return;
         };
+        if msg.class() == StunClass::Request {
+            self.answer_check(&msg, c);
+            return;
+        }
         let ours = msg.transaction_id()[..8] == self.tie_breaker.to_be_bytes();
         if msg.class() != StunClass::SuccessResponse || !ours || !msg.verify_integrity(self.remote_password.as_bytes())
         {
@@ -372,7 +400,23 @@ impl ClientTransport {
             self.flush_dtls(now, c);
         }
         if self.ice != Ice::Failed {
-            self.ice = Ice::Connected { next_consent: now + CONSENT_INTERVAL, last_response: now };
+            let next = if self.srtp_send.is_none() { RENOMINATE_INTERVAL } else { CONSENT_INTERVAL };
+            self.ice = Ice::Connected { next_consent: now + next, last_response: now };
+        }
+    }
+
+    /// Answers a full ICE agent's check (Janus's libnice; an ICE-lite server sends none): from
+    /// the connected peer, for this transport's username, signed with its password.
+    fn answer_check(&mut self, msg: &StunMessage<'_>, c: &mut Counters) {
+        let expected = format!("{}:{}", self.local_ufrag, self.remote_ufrag);
+        let Ok(from) = self.socket.peer_addr() else { return };
+        if msg.username() != Some(expected.as_bytes()) || !msg.verify_integrity(LOCAL_ICE_PASSWORD.as_bytes()) {
+            c.stun_errors += 1;
+            return;
+        }
+        let mut buf = [0u8; 128];
+        if let Ok(n) = write_binding_success(&mut buf, msg.transaction_id(), from, LOCAL_ICE_PASSWORD.as_bytes()) {
+            self.send(&buf[..n], c);
         }
     }
 
