@@ -56,6 +56,7 @@ pub fn local_ufrag(seed: u64) -> String {
 
 const CONSENT_INTERVAL: Duration = Duration::from_secs(5);
 const RENOMINATE_INTERVAL: Duration = Duration::from_millis(200);
+const DTLS_AFTER_NOMINATION: Duration = Duration::from_millis(20);
 /// RFC 7675: consent is lost after 30 s without a response.
 const CONSENT_LOST: Duration = Duration::from_secs(30);
 const ICE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -74,6 +75,9 @@ pub struct ClientTransport {
     transaction: u32,
     ice: Ice,
     dtls: DtlsTransport,
+    dtls_started: bool,
+    /// When a controlled transport starts DTLS, once nominated.
+    dtls_at: Option<Instant>,
     srtp_send: Option<SrtpSendContext>,
     srtp_recv: Option<SrtpRecvContext>,
     pub profile: Option<SrtpProfile>,
@@ -125,6 +129,8 @@ impl ClientTransport {
             transaction: 0,
             ice: Ice::Checking { next: now, interval: Duration::from_millis(50), deadline: now + ICE_TIMEOUT },
             dtls,
+            dtls_started: false,
+            dtls_at: None,
             srtp_send: None,
             srtp_recv: None,
             profile: None,
@@ -202,6 +208,10 @@ impl ClientTransport {
     /// Runs whatever is due: ICE checks, DTLS retransmissions, media, RTCP.
     pub fn poll(&mut self, now: Instant, epoch: Instant, c: &mut Counters) {
         self.poll_ice(now, c);
+        if self.dtls_at.is_some_and(|at| at <= now) {
+            self.dtls_at = None;
+            self.start_dtls(now, c);
+        }
         if self.dtls.poll_timeout().is_some_and(|t| t <= now) {
             self.dtls.handle_timeout(now);
             self.flush_dtls(now, c);
@@ -386,7 +396,7 @@ impl ClientTransport {
             return;
         };
         if msg.class() == StunClass::Request {
-            self.answer_check(&msg, c);
+            self.answer_check(now, &msg, c);
             return;
         }
         let ours = msg.transaction_id()[..8] == self.tie_breaker.to_be_bytes();
@@ -395,9 +405,9 @@ impl ClientTransport {
             c.stun_errors += 1;
             return;
         }
-        if matches!(self.ice, Ice::Checking { .. }) {
-            self.dtls.start(now);
-            self.flush_dtls(now, c);
+        // A controlled agent waits for the controlling one's nomination (see `answer_check`).
+        if self.controlling {
+            self.start_dtls(now, c);
         }
         if self.ice != Ice::Failed {
             let next = if self.srtp_send.is_none() { RENOMINATE_INTERVAL } else { CONSENT_INTERVAL };
@@ -407,7 +417,7 @@ impl ClientTransport {
 
     /// Answers a full ICE agent's check (Janus's libnice; an ICE-lite server sends none): from
     /// the connected peer, for this transport's username, signed with its password.
-    fn answer_check(&mut self, msg: &StunMessage<'_>, c: &mut Counters) {
+    fn answer_check(&mut self, now: Instant, msg: &StunMessage<'_>, c: &mut Counters) {
         let expected = format!("{}:{}", self.local_ufrag, self.remote_ufrag);
         let Ok(from) = self.socket.peer_addr() else { return };
         if msg.username() != Some(expected.as_bytes()) || !msg.verify_integrity(LOCAL_ICE_PASSWORD.as_bytes()) {
@@ -417,6 +427,26 @@ impl ClientTransport {
         let mut buf = [0u8; 128];
         if let Ok(n) = write_binding_success(&mut buf, msg.transaction_id(), from, LOCAL_ICE_PASSWORD.as_bytes()) {
             self.send(&buf[..n], c);
+        }
+        // Nominated: the pair is the one in use. DTLS starts a moment later: Janus marks its
+        // component ready only after it has handled this response, and drops a ClientHello that
+        // comes before (whose retransmission would follow only a second later).
+        if !self.controlling && msg.use_candidate() && self.ice != Ice::Failed {
+            if matches!(self.ice, Ice::Checking { .. }) {
+                self.ice = Ice::Connected { next_consent: now + RENOMINATE_INTERVAL, last_response: now };
+            }
+            if !self.dtls_started {
+                self.dtls_at.get_or_insert(now + DTLS_AFTER_NOMINATION);
+            }
+        }
+    }
+
+    fn start_dtls(&mut self, now: Instant, c: &mut Counters) {
+        if !self.dtls_started {
+            tracing::trace!(ufrag = self.local_ufrag, "DTLS starts");
+            self.dtls_started = true;
+            self.dtls.start(now);
+            self.flush_dtls(now, c);
         }
     }
 
@@ -436,6 +466,7 @@ impl ClientTransport {
                             self.srtp_recv = Some(SrtpRecvContext::with_max_ssrcs(&keys.remote, MAX_SEND_SSRCS));
                             self.profile = Some(profile);
                             self.connected_at = Some(now);
+                            tracing::trace!(ufrag = self.local_ufrag, "SRTP keys");
                         }
                         Err(_) => c.dtls_errors += 1,
                     }
@@ -489,6 +520,7 @@ impl ClientTransport {
         let first = stream.first_packet_at.is_none();
         stream.on_packet(now, seq);
         if first {
+            tracing::trace!(ufrag = self.local_ufrag, ssrc = stream.ssrc, after = ?now.saturating_duration_since(stream.consumed_at), "first packet");
             c.first_packet.push(now.saturating_duration_since(stream.consumed_at));
         }
         if !first && stream.received % self.decrypt_every != 0 {
