@@ -90,4 +90,8 @@ pub fn print(c: &Comparison) {
         );
     }
     println!("viewers per core, Octo ÷ Janus: {}", opt(c.viewers_per_core_ratio, 2));
+    println!("Janus's configuration (janus.jcfg, then janus.transport.websockets.jcfg):");
+    for line in c.janus_config.lines().filter(|l| !l.trim().is_empty()) {
+        println!("  {line}");
+    }
 }
