@@ -312,8 +312,10 @@ export class Call {
           this.iceRestarts += 1;
           this.emit('iceRestarted', { direction, ...detail });
         } else if (event === 'notConnecting' || event === 'connected') {
-          // The UI names the likely cause: a network blocking UDP, with or without a relay to try.
-          this.emit('mediaBlocked', { direction, blocked: event === 'notConnecting', turn: this.iceServers.length > 0 });
+          // The UI names the likely cause: a network blocking UDP (and TCP, when the server offered
+          // ICE-TCP too), with or without a relay to try.
+          const tcp = params.iceCandidates.some((c) => c.protocol === 'tcp');
+          this.emit('mediaBlocked', { direction, blocked: event === 'notConnecting', turn: this.iceServers.length > 0, tcp });
         } else if (event === 'gaveUp') {
           this.emit('warning', new CallError('ice_failed', `the ${direction} transport did not come back after ${detail.restarts} ICE restarts`));
           if (gen === this.generation) this.rejoin('ice_failed');

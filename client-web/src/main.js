@@ -642,7 +642,7 @@ call.on('transportState', ({ state: s }) => {
     }, 3000);
   }
 });
-call.on('mediaBlocked', ({ direction, blocked: isBlocked, turn }) => {
+call.on('mediaBlocked', ({ direction, blocked: isBlocked, turn, tcp }) => {
   if (isBlocked) blocked.add(direction);
   else blocked.delete(direction);
   if (blocked.size === 0) {
@@ -653,7 +653,7 @@ call.on('mediaBlocked', ({ direction, blocked: isBlocked, turn }) => {
   showBanner(
     turn
       ? `Media cannot get through (${what}), not even through the TURN relay: this network blocks it. Try another network.`
-      : `Media cannot get through (${what}): this network seems to block UDP to the server, and the server offers no TURN relay. Try another network, or ask whoever runs it to set up TURN.`,
+      : `Media cannot get through (${what}): this network seems to block ${tcp ? 'UDP and TCP' : 'UDP'} to the server's media port, and the server offers no TURN relay. Try another network, or ask whoever runs it to set up TURN.`,
     'error',
   );
 });
@@ -669,21 +669,36 @@ document.addEventListener('click', () => {
 // ---- connection indicators -----------------------------------------------------------------------
 
 // Every 2 s: a peer's tile is `good` while its unpaused streams deliver bytes with little loss,
-// `poor` with loss or jitter, `lost` when nothing arrives although something should.
+// `poor` with loss or jitter, `lost` when nothing arrives although something should. A stream paused
+// by its producer or by us (its tile is off screen) is not expected to deliver. Samples closer than a
+// second apart say nothing: on a busy page two ticks can run back to back and the browser hands both
+// the same cached report, which would read as "no bytes" — so such a tick keeps the previous verdict.
 const lastBytes = new Map();
+let sampling = false;
 setInterval(async () => {
-  if (ui.callView.hidden) return;
+  if (ui.callView.hidden || sampling) return;
+  sampling = true;
+  try {
+    sampleConnections(await call.consumerStats(), performance.now());
+  } finally {
+    sampling = false;
+  }
+}, 2000);
+
+function sampleConnections(consumerStats, now) {
   const byPeer = new Map();
-  for (const s of await call.consumerStats()) {
-    const prev = lastBytes.get(s.consumerId) ?? { bytes: 0, packets: 0, lost: 0 };
-    lastBytes.set(s.consumerId, { bytes: s.bytesReceived, packets: s.packetsReceived, lost: s.packetsLost });
+  for (const s of consumerStats) {
+    const prev = lastBytes.get(s.consumerId);
+    if (prev && now - prev.at < 1000) continue;
+    lastBytes.set(s.consumerId, { at: now, bytes: s.bytesReceived, packets: s.packetsReceived, lost: s.packetsLost });
+    const before = prev ?? { bytes: 0, packets: 0, lost: 0 };
     const p = byPeer.get(s.peerId) ?? { expected: 0, flowing: 0, packets: 0, lost: 0, jitter: 0 };
-    if (!s.paused) {
+    if (!s.paused && !s.hidden) {
       p.expected++;
-      if (s.bytesReceived > prev.bytes) p.flowing++;
+      if (s.bytesReceived > before.bytes) p.flowing++;
     }
-    p.packets += s.packetsReceived - prev.packets;
-    p.lost += Math.max(0, s.packetsLost - prev.lost);
+    p.packets += s.packetsReceived - before.packets;
+    p.lost += Math.max(0, s.packetsLost - before.lost);
     p.jitter = Math.max(p.jitter, s.jitter);
     byPeer.set(s.peerId, p);
   }
@@ -693,7 +708,7 @@ setInterval(async () => {
     const lossy = p.lost > 0.05 * (p.packets + p.lost) || p.jitter > 0.1;
     el.dataset.conn = p.expected > 0 && p.flowing === 0 ? 'lost' : lossy ? 'poor' : 'good';
   }
-}, 2000);
+}
 
 // ---- debug hook for tests and curious people -----------------------------------------------------
 

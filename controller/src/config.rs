@@ -63,6 +63,10 @@ pub struct Args {
     /// Address announced in ICE candidates instead of the listen IP (the public IP behind NAT).
     #[arg(long, env = "OCTO_RTC_ANNOUNCED_ADDRESS")]
     pub rtc_announced_address: Option<String>,
+    /// ICE-TCP: each worker also takes media over TCP on its UDP port's number (RFC 6544 passive
+    /// candidates, below the UDP ones), for networks that block UDP. `--rtc-tcp false` turns it off.
+    #[arg(long, env = "OCTO_RTC_TCP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rtc_tcp: bool,
     /// Serve static files from this directory at `/` instead of the built-in client (any front-end,
     /// same-origin with signaling).
     #[arg(long, env = "OCTO_WEB_ROOT")]
@@ -219,6 +223,7 @@ struct FileConfig {
     turn_ttl_s: Option<u64>,
     rtc_port: Option<u16>,
     rtc_announced_address: Option<String>,
+    rtc_tcp: Option<bool>,
     web_root: Option<PathBuf>,
     auth_secret: Option<String>,
     max_peers_per_room: Option<usize>,

@@ -88,6 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ips: args.rtc_listen_ips,
         port_base: args.rtc_port,
         announced_address: args.rtc_announced_address,
+        tcp: args.rtc_tcp,
     };
 
     let mut sigterm = signal(SignalKind::terminate())?;

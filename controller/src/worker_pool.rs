@@ -51,11 +51,13 @@ pub struct MediaListen {
     pub port_base: u16,
     /// Announced in ICE candidates instead of the listen IP (public address behind NAT).
     pub announced_address: Option<String>,
+    /// ICE-TCP beside UDP.
+    pub tcp: bool,
 }
 
 impl Default for MediaListen {
     fn default() -> Self {
-        Self { ips: vec![[127, 0, 0, 1].into()], port_base: 0, announced_address: None }
+        Self { ips: vec![[127, 0, 0, 1].into()], port_base: 0, announced_address: None, tcp: true }
     }
 }
 
@@ -71,6 +73,9 @@ impl MediaListen {
         if let Some(a) = &self.announced_address {
             args.push("--rtc-announced-address".to_owned());
             args.push(a.clone());
+        }
+        if self.tcp {
+            args.push("--rtc-tcp".to_owned());
         }
         args
     }

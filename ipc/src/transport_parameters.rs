@@ -12,7 +12,7 @@ pub struct IceParameters {
     pub ice_lite: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Udp,
@@ -51,7 +51,7 @@ pub enum IceState {
     Closed,
 }
 
-/// A validated ICE 5-tuple (UDP), as mediasoup reports `iceSelectedTuple`.
+/// A validated ICE 5-tuple (UDP or TCP), as mediasoup reports `iceSelectedTuple`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransportTuple {

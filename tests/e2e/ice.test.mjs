@@ -1,6 +1,6 @@
 // ICE restart in real Chromium over a real broken path. Nia's browser runs in a network namespace of
 // its own; Bea's does not. Mid-call every UDP datagram of Nia's namespace is dropped (nftables, both
-// ways) while signaling (TCP) goes on; her transports go `disconnected`, the client restarts
+// ways), and every TCP packet but signaling's (ICE-TCP could carry media otherwise); her transports go `disconnected`, the client restarts
 // their ICE (new credentials from the server, `restartIce`), and once the path is back both see the
 // other's video again — as the same peers, without leaving the room.
 import test, { after } from 'node:test';
@@ -47,7 +47,7 @@ test('both join and see each other', async () => {
 // back on the new ICE credentials once it mends.
 test('UDP dropped until 5 s past the disconnect: ICE restarts, both get video again, still in the room', async () => {
   const before = await niaLog();
-  udp.block();
+  udp.blockMedia();
   const broken = Date.now();
   await sleep(2500);
   assert.equal(await flow(nia, bea.peerId, 'video', 1000), 0, 'video still reaches Nia: the path is not broken');

@@ -229,8 +229,9 @@ export const shows = (p, text) =>
   );
 
 /** Drops UDP datagrams in and out of network namespace `ns` (nftables table `table`) while TCP
- * goes on: signaling stays up, media does not. `block(percent)` drops that share of them at random
- * (each way), all by default. `mend` is safe to call when nothing is blocked. */
+ * goes on: signaling stays up, media over UDP does not (ICE-TCP may take over). `block(percent)`
+ * drops that share of them at random (each way), all by default; `blockMedia` blocks ICE-TCP too.
+ * `mend` is safe to call when nothing is blocked. */
 export function udpBlocker(ns, table) {
   const nft = (...a) => execFileSync('ip', ['netns', 'exec', ns, 'nft', ...a], { stdio: 'pipe' });
   return {
@@ -241,6 +242,13 @@ export function udpBlocker(ns, table) {
       nft('add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0; }');
       nft('add', 'rule', 'inet', table, 'in', 'meta', 'l4proto', 'udp', ...share, 'drop');
       nft('add', 'rule', 'inet', table, 'out', 'meta', 'l4proto', 'udp', ...share, 'drop');
+    },
+    /** All of the media's ways: UDP, and TCP but for connections to the web server (signaling) and
+     * to `alsoAllowed` ports (a TURN server's): Octo's ICE-TCP is out of reach as well. */
+    blockMedia(...alsoAllowed) {
+      this.block();
+      const ports = [new globalThis.URL(URL).port, ...alsoAllowed.map(String)];
+      nft('add', 'rule', 'inet', table, 'out', 'tcp', 'dport', '!=', `{ ${ports.join(', ')} }`, 'drop');
     },
     mend() {
       try {
@@ -275,3 +283,28 @@ export function linkShaper(dev) {
 export async function videoFrom(p, from) {
   return (await stats(p)).find((c) => c.peerId === from.peerId && c.kind === 'video' && c.source !== 'screen');
 }
+
+/** The candidate types and protocols of each of `p`'s transports' selected pairs (`relayProtocol`:
+ * how a relay candidate reaches its TURN server). */
+export const selectedPairs = (p) =>
+  p.page.evaluate(async () => {
+    const out = [];
+    for (const t of [window.octo.call.sendTransport, window.octo.call.recvTransport]) {
+      const report = await t.getStats();
+      const byId = new Map([...report.values()].map((s) => [s.id, s]));
+      const transport = [...report.values()].find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+      const pair = transport ? byId.get(transport.selectedCandidatePairId) : [...report.values()].find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+      const local = pair && byId.get(pair.localCandidateId);
+      const remote = pair && byId.get(pair.remoteCandidateId);
+      out.push({
+        direction: t.direction,
+        local: local?.candidateType,
+        localProtocol: local?.protocol,
+        tcpType: local?.tcpType,
+        relayProtocol: local?.relayProtocol,
+        remote: remote?.candidateType,
+        remoteProtocol: remote?.protocol,
+      });
+    }
+    return out;
+  });

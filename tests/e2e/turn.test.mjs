@@ -1,22 +1,22 @@
 // TURN in real Chromium, through a real coturn. Tia's browser runs in a network namespace that drops
-// every UDP datagram in and out (nftables) from before she joins: Octo's media port is out of reach,
-// but its HTTP port and coturn's TCP port are not. Octo hands her a TURN URL (`?transport=tcp`) with a
+// every UDP datagram in and out and every TCP connection but two (nftables) from before she joins:
+// Octo's media port is out of reach by UDP and by ICE-TCP, its HTTP port and coturn's TCP port are not. Octo hands her a TURN URL (`?transport=tcp`) with a
 // credential minted for her from the shared secret; her browser allocates a relay over TCP, coturn
 // relays to Octo over UDP, and she and Bea (not in a namespace) see and hear each other.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, waitMediaFrom, udpBlocker } from './lib.mjs';
+import { CHROMIUM_ARGS, URL, closeEveryone, joinThroughUi, person, selectedPairs, waitMediaFrom, udpBlocker } from './lib.mjs';
 
 const NS_CHROMIUM = process.env.OCTO_NS_CHROMIUM;
 const NS = process.env.OCTO_NS;
-if (!NS_CHROMIUM || !NS) throw new Error('started by tests/tests/web_e2e.rs with a network namespace and coturn');
+if (!NS_CHROMIUM || !NS || !process.env.OCTO_TURN_PORT) throw new Error('started by tests/tests/web_e2e.rs with a network namespace and coturn');
 
 const room = `turn-${Date.now()}`;
 // Octo listens on the veth address, not a secure origin the way loopback is.
 const args = [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${URL}`];
 
 const udp = udpBlocker(NS, 'octo_turn_test');
-udp.block();
+udp.blockMedia(process.env.OCTO_TURN_PORT);
 
 const bea = await person('bea', { args, cameraHeight: 180 });
 const tia = await person('tia', { args, cameraHeight: 180, executablePath: NS_CHROMIUM });
@@ -24,22 +24,6 @@ after(async () => {
   await closeEveryone();
   udp.mend();
 });
-
-/** The candidate types (local/remote) and protocol of each of `p`'s transports' selected pairs. */
-const selectedPairs = (p) =>
-  p.page.evaluate(async () => {
-    const out = [];
-    for (const t of [window.octo.call.sendTransport, window.octo.call.recvTransport]) {
-      const report = await t.getStats();
-      const byId = new Map([...report.values()].map((s) => [s.id, s]));
-      const transport = [...report.values()].find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-      const pair = transport ? byId.get(transport.selectedCandidatePairId) : [...report.values()].find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
-      const local = pair && byId.get(pair.localCandidateId);
-      const remote = pair && byId.get(pair.remoteCandidateId);
-      out.push({ direction: t.direction, local: local?.candidateType, relayProtocol: local?.relayProtocol, remote: remote?.candidateType });
-    }
-    return out;
-  });
 
 test('without UDP, Tia joins through TURN over TCP and both see and hear each other', async () => {
   await joinThroughUi(bea, room, 'Bea');

@@ -107,6 +107,8 @@ fn octo(receivers: &mut Receivers, burst: usize, gso: bool) -> (Cost, usize) {
     let mut udp = UdpSockets::bind(&["127.0.0.1:0".parse().expect("address")]).expect("bind the worker");
     let worker_addr = udp.local_addr(0).expect("worker address");
     udp.set_gso(gso);
+    // No ICE-TCP here: nothing is ever queued on it.
+    let mut tcp = octo_worker::io::tcp::TcpMedia::new(1 << 16, 1 << 20);
 
     let (warm_up, timed) = datagrams.split_at(WARM_UP);
     let mut cost = Cost::default();
@@ -117,7 +119,7 @@ fn octo(receivers: &mut Receivers, burst: usize, gso: bool) -> (Cost, usize) {
         }
         let mut turn = || {
             udp.drain(0, &mut h.worker, Instant::now()).expect("worker read");
-            udp.flush(&mut h.worker);
+            udp.flush(&mut h.worker, &mut tcp);
         };
         if i * burst < WARM_UP {
             turn();

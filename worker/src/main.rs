@@ -14,9 +14,10 @@ use octo_worker::logging::Logging;
 const DEFAULT_CHANNEL_FD: RawFd = 3;
 
 const USAGE: &str = "octo-worker [--channel-fd N] [--rtc-listen IP:PORT]... [--rtc-announced-address HOST]
-            [--log-filter FILTER]
+            [--rtc-tcp] [--log-filter FILTER]
 Started by `octo`; speaks octo-ipc frames on fd N (default 3) and receives WebRTC media on the
---rtc-listen UDP addresses (default 127.0.0.1:0; port 0 picks a free port). Logs with the filter
+--rtc-listen UDP addresses (default 127.0.0.1:0; port 0 picks a free port) and, with --rtc-tcp, over
+ICE-TCP on the same addresses and ports (another port where the TCP one is taken). Logs with the filter
 --log-filter or OCTO_LOG (default info), as text or as JSON lines if OCTO_LOG_FORMAT=json.";
 
 struct Args {
@@ -36,6 +37,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--channel-fd" => channel_fd = value("--channel-fd")?.parse().context("--channel-fd")?,
             "--rtc-listen" => media.listen.push(value("--rtc-listen")?.parse().context("--rtc-listen")?),
             "--rtc-announced-address" => media.announced_address = Some(value("--rtc-announced-address")?),
+            "--rtc-tcp" => media.tcp = true,
             "--log-filter" => log_filter = Some(value("--log-filter")?),
             "--help" | "-h" => {
                 println!("{USAGE}");

@@ -50,13 +50,13 @@ impl Worker {
             .and_then(|u| u.split(|&b| b == b':').next())
             .and_then(|u| std::str::from_utf8(u).ok())
             .and_then(|u| self.server.transport_for_ufrag(u));
-        let (Some(transport_id), Some(local)) = (transport_id, self.server.local_addr(socket)) else {
+        let (Some(transport_id), Some(listen)) = (transport_id, self.server.socket(socket)) else {
             // Not ours: answering would make the server a reflector.
             self.counters.unknown_source += 1;
             return;
         };
         let Some(ice) = self.transports.get_mut(&transport_id).and_then(|t| t.ice_mut()) else { return };
-        let tuple = Tuple { local, remote: from };
+        let tuple = Tuple { local: listen.local, remote: from, protocol: listen.protocol };
         let mut response = self.transmits.buffer();
         response.resize(BUFFER_SIZE, 0);
         match ice.handle_binding_request(now, tuple, &msg, &mut response) {
@@ -90,7 +90,8 @@ impl Worker {
                 }
                 IceEvent::SelectedTupleChanged(tuple) => {
                     let server = &self.server;
-                    transport.selected = tuple.and_then(|t| Some((server.socket_id_for(t.local)?, t.remote)));
+                    transport.selected =
+                        tuple.and_then(|t| Some((server.socket_id_for(t.local, t.protocol)?, t.remote)));
                     // A DTLS client waits for somewhere to send its hello.
                     if transport.selected.is_some()
                         && let Some(dtls) = transport.dtls.as_mut()
@@ -202,9 +203,9 @@ impl Worker {
         let transports = &self.transports;
         let sockets = self.server.sockets().to_vec();
         self.server.retain_tuples(|socket, remote, t| {
-            let local = sockets.iter().find(|s| s.id == socket).map(|s| s.local);
-            match (transports.get(&t), local) {
-                (Some(tr), Some(local)) => tr.accepts(&Tuple { local, remote }),
+            let listen = sockets.iter().find(|s| s.id == socket);
+            match (transports.get(&t), listen) {
+                (Some(tr), Some(s)) => tr.accepts(&Tuple { local: s.local, remote, protocol: s.protocol }),
                 _ => false,
             }
         });

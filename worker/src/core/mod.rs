@@ -30,6 +30,7 @@ pub mod rtp;
 pub mod sctp;
 mod shared_rewrite;
 pub mod srtp;
+pub mod tcp_framing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

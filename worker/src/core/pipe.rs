@@ -86,7 +86,7 @@ impl Worker {
             return Err(exists(Target::Transport(transport_id)));
         }
         // IPv4 first: both ends of a pipe on one host use the same family, and v4 is always there.
-        let Some(local) = self.server.sockets().iter().map(|s| s.local).min_by_key(SocketAddr::is_ipv6) else {
+        let Some(local) = self.server.udp_sockets().map(|s| s.local).min_by_key(SocketAddr::is_ipv6) else {
             return Err(RequestError::new(ErrorCode::InvalidState, "this worker listens on no UDP socket"));
         };
         let mut transport = Transport::pipe(transport_id, srtp, self.rng.ssrc());
@@ -134,7 +134,7 @@ impl Worker {
         if remote.ip().is_unspecified() || remote.port() == 0 {
             return Err(invalid(format!("{remote} is not an address to send to")));
         }
-        let Some(socket) = self.server.sockets().iter().find(|s| s.local.is_ipv6() == remote.is_ipv6()).map(|s| s.id)
+        let Some(socket) = self.server.udp_sockets().find(|s| s.local.is_ipv6() == remote.is_ipv6()).map(|s| s.id)
         else {
             return Err(invalid(format!("this worker has no socket of {remote}'s address family")));
         };

@@ -12,7 +12,8 @@ pub const BUFFER_SIZE: usize = 1600;
 /// allocated again every turn.
 const MAX_POOLED: usize = 16_384;
 
-/// Which of the worker's UDP sockets a datagram belongs to.
+/// Which of the worker's UDP sockets or ICE-TCP listeners a packet belongs to (on a listener, the
+/// peer's address picks the connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u8);
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use octo_ipc::{
-    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState, ProducerId, Protocol,
+    DataConsumerId, DataProducerId, DtlsParameters, DtlsRole, DtlsState, IceParameters, IceState, ProducerId,
     SctpParameters, TransportId, TransportStats, TransportTuple,
 };
 
@@ -23,7 +23,7 @@ use super::srtp::{RecvProtection, SendProtection};
 use super::transmit::SocketId;
 
 pub fn ipc_tuple(tuple: Tuple) -> TransportTuple {
-    TransportTuple { local_address: tuple.local, remote_address: tuple.remote, protocol: Protocol::Udp }
+    TransportTuple { local_address: tuple.local, remote_address: tuple.remote, protocol: tuple.protocol }
 }
 
 /// Where an incoming SSRC goes.

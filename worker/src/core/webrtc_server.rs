@@ -1,5 +1,6 @@
-//! The worker's shared UDP port(s): every WebRTC transport of the worker is reached through them,
-//! told apart by ICE username fragment first and then by the 5-tuple ICE validated.
+//! The worker's shared ports: every WebRTC transport of the worker is reached through its UDP
+//! sockets and (ICE-TCP) its TCP listeners, told apart by ICE username fragment first and then by the
+//! tuple ICE validated. A TCP connection is a tuple too: (the listener's id, the peer's address).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,13 +9,24 @@ use octo_ipc::{IceCandidate, IceCandidateType, Protocol, TransportId};
 
 use super::transmit::SocketId;
 
-/// A bound UDP socket of the worker and the address clients are told to use for it.
+/// A bound UDP socket or TCP listener of the worker and the address clients are told to use for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenSocket {
     pub id: SocketId,
     pub local: SocketAddr,
     /// Address or host name announced in candidates instead of the bound IP (NAT, 0.0.0.0).
     pub announced_address: Option<String>,
+    pub protocol: Protocol,
+}
+
+impl ListenSocket {
+    pub fn udp(id: SocketId, local: SocketAddr, announced_address: Option<String>) -> Self {
+        Self { id, local, announced_address, protocol: Protocol::Udp }
+    }
+
+    pub fn tcp(id: SocketId, local: SocketAddr, announced_address: Option<String>) -> Self {
+        Self { id, local, announced_address, protocol: Protocol::Tcp }
+    }
 }
 
 #[derive(Default)]
@@ -33,35 +45,50 @@ impl WebRtcServer {
         &self.sockets
     }
 
+    pub fn socket(&self, socket: SocketId) -> Option<&ListenSocket> {
+        self.sockets.iter().find(|s| s.id == socket)
+    }
+
     pub fn local_addr(&self, socket: SocketId) -> Option<SocketAddr> {
-        self.sockets.iter().find(|s| s.id == socket).map(|s| s.local)
+        self.socket(socket).map(|s| s.local)
     }
 
-    pub fn socket_id_for(&self, local: SocketAddr) -> Option<SocketId> {
-        self.sockets.iter().find(|s| s.local == local).map(|s| s.id)
+    /// A TCP listener usually shares its UDP socket's address and port: the protocol tells them apart.
+    pub fn socket_id_for(&self, local: SocketAddr, protocol: Protocol) -> Option<SocketId> {
+        self.sockets.iter().find(|s| s.local == local && s.protocol == protocol).map(|s| s.id)
     }
 
-    /// Host candidates for every socket, IPv4 first (browsers try higher priorities first).
+    /// The UDP sockets only (pipes between workers are UDP).
+    pub fn udp_sockets(&self) -> impl Iterator<Item = &ListenSocket> {
+        self.sockets.iter().filter(|s| s.protocol == Protocol::Udp)
+    }
+
+    /// Host candidates for every socket: UDP before TCP, IPv4 before IPv6 (browsers try higher
+    /// priorities first, and media over TCP suffers head-of-line blocking: it is the fallback).
     pub fn candidates(&self) -> Vec<IceCandidate> {
         let mut sockets: Vec<&ListenSocket> = self.sockets.iter().collect();
-        sockets.sort_by_key(|s| (s.local.is_ipv6(), s.id));
+        sockets.sort_by_key(|s| (s.protocol == Protocol::Tcp, s.local.is_ipv6(), s.id));
         sockets
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let address = s.announced_address.clone().unwrap_or_else(|| s.local.ip().to_string());
                 // RFC 8445 §5.1.2.1: type preference 126 (host), a local preference falling with
-                // order, component 1.
-                let local_preference = 65_535u32.saturating_sub(i as u32 * 1024);
+                // order, component 1. RFC 6544 §4.2 for TCP: the local preference's top bits are the
+                // direction preference (4 for passive host candidates), below every UDP one here.
+                let (foundation, local_preference, tcp_type) = match s.protocol {
+                    Protocol::Udp => ("udpcandidate", 65_535u32.saturating_sub(i as u32 * 1024), None),
+                    Protocol::Tcp => ("tcpcandidate", (4 << 13) | 8191u32.saturating_sub(i as u32), Some("passive")),
+                };
                 IceCandidate {
-                    foundation: format!("udpcandidate{}", s.id.0),
+                    foundation: format!("{foundation}{}", s.id.0),
                     priority: (126 << 24) | (local_preference << 8) | 255,
                     ip: address.clone(),
                     address,
-                    protocol: Protocol::Udp,
+                    protocol: s.protocol,
                     port: s.local.port(),
                     kind: IceCandidateType::Host,
-                    tcp_type: None,
+                    tcp_type: tcp_type.map(str::to_owned),
                 }
             })
             .collect()

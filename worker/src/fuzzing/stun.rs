@@ -36,7 +36,12 @@ pub fn ice_lite(data: &[u8]) -> bool {
         let remote = SocketAddr::from(([127, 0, 0, 1], 50000 + (i % 3) as u16));
         if let Ok(msg) = StunMessage::parse(datagram) {
             parsed = true;
-            let _ = agent.handle_binding_request(now, Tuple { local, remote }, &msg, &mut response);
+            let _ = agent.handle_binding_request(
+                now,
+                Tuple { local, remote, protocol: octo_ipc::Protocol::Udp },
+                &msg,
+                &mut response,
+            );
         }
         agent.handle_timeout(now);
         while agent.poll_event().is_some() {}

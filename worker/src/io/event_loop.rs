@@ -1,4 +1,5 @@
-//! The mio loop: one thread, one `Poll`; the controller channel on token 0, UDP sockets after it.
+//! The mio loop: one thread, one `Poll`; the controller channel on token 0, UDP sockets after it,
+//! then the ICE-TCP listeners and their connections.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,12 +13,15 @@ use octo_ipc::{
 use tracing::{debug, info};
 
 use super::channel::{ControllerChannel, ReadOutcome};
+use super::tcp::TcpMedia;
 use super::udp::UdpSockets;
 use crate::core::rng::Rng;
 use crate::core::{Input, ListenSocket, Output, SocketId, Worker, WorkerConfig};
 
 const CHANNEL: Token = Token(0);
 const FIRST_UDP: usize = 1;
+const FIRST_TCP_LISTENER: usize = 1 << 16;
+const FIRST_TCP_CONNECTION: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -35,6 +39,8 @@ pub struct MediaConfig {
     pub listen: Vec<SocketAddr>,
     /// Announced in ICE candidates instead of the bound address (NAT, 0.0.0.0).
     pub announced_address: Option<String>,
+    /// ICE-TCP: a TCP listener beside each UDP socket, on the same port when it is free.
+    pub tcp: bool,
 }
 
 /// Runs the worker until the controller closes the channel or sends `Close`. `set_log_filter`
@@ -58,13 +64,18 @@ pub fn run(
     let mut sockets = Vec::with_capacity(udp.len());
     for i in 0..udp.len() {
         poll.registry().register(udp.socket_mut(i), Token(FIRST_UDP + i), Interest::READABLE)?;
-        sockets.push(ListenSocket {
-            id: SocketId(i as u8),
-            local: udp.local_addr(i)?,
-            announced_address: media.announced_address.clone(),
-        });
+        sockets.push(ListenSocket::udp(SocketId(i as u8), udp.local_addr(i)?, media.announced_address.clone()));
     }
-    info!(sockets = ?sockets.iter().map(|s| s.local).collect::<Vec<_>>(), "worker running");
+    let mut tcp = TcpMedia::new(FIRST_TCP_LISTENER, FIRST_TCP_CONNECTION);
+    if media.tcp {
+        for i in 0..udp.len() {
+            // Ids after the UDP sockets': the send path tells the two apart by id.
+            let id = SocketId((udp.len() + i) as u8);
+            let local = tcp.listen(poll.registry(), id, udp.local_addr(i)?)?;
+            sockets.push(ListenSocket::tcp(id, local, media.announced_address.clone()));
+        }
+    }
+    info!(sockets = ?sockets.iter().map(|s| format!("{:?} {}", s.protocol, s.local)).collect::<Vec<_>>(), "worker running");
     let epoch_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let mut worker = Worker::new(WorkerConfig {
         pid: std::process::id(),
@@ -75,7 +86,8 @@ pub fn run(
     })?;
 
     loop {
-        udp.flush(&mut worker);
+        udp.flush(&mut worker, &mut tcp);
+        tcp.write_pending(poll.registry());
         while let Some(output) = worker.poll_output() {
             match output {
                 Output::Controller(msg) => channel.queue(&msg)?,
@@ -93,10 +105,14 @@ pub fn run(
         }
 
         // Datagrams left unread last turn: look for new events without waiting, then read them.
-        let timeout = if udp.has_unread() {
+        let timeout = if udp.has_unread() || tcp.has_unread() {
             Some(std::time::Duration::ZERO)
         } else {
-            worker.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()))
+            let at = match (worker.poll_timeout(), tcp.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            at.map(|at| at.saturating_duration_since(Instant::now()))
         };
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
@@ -105,6 +121,7 @@ pub fn run(
         }
         let now = Instant::now();
         udp.drain_unread(&mut worker, now)?;
+        tcp.drain_unread(poll.registry(), &mut worker, now);
         for event in events.iter() {
             match event.token() {
                 CHANNEL => {
@@ -136,9 +153,19 @@ pub fn run(
                 Token(t) if t >= FIRST_UDP && t - FIRST_UDP < udp.len() => {
                     udp.drain(t - FIRST_UDP, &mut worker, now)?;
                 }
-                Token(_) => {}
+                token => {
+                    tcp.handle_event(
+                        poll.registry(),
+                        token,
+                        event.is_readable() || event.is_read_closed(),
+                        event.is_writable(),
+                        &mut worker,
+                        now,
+                    );
+                }
             }
         }
+        tcp.sweep(poll.registry(), now);
         if worker.poll_timeout().is_some_and(|t| t <= now) {
             worker.handle_timeout(now);
         }

@@ -4,6 +4,7 @@ mod channel;
 mod event_loop;
 pub mod recv_batch;
 mod send_batch;
+pub mod tcp;
 mod udp;
 
 pub use channel::ControllerChannel;

@@ -7,6 +7,7 @@ use mio::net::UdpSocket;
 
 use super::recv_batch::RecvBatch;
 use super::send_batch::SendBatch;
+use super::tcp::TcpMedia;
 use crate::core::{SocketId, Transmit, Worker};
 
 /// Socket buffer asked for each way. One socket carries every peer of the worker (ICE-lite on a
@@ -141,14 +142,15 @@ impl UdpSockets {
     }
 
     /// Sends every datagram the core has for this turn, a chunk at a time (the core fans out a
-    /// few consumers per chunk), batched per socket, and gives the buffers back.
-    pub fn flush(&mut self, worker: &mut Worker) {
+    /// few consumers per chunk), batched per socket, and gives the buffers back. Packets for ICE-TCP
+    /// tuples are framed into their connections' buffers; the caller writes those out.
+    pub fn flush(&mut self, worker: &mut Worker, tcp: &mut TcpMedia) {
         loop {
             worker.poll_transmits(&mut self.pending);
             if self.pending.is_empty() {
                 return;
             }
-            self.send_pending();
+            self.send_pending(tcp);
             for t in self.pending.drain(..) {
                 worker.recycle(t.buf);
             }
@@ -156,7 +158,7 @@ impl UdpSockets {
     }
 
     /// Sends `pending`, leaving the transmits in it.
-    fn send_pending(&mut self) {
+    fn send_pending(&mut self, tcp: &mut TcpMedia) {
         if self.pending.is_empty() {
             return;
         }
@@ -176,7 +178,8 @@ impl UdpSockets {
             let end = start + self.indices[start..].iter().take_while(|&&i| self.pending[i].socket == socket).count();
             match self.sockets.get(usize::from(socket.0)) {
                 Some(udp) => self.send_drops += self.batch.send(udp, &self.pending, &self.indices[start..end]),
-                None => self.send_drops += (end - start) as u64,
+                // Not a UDP socket: an ICE-TCP listener's.
+                None => self.indices[start..end].iter().for_each(|&i| tcp.queue(&self.pending[i])),
             }
             start = end;
         }
@@ -234,7 +237,7 @@ mod tests {
                 udp.pending.push(Transmit { socket: SocketId(0), to, buf: vec![seq; 1000] });
             }
         }
-        udp.send_pending();
+        udp.send_pending(&mut TcpMedia::new(100, 200));
         assert_eq!(udp.send_drops, 0);
         assert_eq!(udp.batch.segmented, 15, "one GSO message per receiver");
         let mut buf = [0u8; 1500];
@@ -257,7 +260,7 @@ mod tests {
         let mut worker = Worker::new(WorkerConfig {
             pid: 1,
             rng: Rng::from_seed([1; 32]),
-            sockets: vec![ListenSocket { id: SocketId(0), local, announced_address: None }],
+            sockets: vec![ListenSocket::udp(SocketId(0), local, None)],
             epoch: now,
             epoch_unix: Duration::from_secs(1_700_000_000),
         })

@@ -22,6 +22,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use octo_ipc::Protocol;
 use thiserror::Error;
 
 use super::stun::{self, StunClass, StunError, StunMessage, StunMethod};
@@ -32,11 +33,13 @@ pub const CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// the oldest unselected tuple is forgotten.
 pub const MAX_TUPLES: usize = 8;
 
-/// A UDP 5-tuple as seen by the worker: our socket's address and the peer's.
+/// A 5-tuple as seen by the worker: our socket's address, the peer's, and UDP or TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    /// A TCP listener shares its UDP socket's address: the same addresses over TCP are another tuple.
+    pub protocol: Protocol,
 }
 
 /// mediasoup's `iceState` values: the ipc contract's own enum, reported as is.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use octo_ipc::Protocol;
 use proptest::prelude::*;
 
 use super::stun::{self, BindingRequest, StunClass, StunMessage, write_binding_request};
@@ -16,7 +17,11 @@ fn agent() -> IceLite {
 }
 
 fn tuple(remote_port: u16) -> Tuple {
-    Tuple { local: "10.0.0.1:40000".parse().unwrap(), remote: SocketAddr::from(([192, 0, 2, 7], remote_port)) }
+    Tuple {
+        local: "10.0.0.1:40000".parse().unwrap(),
+        remote: SocketAddr::from(([192, 0, 2, 7], remote_port)),
+        protocol: Protocol::Udp,
+    }
 }
 
 /// A browser's check as Chrome sends it: controlling, with our ufrag first in USERNAME.
@@ -111,7 +116,11 @@ fn a_check_without_nomination_connects_and_a_later_nomination_completes() {
 #[test]
 fn the_ipv6_remote_address_is_reflected() {
     let mut ice = agent();
-    let t = Tuple { local: "[2001:db8::1]:40000".parse().unwrap(), remote: "[2001:db8::99]:61000".parse().unwrap() };
+    let t = Tuple {
+        local: "[2001:db8::1]:40000".parse().unwrap(),
+        remote: "[2001:db8::99]:61000".parse().unwrap(),
+        protocol: Protocol::Udp,
+    };
     let response = good(&mut ice, Instant::now(), t, true);
     assert_eq!(StunMessage::parse(&response).unwrap().xor_mapped_address(), Some(t.remote));
 }

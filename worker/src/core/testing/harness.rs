@@ -13,6 +13,7 @@ use crate::core::rng::Rng;
 use crate::core::rtp::packet::RtpPacket;
 use crate::core::sctp::{Reliability, SctpAssociation, SctpEvent, SctpRole};
 use crate::core::srtp::{DtlsSrtpKeys, MAX_SEND_SSRCS, SrtpProfile, SrtpRecvContext, SrtpSendContext};
+use crate::core::tcp_framing::{FrameDecoder, encode};
 use crate::core::transmit::{BUFFER_SIZE, SocketId};
 
 /// RFC 5761 demultiplexing of RTCP from RTP.
@@ -46,10 +47,21 @@ impl Harness {
     /// A worker listening on `local`, its randomness seeded with `seed`, its clock starting at `now`
     /// (several workers of one test share a clock).
     pub fn at(local: SocketAddr, seed: u8, now: Instant) -> Self {
+        Self::listening(vec![ListenSocket::udp(SocketId(0), local, None)], seed, now)
+    }
+
+    /// A worker with ICE-TCP: UDP socket 0 and TCP listener [`TCP_SOCKET`] on the same address.
+    pub fn with_tcp() -> Self {
+        let local = SERVER.parse().unwrap();
+        let sockets = vec![ListenSocket::udp(SocketId(0), local, None), ListenSocket::tcp(TCP_SOCKET, local, None)];
+        Self::listening(sockets, 7, Instant::now())
+    }
+
+    fn listening(sockets: Vec<ListenSocket>, seed: u8, now: Instant) -> Self {
         let worker = Worker::new(WorkerConfig {
             pid: 7,
             rng: Rng::from_seed([seed; 32]),
-            sockets: vec![ListenSocket { id: SocketId(0), local, announced_address: None }],
+            sockets,
             epoch: now,
             epoch_unix: Duration::from_secs(1_700_000_000),
         })
@@ -124,15 +136,27 @@ impl Harness {
             let mut moved = false;
             while let Some(t) = self.worker.poll_transmit() {
                 moved = true;
-                if let Some(peer) = peers.iter_mut().find(|p| p.addr == t.to) {
-                    peer.receive(self.now, &t.buf);
+                if let Some(peer) = peers.iter_mut().find(|p| p.addr == t.to && p.socket() == t.socket) {
+                    match peer.tcp.as_mut() {
+                        Some(link) => {
+                            for packet in link.down.carry(&[t.buf.as_slice()]) {
+                                peer.receive(self.now, &packet);
+                            }
+                        }
+                        None => peer.receive(self.now, &t.buf),
+                    }
                 }
                 self.worker.recycle(t.buf);
             }
             for peer in peers.iter_mut() {
-                for datagram in peer.take_outgoing() {
+                let mut outgoing = peer.take_outgoing();
+                if let Some(link) = peer.tcp.as_mut() {
+                    let refs: Vec<&[u8]> = outgoing.iter().map(Vec::as_slice).collect();
+                    outgoing = link.up.carry(&refs);
+                }
+                for datagram in outgoing {
                     moved = true;
-                    self.datagram(peer.addr, &datagram);
+                    self.datagram_on(peer.socket(), peer.addr, &datagram);
                 }
             }
             if !moved {
@@ -143,10 +167,14 @@ impl Harness {
     }
 
     pub fn datagram(&mut self, from: SocketAddr, data: &[u8]) {
+        self.datagram_on(SocketId(0), from, data);
+    }
+
+    pub fn datagram_on(&mut self, socket: SocketId, from: SocketAddr, data: &[u8]) {
         let mut buf = vec![0u8; BUFFER_SIZE];
         let len = data.len().min(1500);
         buf[..len].copy_from_slice(&data[..len]);
-        self.worker.handle_datagram(self.now, SocketId(0), from, &mut buf, len);
+        self.worker.handle_datagram(self.now, socket, from, &mut buf, len);
         self.drain_outputs();
     }
 
@@ -297,6 +325,43 @@ pub struct Received {
     pub transport_cc: Option<u16>,
 }
 
+/// The ICE-TCP listener of [`Harness::with_tcp`].
+pub const TCP_SOCKET: SocketId = SocketId(1);
+
+/// One direction of an ICE-TCP connection as bytes: packets are framed (RFC 4571) into one stream,
+/// cut into pieces of a size no packet boundary respects, and decoded again, as the IO shell does.
+pub struct TcpDirection {
+    decoder: FrameDecoder,
+    piece: usize,
+    /// Bytes sent the other way, framing included.
+    pub bytes: usize,
+}
+
+impl TcpDirection {
+    fn new(piece: usize) -> Self {
+        Self { decoder: FrameDecoder::new(1500), piece, bytes: 0 }
+    }
+
+    fn carry(&mut self, packets: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut stream = Vec::new();
+        for p in packets {
+            encode(p, &mut stream).expect("a packet the worker sends fits a frame");
+        }
+        self.bytes += stream.len();
+        let mut out = Vec::new();
+        for piece in stream.chunks(self.piece) {
+            self.decoder.feed(piece, |p| out.push(p.to_vec())).expect("well-framed");
+        }
+        out
+    }
+}
+
+/// A peer's ICE-TCP connection to [`TCP_SOCKET`].
+pub struct TcpLink {
+    pub up: TcpDirection,
+    pub down: TcpDirection,
+}
+
 /// The router's header extension id of transport-wide-cc (what the harness's consumers get).
 pub const ROUTER_TWCC_ID: u8 = 5;
 
@@ -330,6 +395,8 @@ pub struct Peer {
     app_out: u32,
     app_in: u32,
     now: Option<Instant>,
+    /// Reaches the worker over ICE-TCP instead of UDP.
+    pub tcp: Option<TcpLink>,
 }
 
 impl Peer {
@@ -359,7 +426,18 @@ impl Peer {
             app_out: 0,
             app_in: 0,
             now: None,
+            tcp: None,
         }
+    }
+
+    /// A peer that reaches the worker over ICE-TCP ([`Harness::with_tcp`]).
+    pub fn over_tcp(port: u16) -> Self {
+        Self { tcp: Some(TcpLink { up: TcpDirection::new(7), down: TcpDirection::new(333) }), ..Self::new(port) }
+    }
+
+    /// The worker socket this peer talks to.
+    pub fn socket(&self) -> SocketId {
+        if self.tcp.is_some() { TCP_SOCKET } else { SocketId(0) }
     }
 
     pub fn send_binding(&mut self, use_candidate: bool, password: &str) {

@@ -6,5 +6,6 @@ mod control;
 mod data_channels;
 mod forwarding;
 mod hostile;
+mod ice_tcp;
 mod pipes;
 mod simulcast;
