@@ -46,10 +46,21 @@ test('two peers join, produce, consume, pause, close and leave', { timeout: 3000
   assert.equal(sendA.iceParameters.iceLite, true);
   assert.ok(sendA.iceCandidates.length > 0);
   for (const c of sendA.iceCandidates) {
-    assert.equal(c.protocol, 'udp');
+    assert.ok(['udp', 'tcp'].includes(c.protocol), c.protocol);
     assert.equal(c.type, 'host');
     assert.ok(c.port > 0 && c.ip && c.address);
   }
+  // UDP first; ICE-TCP (on by default) on the same ports, passive, ranked below every UDP candidate.
+  const udp = sendA.iceCandidates.filter((c) => c.protocol === 'udp');
+  const tcp = sendA.iceCandidates.filter((c) => c.protocol === 'tcp');
+  assert.ok(udp.length > 0 && tcp.length === udp.length, JSON.stringify(sendA.iceCandidates));
+  assert.deepEqual(sendA.iceCandidates.slice(0, udp.length), udp);
+  for (const c of tcp) {
+    assert.equal(c.tcpType, 'passive');
+    assert.ok(udp.some((u) => u.port === c.port && u.ip === c.ip), `${c.ip}:${c.port} is no UDP socket's`);
+    assert.ok(udp.every((u) => u.priority > c.priority));
+  }
+  for (const c of udp) assert.equal(c.tcpType, undefined);
   assert.ok(sendA.dtlsParameters.fingerprints.some((f) => f.algorithm === 'sha-256'));
   assert.equal(sendA.sctpParameters, undefined);
   const recvB = await ok(b, 'createWebRtcTransport', { direction: 'recv' });
