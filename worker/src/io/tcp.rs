@@ -16,7 +16,7 @@ use mio::{Interest, Registry, Token};
 use tracing::{debug, warn};
 
 use super::udp::MAX_DATAGRAM;
-use crate::core::tcp_framing::{FrameDecoder, encode};
+use crate::core::tcp_framing::{FrameDecoder, HEADER_LEN, encode};
 use crate::core::{SocketId, Transmit, Worker};
 
 /// Bytes read from one connection per loop turn at most (then it is read again next turn).
@@ -52,7 +52,6 @@ pub struct TcpCounters {
 struct Connection {
     socket: SocketId,
     peer: SocketAddr,
-    token: Token,
     stream: TcpStream,
     decoder: FrameDecoder,
     /// Framed bytes not yet written; `out[written..]` is what is left.
@@ -147,7 +146,7 @@ impl TcpMedia {
         let Some(slot) = t.checked_sub(self.first_connection_token) else { return false };
         if self.connections.get(slot).is_none_or(Option::is_none) {
             // A token of a connection closed earlier this turn.
-            return t >= self.first_connection_token;
+            return true;
         }
         if writable {
             self.write(registry, slot);
@@ -192,14 +191,13 @@ impl TcpMedia {
             self.counters.accepted += 1;
             debug!(%peer, "ICE-TCP connection accepted");
             // A peer address seen again on the same listener replaces the old connection.
-            if let Some(old) = self.by_peer.insert((socket, peer), slot) {
+            if let Some(&old) = self.by_peer.get(&(socket, peer)) {
                 self.close(registry, old, Close::Peer);
-                self.by_peer.insert((socket, peer), slot);
             }
+            self.by_peer.insert((socket, peer), slot);
             self.connections[slot] = Some(Connection {
                 socket,
                 peer,
-                token,
                 stream,
                 decoder: FrameDecoder::new(MAX_DATAGRAM),
                 out: Vec::new(),
@@ -267,14 +265,11 @@ impl TcpMedia {
             return;
         };
         let Some(conn) = self.connections[slot].as_mut() else { return };
-        if conn.out.len() - conn.written + 2 + t.buf.len() > MAX_PENDING_WRITE {
+        if conn.out.len() - conn.written + HEADER_LEN + t.buf.len() > MAX_PENDING_WRITE {
             self.counters.send_drops += 1;
             return;
         }
-        if conn.written > 0 && conn.written == conn.out.len() {
-            conn.out.clear();
-            conn.written = 0;
-        }
+        // `write` empties a buffer it wrote out, so new bytes always go after unwritten ones.
         let was_empty = conn.out.len() == conn.written;
         if encode(&t.buf, &mut conn.out).is_err() {
             self.counters.send_drops += 1;
@@ -366,7 +361,6 @@ impl TcpMedia {
         if self.by_peer.get(&(conn.socket, conn.peer)) == Some(&slot) {
             self.by_peer.remove(&(conn.socket, conn.peer));
         }
-        debug_assert_eq!(conn.token, Token(self.first_connection_token + slot));
         self.free_slots.push(slot);
     }
 }
