@@ -87,7 +87,7 @@ pub async fn render(state: &MetricsState) -> String {
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
-    let series: [(&str, &str, &str, Field); 20] = [
+    let series: [(&str, &str, &str, Field); 26] = [
         ("octo_routers", "gauge", "Routers.", |m| m.routers),
         ("octo_transports", "gauge", "WebRTC transports.", |m| m.transports),
         ("octo_producers", "gauge", "Producers (not counting piped copies).", |m| m.producers),
@@ -133,6 +133,29 @@ pub async fn render(state: &MetricsState) -> String {
             "gauge",
             "Downlink estimates of those transports, summed.",
             |m| m.estimated_bitrate_sum,
+        ),
+        ("octo_ice_tcp_connections", "gauge", "ICE-TCP connections open.", |m| m.ice_tcp.connections),
+        ("octo_ice_tcp_connections_accepted_total", "counter", "ICE-TCP connections accepted.", |m| m.ice_tcp.accepted),
+        (
+            "octo_ice_tcp_connections_refused_total",
+            "counter",
+            "ICE-TCP connections closed at accept because the worker had its maximum open.",
+            |m| m.ice_tcp.refused,
+        ),
+        (
+            "octo_ice_tcp_connections_malformed_total",
+            "counter",
+            "ICE-TCP connections closed for a malformed stream (bad framing, or not starting with STUN).",
+            |m| m.ice_tcp.closed_malformed,
+        ),
+        ("octo_ice_tcp_connections_idle_total", "counter", "ICE-TCP connections closed after silence.", |m| {
+            m.ice_tcp.closed_idle
+        }),
+        (
+            "octo_ice_tcp_send_drops_total",
+            "counter",
+            "Packets dropped because their ICE-TCP connection's write buffer was full.",
+            |m| m.ice_tcp.send_drops,
         ),
     ];
     for (name, kind, help, field) in series {

@@ -441,6 +441,24 @@ pub struct WorkerMetrics {
     pub estimated_transports: u64,
     #[serde(default)]
     pub estimated_bitrate_sum: u64,
+    /// The worker's ICE-TCP connections (filled in by its IO shell, which owns them).
+    #[serde(default)]
+    pub ice_tcp: IceTcpMetrics,
+}
+
+/// ICE-TCP connections of a worker: open now, and what became of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IceTcpMetrics {
+    pub connections: u64,
+    pub accepted: u64,
+    /// Closed at accept: the worker had its maximum open.
+    pub refused: u64,
+    /// Closed for a malformed stream: bad framing, or a first packet that is not STUN.
+    pub closed_malformed: u64,
+    /// Closed after silence.
+    pub closed_idle: u64,
+    /// Packets dropped because their connection's write buffer was full (a reader too slow).
+    pub send_drops: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

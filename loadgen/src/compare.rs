@@ -24,6 +24,11 @@ pub struct Comparison {
 /// Runs `kind` at `level` on Octo, then on Janus (`janus` is `Target::Janus`), and prints both.
 pub fn run(kind: Kind, level: usize, options: &Options, janus: Target) -> anyhow::Result<Comparison> {
     anyhow::ensure!(matches!(janus, Target::Janus { .. }), "compare needs a Janus target");
+    // Checked before the Octo half runs: the Janus half would refuse it only then.
+    anyhow::ensure!(
+        options.subscriber_transport == octo_ipc::Protocol::Udp,
+        "compare runs UDP subscribers on both servers (no --tcp)"
+    );
     let mut octo_options = options.clone();
     octo_options.target = Target::Octo;
     octo_options.egress_at_subscribers = true;

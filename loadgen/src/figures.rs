@@ -113,6 +113,10 @@ pub struct StepFigures {
     /// kernel dropped at full sockets (theirs, and any other's on this machine).
     pub sinks: usize,
     pub udp_rcvbuf_drops_per_s: f64,
+    /// ICE-TCP (`--tcp`): connections closed so far (each a failed transport), and packets the
+    /// subscribers' full write buffers dropped in the window.
+    pub tcp_closed: u64,
+    pub tcp_write_drops: u64,
     /// Per subscriber: received bitrate against its cap, the layers it was given.
     pub downlink: crate::downlink_figures::DownlinkReport,
 }
@@ -232,6 +236,8 @@ pub fn window(
         link_delivered: cb.link_delivered - ca.link_delivered,
         link_dropped: cb.link_dropped - ca.link_dropped,
         sinks: b.snapshot.sinks,
+        tcp_closed: cb.tcp_closed,
+        tcp_write_drops: cb.tcp_write_drops - ca.tcp_write_drops,
         udp_rcvbuf_drops_per_s: b.snapshot.udp_rcvbuf_errors.saturating_sub(a.snapshot.udp_rcvbuf_errors) as f64 / wall,
         downlink: crate::downlink_figures::window(&a.snapshot, &b.snapshot, session),
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use octo_ipc::Protocol;
 use octo_loadgen::scenario::{self, Kind, Options, Ramp, Target};
 use octo_loadgen::session::{DownlinkCaps, MediaOptions};
 
@@ -80,6 +81,12 @@ struct Common {
     /// the workers; loss and latency are then the read subscribers', egress still the workers'.
     #[arg(long, global = true, default_value_t = 1)]
     read_every: usize,
+    /// Subscribers receive over ICE-TCP: each receive transport connects to the worker's passive
+    /// TCP candidate and carries STUN, DTLS, SRTP and RTCP in RFC 4571 frames instead of UDP
+    /// datagrams; publishers stay on UDP. Octo only; not with --subscriber-cap-kbps. Sinks
+    /// (--read-every) read their stream and throw it away, as TCP cannot drop.
+    #[arg(long, global = true)]
+    tcp: bool,
     /// Wait after setup before measuring, ms.
     #[arg(long, global = true, default_value_t = 2000)]
     settle_ms: u64,
@@ -216,6 +223,7 @@ fn main() -> anyhow::Result<()> {
             TargetArg::Janus => janus.clone(),
         },
         egress_at_subscribers: false,
+        subscriber_transport: if c.tcp { Protocol::Tcp } else { Protocol::Udp },
     };
     let report = match cli.command {
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,

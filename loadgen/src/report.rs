@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use octo_ipc::Protocol;
 use serde::Serialize;
 
 use crate::figures::StepFigures;
@@ -34,6 +35,12 @@ pub struct Report {
     pub ramp: bool,
     pub machine: Machine,
     pub workers: usize,
+    /// What the subscribers received over: "udp", or "tcp" (ICE-TCP, RFC 4571 frames; `--tcp`).
+    /// Publishers always send over UDP.
+    pub subscriber_transport: Protocol,
+    /// With `--tcp`, at the end: the ICE-TCP connections Octo's workers had open, from their
+    /// metrics (one per subscriber that took TCP).
+    pub worker_ice_tcp_connections: Option<u64>,
     pub steps: Vec<StepFigures>,
     /// The highest level that kept every limit (loss, p99, no saturated thread, integrity).
     pub last_good: Option<StepFigures>,
@@ -101,6 +108,8 @@ impl Report {
             ramp,
             machine: Machine::this(),
             workers,
+            subscriber_transport: Protocol::Udp,
+            worker_ice_tcp_connections: None,
             steps,
             last_good,
             stop_reason,
@@ -147,12 +156,16 @@ pub fn print_step(s: &StepFigures) {
 pub fn print(r: &Report) {
     println!();
     println!(
-        "machine: {} × {}; scenario {:?}{}; {} worker(s); {:.0} s",
+        "machine: {} × {}; scenario {:?}{}; {} worker(s); subscribers over {}; {:.0} s",
         r.machine.nproc,
         r.machine.cpu_model,
         r.scenario,
         if r.ramp { " (ramp)" } else { "" },
         r.workers,
+        match r.subscriber_transport {
+            Protocol::Udp => "UDP",
+            Protocol::Tcp => "TCP (ICE-TCP, RFC 4571 framing; publishers over UDP)",
+        },
         r.duration_s
     );
     if let Some(s) = r.steps.last() {
@@ -174,11 +187,23 @@ pub fn print(r: &Report) {
             s.load_average
         );
     }
+    if let Some(s) = r.steps.last().filter(|_| r.subscriber_transport == Protocol::Tcp) {
+        println!(
+            "ICE-TCP: {} connections open at the workers, {} closed at the subscribers (each a failed transport), \
+             {} packets dropped at their full write buffers (last step); no raw sendmmsg baseline (it is UDP)",
+            r.worker_ice_tcp_connections.map_or_else(|| "?".to_owned(), |n| n.to_string()),
+            s.tcp_closed,
+            s.tcp_write_drops
+        );
+    }
     if let Some(s) = r.steps.last().filter(|s| s.sinks > 0) {
         println!(
-            "{} of {} subscribers were sinks (set up, then not read): loss, latency and received RTP are the \
+            "{} of {} subscribers were sinks (set up, then not read{}): loss, latency and received RTP are the \
              others'; the kernel dropped {:.0} datagrams/s at full sockets (last step)",
-            s.sinks, s.level, s.udp_rcvbuf_drops_per_s
+            s.sinks,
+            s.level,
+            if r.subscriber_transport == Protocol::Tcp { "; over TCP, read and thrown away" } else { "" },
+            s.udp_rcvbuf_drops_per_s
         );
     }
     if let Some(s) = r.steps.last().filter(|s| s.egress_packets_per_s_by_worker.len() > 1) {

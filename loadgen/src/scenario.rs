@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use octo_ipc::Protocol;
 use serde::Serialize;
 
 use crate::janus::JanusTarget;
@@ -54,6 +55,8 @@ pub struct Options {
     /// Count egress at the subscribers (datagrams received plus those the kernel dropped at the
     /// sinks' full sockets) instead of from Octo's metrics: the one count both servers share.
     pub egress_at_subscribers: bool,
+    /// What the subscribers' receive transports run over (`--tcp`: ICE-TCP); publishers' are UDP.
+    pub subscriber_transport: Protocol,
 }
 
 /// Which SFU the load goes to.
@@ -188,6 +191,12 @@ pub struct Ramp {
 /// Runs `kind` at one level (`ramp: None`) or ramps it, prints the table and writes the JSON.
 pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> anyhow::Result<Report> {
     let started = Instant::now();
+    if options.subscriber_transport == Protocol::Tcp {
+        anyhow::ensure!(matches!(options.target, Target::Octo), "--tcp: ICE-TCP subscribers are for Octo only");
+        // A bottleneck drops datagrams at its queue; TCP never loses what it delivers, and a
+        // slow TCP reader pushes back into the sender instead: not what the simulated link models.
+        anyhow::ensure!(options.downlink_caps.kbps.is_empty(), "--tcp: subscribers over TCP cannot be capped");
+    }
     let workers = options.workers.unwrap_or(if kind == Kind::Rooms { 2 } else { 1 });
     let launch = LaunchOptions {
         bin: options.octo_bin.clone(),
@@ -236,6 +245,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     session.janus = janus.as_ref().map(|j| JanusTarget::new(j.ws_addr));
     session.downlink_caps = options.downlink_caps.clone();
     session.read_every = options.read_every;
+    session.subscriber_transport = options.subscriber_transport;
     let with_pids: Vec<figures::Billed<'_>> = if janus.is_some() || options.egress_at_subscribers {
         node_workers.iter().map(|w| (None, &w[..])).collect()
     } else {
@@ -298,11 +308,17 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
             break;
         }
     }
-    let raw = measure_raw(&session, options);
+    // The raw baseline is UDP datagrams to the subscribers' UDP sockets, which TCP ones lack.
+    let raw = (options.subscriber_transport == Protocol::Udp).then(|| measure_raw(&session, options)).flatten();
     let last_good = steps.iter().rev().find(|s| s.violation(max_p99_ms).is_none()).cloned();
     let mut report = Report::new(kind, ramp.is_some(), worker_pids.len(), steps, last_good, stop_reason, raw, started);
     report.cluster = cluster_report;
     report.server_config = janus.as_ref().map(|j| j.config.clone());
+    report.subscriber_transport = options.subscriber_transport;
+    if options.subscriber_transport == Protocol::Tcp {
+        report.worker_ice_tcp_connections =
+            nodes.iter().zip(&node_workers).map(|(n, w)| n.ice_tcp_connections(w)).sum();
+    }
     report::print(&report);
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::janus::{JanusPeer, JanusTarget, Negotiated};
 use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
-use crate::media::{Command, MediaLoop, TransportSetup, ice_ufrag_of, set_receive_buffer};
+use crate::media::{ClientSocket, Command, MediaLoop, TransportSetup, ice_ufrag_of, set_receive_buffer};
 use crate::signaling::{LayerChange, SignalingClient, SignalingError};
 use octo_worker::core::ortc::URI_TRANSPORT_CC;
 
@@ -31,7 +31,7 @@ pub struct Peer {
     recv_transport: Option<(usize, String)>,
     /// This peer's producers: (producer id, kind).
     pub producers: Vec<(String, Kind)>,
-    /// Where this peer receives media (its recv transport's socket).
+    /// Where this peer receives media: its recv transport's UDP socket (none over ICE-TCP).
     pub recv_addr: Option<SocketAddr>,
     pub consumers: usize,
     pub video_consumers: usize,
@@ -102,6 +102,9 @@ pub struct Session {
     pub read_every: usize,
     /// The server under load is this Janus, not Octo.
     pub janus: Option<JanusTarget>,
+    /// What every receive transport (every subscriber's) runs over: UDP, or ICE-TCP to the
+    /// worker's passive TCP candidate (`--tcp`). Send transports are always UDP.
+    pub subscriber_transport: Protocol,
 }
 
 impl Peer {
@@ -157,6 +160,7 @@ impl Session {
             subscribers: 0,
             read_every: 1,
             janus: None,
+            subscriber_transport: Protocol::Udp,
         }
     }
 
@@ -197,19 +201,22 @@ impl Session {
         Ok(self.peers.len() - 1)
     }
 
-    fn create_transport(&mut self, peer: usize, direction: &str) -> anyhow::Result<(usize, String, SocketAddr)> {
+    /// Creates and connects a transport on Octo and hands it to the media loop: its key, its id
+    /// and, over UDP, the local address it receives on.
+    fn create_transport(
+        &mut self,
+        peer: usize,
+        direction: &str,
+    ) -> anyhow::Result<(usize, String, Option<SocketAddr>)> {
         let fingerprints = self.media.fingerprints.clone();
+        let protocol = if direction == "recv" { self.subscriber_transport } else { Protocol::Udp };
         let p = &mut self.peers[peer];
         let data = p.octo()?.request("createWebRtcTransport", json!({"direction": direction}))?;
         let id = data["id"].as_str().context("transport id")?.to_owned();
         let ice: IceParameters = serde_json::from_value(data["iceParameters"].clone())?;
         let candidates: Vec<IceCandidate> = serde_json::from_value(data["iceCandidates"].clone())?;
         let remote_dtls: DtlsParameters = serde_json::from_value(data["dtlsParameters"].clone())?;
-        let candidate = candidates
-            .iter()
-            .filter(|c| c.protocol == Protocol::Udp)
-            .find_map(|c| format!("{}:{}", c.address, c.port).parse::<SocketAddr>().ok().filter(|a| a.is_ipv4()))
-            .context("no IPv4 UDP candidate")?;
+        let candidate = ipv4_candidate(&candidates, protocol)?;
         // The load generator is the DTLS client, as a browser answering an ICE-lite server is.
         p.octo()?.request(
             "connectWebRtcTransport",
@@ -222,7 +229,15 @@ impl Session {
             remote_fingerprints: remote_dtls.fingerprints,
             controlling: true,
         };
-        let (key, local) = self.add_transport(peer, direction, candidate, setup)?;
+        let (key, local) = match protocol {
+            Protocol::Udp => self.add_transport(peer, direction, candidate, setup).map(|(k, l)| (k, Some(l)))?,
+            Protocol::Tcp => {
+                // Non-blocking: the media loop sees the connect finish (the socket is bound now).
+                let stream = mio::net::TcpStream::connect(candidate)
+                    .with_context(|| format!("connecting to the TCP candidate {candidate}"))?;
+                (self.hand_over(peer, direction, setup(ClientSocket::Tcp(stream, candidate)))?, None)
+            }
+        };
         Ok((key, id, local))
     }
 
@@ -246,7 +261,7 @@ impl Session {
         peer: usize,
         direction: &str,
         candidate: SocketAddr,
-        setup: impl FnOnce(UdpSocket) -> TransportSetup,
+        setup: impl FnOnce(ClientSocket) -> TransportSetup,
     ) -> anyhow::Result<(usize, SocketAddr)> {
         let socket = self.client_socket(candidate.ip())?;
         self.add_socket(peer, direction, socket, candidate, setup)
@@ -258,17 +273,24 @@ impl Session {
         direction: &str,
         socket: UdpSocket,
         candidate: SocketAddr,
-        setup: impl FnOnce(UdpSocket) -> TransportSetup,
+        setup: impl FnOnce(ClientSocket) -> TransportSetup,
     ) -> anyhow::Result<(usize, SocketAddr)> {
         socket.connect(candidate)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
+        let key = self.hand_over(peer, direction, setup(ClientSocket::Udp(socket)))?;
+        Ok((key, local))
+    }
+
+    /// Gives a transport to the media loop under a new key (a receive transport with its peer's
+    /// bottleneck and sink settings).
+    fn hand_over(&mut self, peer: usize, direction: &str, setup: TransportSetup) -> anyhow::Result<usize> {
         let key = self.next_key;
         self.next_key += 1;
         let (cap_kbps, sink) =
             if direction == "recv" { (self.peers[peer].cap_kbps, self.peers[peer].sink) } else { (None, false) };
-        self.media.send(Command::AddTransport { key, cap_kbps, sink, setup: setup(socket) })?;
-        Ok((key, local))
+        self.media.send(Command::AddTransport { key, cap_kbps, sink, setup })?;
+        Ok(key)
     }
 
     /// A socket for a Janus transport and the host candidate it is, for the SDP: Janus's libnice
@@ -355,7 +377,7 @@ impl Session {
             None => {
                 let (key, id, local) = self.create_transport(peer, "recv")?;
                 self.peers[peer].recv_transport = Some((key, id.clone()));
-                self.peers[peer].recv_addr = Some(local);
+                self.peers[peer].recv_addr = local;
                 (key, id)
             }
         };
@@ -544,12 +566,14 @@ impl Session {
             if s.transports_failed > 0 {
                 let c = &s.counters;
                 bail!(
-                    "{} transports failed ICE or DTLS (ICE timeouts {}, consent lost {}, DTLS errors {}, STUN errors {})",
+                    "{} transports failed ICE, DTLS or their TCP connection (ICE timeouts {}, consent lost {}, DTLS \
+                     errors {}, STUN errors {}, TCP connections closed {})",
                     s.transports_failed,
                     c.ice_failures,
                     c.consent_lost,
                     c.dtls_errors,
-                    c.stun_errors
+                    c.stun_errors,
+                    c.tcp_closed
                 );
             }
             if s.consumers_flowing == s.consumers && s.transports_connected == s.transports {
@@ -580,6 +604,20 @@ impl Session {
     pub fn video_consumers(&self) -> usize {
         self.peers.iter().map(|p| p.video_consumers).sum()
     }
+}
+
+/// The worker's first IPv4 host candidate for `protocol`: over TCP a passive one (RFC 6544), the
+/// only kind a client can connect to.
+fn ipv4_candidate(candidates: &[IceCandidate], protocol: Protocol) -> anyhow::Result<SocketAddr> {
+    candidates
+        .iter()
+        .filter(|c| c.protocol == protocol)
+        .filter(|c| protocol == Protocol::Udp || c.tcp_type.as_deref() == Some("passive"))
+        .find_map(|c| format!("{}:{}", c.address, c.port).parse::<SocketAddr>().ok().filter(|a| a.is_ipv4()))
+        .with_context(|| match protocol {
+            Protocol::Udp => "no IPv4 UDP candidate".to_owned(),
+            Protocol::Tcp => format!("no IPv4 passive TCP candidate (is ICE-TCP off on this Octo?) in {candidates:?}"),
+        })
 }
 
 fn is_no_such_feed(e: &anyhow::Error) -> bool {

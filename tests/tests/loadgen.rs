@@ -52,6 +52,21 @@ fn webinar_smoke() {
     assert!(report["raw_send"]["cpu_ns_per_packet"].as_f64().unwrap() > 0.0);
 }
 
+/// `--tcp`: the viewers receive over ICE-TCP (RFC 4571 frames to the worker's passive candidate),
+/// the publisher sends over UDP. The worker's own metrics must show one connection per viewer, so a
+/// run that quietly fell back to UDP fails.
+#[test]
+fn tcp_webinar_smoke_viewers_over_ice_tcp() {
+    let report = run(&["--tcp", "webinar", "--subscribers", "3"]);
+    assert_eq!(report["subscriber_transport"], "tcp", "{report:#}");
+    assert_eq!(report["worker_ice_tcp_connections"], 3, "{report:#}");
+    let step = &report["steps"][0];
+    assert_media_flowed(step, 6);
+    assert_eq!(step["tcp_closed"], 0, "{step:#}");
+    // No UDP subscriber sockets to measure a raw sendmmsg baseline against.
+    assert!(report["raw_send"].is_null(), "{report:#}");
+}
+
 /// `--simulcast` with two of three viewers behind a 400 kbit/s bottleneck: the worker's estimator,
 /// fed by their transport-cc feedback, puts them on the lowest encoding (150 kbit/s) and leaves the
 /// uncapped viewer on the top one. The settle time gives the estimator and the top layer's probes

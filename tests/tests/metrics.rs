@@ -246,6 +246,20 @@ fn metrics_parse_and_count_datagrams() {
         (dropped(&after) >= dropped(&before) + 50.0).then_some(())
     });
     assert!(moved.is_some(), "dropped datagrams not counted");
+    // ICE-TCP listens on the same port number: a connection that sends an HTTP request where
+    // RFC 4571 frames belong is accepted, then closed as malformed, and both are counted.
+    let tcp = |s: &[Sample], name: &str| sum(s, name, &[]);
+    let mut stream = std::net::TcpStream::connect(media).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let closed = wait_for(Duration::from_secs(5), || {
+        let after = scrape(metrics).ok()?;
+        let accepted = tcp(&after, "octo_ice_tcp_connections_accepted_total")
+            - tcp(&before, "octo_ice_tcp_connections_accepted_total");
+        let malformed = tcp(&after, "octo_ice_tcp_connections_malformed_total")
+            - tcp(&before, "octo_ice_tcp_connections_malformed_total");
+        (accepted == 1.0 && malformed == 1.0 && tcp(&after, "octo_ice_tcp_connections") == 0.0).then_some(())
+    });
+    assert!(closed.is_some(), "the malformed ICE-TCP connection not counted");
     // The health endpoint stays on the public listener, metrics only on their own.
     assert_eq!(http_get(octo.addr, "/metrics").unwrap().0, 404);
 }

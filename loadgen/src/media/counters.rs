@@ -8,11 +8,18 @@ use super::histogram::Histogram;
 
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
+    /// Datagrams, or ICE-TCP frames, the transports received.
     pub datagrams_received: u64,
-    /// Reads that returned them: fewer when runs arrive coalesced (GRO).
+    /// Reads that returned them: fewer when runs arrive coalesced (GRO) or several frames come in
+    /// one read of a TCP stream.
     pub reads: u64,
     pub datagrams_sent: u64,
     pub send_errors: u64,
+    /// Packets an ICE-TCP connection's full write buffer dropped (among `send_errors`).
+    pub tcp_write_drops: u64,
+    /// ICE-TCP connections that ended (refused, reset, closed by the worker, a bad frame): each is
+    /// a failed transport.
+    pub tcp_closed: u64,
     pub stun_sent: u64,
     pub stun_errors: u64,
     pub ice_failures: u64,

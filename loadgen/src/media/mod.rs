@@ -1,13 +1,16 @@
-//! The media side of every simulated client: one thread, one mio loop, one UDP socket per
-//! transport, `recvmmsg` batches, and a 2 ms tick that drives ICE, DTLS, media and RTCP timers.
+//! The media side of every simulated client: one thread, one mio loop, one UDP socket (or ICE-TCP
+//! connection) per transport, `recvmmsg` batches, and a 2 ms tick that drives ICE, DTLS, media and
+//! RTCP timers.
 
 pub mod bottleneck;
 mod counters;
 pub mod downlink;
 pub mod histogram;
+mod ice_tcp;
 pub mod probe;
 mod recv_stream;
 pub mod send_stream;
+mod tcp_framing;
 mod transport;
 pub mod vp8;
 
@@ -15,7 +18,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use octo_ipc::DtlsFingerprint;
 use octo_worker::core::dtls::{DtlsError, DtlsIdentity};
 use octo_worker::io::recv_batch::{RECV_BATCH, RecvBatch};
@@ -26,7 +29,7 @@ use recv_stream::RecvStream;
 use send_stream::{Kind, SendStream, SendStreamConfig};
 use transport::ClientTransport;
 use transport::Sink;
-pub use transport::{LOCAL_ICE_PASSWORD, TransportSetup, set_receive_buffer};
+pub use transport::{ClientSocket, LOCAL_ICE_PASSWORD, TransportSetup, set_receive_buffer};
 
 /// The ICE username fragment the loop's transport `key` uses.
 pub fn ice_ufrag_of(key: usize) -> String {
@@ -201,6 +204,8 @@ fn run(
     };
     let mut events = Events::with_capacity(1024);
     let mut batch = RecvBatch::new(READ_BUFFER, READ_BUFFER);
+    // Every ICE-TCP connection's reads go here in turn (each keeps only its partial frame).
+    let mut stream_buf = vec![0u8; READ_BUFFER];
     let mut next_tick = epoch;
     loop {
         let now = Instant::now();
@@ -221,7 +226,7 @@ fn run(
         }
         for event in &events {
             if event.token() != WAKER {
-                state.receive(event.token().0, &mut batch);
+                state.receive(event.token().0, &mut batch, &mut stream_buf);
             }
         }
         let now = Instant::now();
@@ -230,8 +235,7 @@ fn run(
             for t in state.transports.iter_mut().flatten() {
                 t.poll(now, state.epoch, &mut state.counters);
                 if t.sink_ready() {
-                    poll.registry().deregister(t.socket_mut())?;
-                    t.deafen();
+                    t.deafen(poll.registry())?;
                 }
             }
             next_tick = now + TICK;
@@ -244,7 +248,7 @@ impl State {
         match command {
             Command::AddTransport { key, setup, cap_kbps, sink } => {
                 let mut t = ClientTransport::new(setup, &self.identity, now, key as u64 + 1, self.decrypt_every)?;
-                registry.register(t.socket_mut(), Token(key), Interest::READABLE)?;
+                t.register(registry, Token(key))?;
                 if self.transports.len() <= key {
                     self.transports.resize_with(key + 1, || None);
                     self.links.resize_with(key + 1, || None);
@@ -334,13 +338,34 @@ impl State {
         }
     }
 
-    /// Drains one socket (edge-triggered) in `recvmmsg` batches; a coalesced (GRO) read is cut
-    /// back into its datagrams.
-    fn receive(&mut self, key: usize, batch: &mut RecvBatch) {
+    /// Drains one socket (edge-triggered): a UDP one in `recvmmsg` batches, a coalesced (GRO)
+    /// read cut back into its datagrams; an ICE-TCP connection in reads of `stream_buf`, cut into
+    /// its frames. Either way each packet goes through the transport's bottleneck, if it has one,
+    /// and then to the transport.
+    fn receive(&mut self, key: usize, batch: &mut RecvBatch, stream_buf: &mut [u8]) {
         let Some(Some(t)) = self.transports.get_mut(key) else { return };
-        loop {
+        if t.udp_socket_mut().is_none() {
+            let mut link = self.links.get_mut(key).and_then(Option::as_mut);
+            let epoch = self.epoch;
+            t.receive_stream(stream_buf, &mut self.counters, |t, now, packet, c| {
+                c.datagrams_received += 1;
+                match link.as_deref_mut() {
+                    Some(link) => {
+                        if !link.push(now, packet) {
+                            c.link_dropped += 1;
+                        }
+                    }
+                    None => {
+                        let len = packet.len();
+                        t.handle_datagram(now, epoch, packet, len, c);
+                    }
+                }
+            });
+            return;
+        }
+        while let Some(socket) = t.udp_socket_mut() {
             // An error (none waiting, or an ICMP report) ends this drain; the next event retries.
-            let n = batch.recv(t.socket_mut(), RECV_BATCH).unwrap_or(0);
+            let n = batch.recv(socket, RECV_BATCH).unwrap_or(0);
             let now = Instant::now();
             self.counters.reads += n as u64;
             for i in 0..n {

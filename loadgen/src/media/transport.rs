@@ -1,10 +1,14 @@
 //! One client WebRTC transport as a browser runs it against Octo: a UDP socket connected to the
-//! worker's candidate, full ICE as the controlling agent (checks with USE-CANDIDATE, then consent
-//! checks), the DTLS client, SRTP, and the RTP/RTCP of its publisher or subscriber role.
+//! worker's candidate, or an ICE-TCP connection to its passive TCP candidate; full ICE as the
+//! controlling agent (checks with USE-CANDIDATE, then consent checks), the DTLS client, SRTP, and
+//! the RTP/RTCP of its publisher or subscriber role. Only [`Socket`] knows which of the two it
+//! runs over: every packet above it takes the same path.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
 use octo_ipc::{DtlsFingerprint, DtlsState};
 use octo_worker::core::dtls::{DtlsEvent, DtlsIdentity, DtlsLocalRole, DtlsTransport, NegotiatedSrtpProfile};
 use octo_worker::core::ice::stun::{
@@ -19,21 +23,61 @@ use octo_worker::core::srtp::{DtlsSrtpKeys, MAX_SEND_SSRCS, SrtpProfile, SrtpRec
 
 use super::counters::Counters;
 use super::downlink::Downlink;
+use super::ice_tcp::TcpConnection;
 use super::probe;
 use super::recv_stream::RecvStream;
 use super::send_stream::{Kind, SendStream};
+use super::tcp_framing::Frames;
 use super::vp8;
 
 /// What the signaling side learned about a transport, handed to the media loop.
 pub struct TransportSetup {
-    /// Bound and connected to the worker's candidate.
-    pub socket: std::net::UdpSocket,
+    pub socket: ClientSocket,
     pub remote_ufrag: String,
     pub remote_password: String,
     pub remote_fingerprints: Vec<DtlsFingerprint>,
     /// The ICE role: controlling against an ICE-lite server or as the offerer; controlled when a
     /// full agent offered (Janus's subscriber offers), which then nominates.
     pub controlling: bool,
+}
+
+/// How the signaling side reached the worker's candidate.
+pub enum ClientSocket {
+    /// Bound and connected to its UDP candidate.
+    Udp(std::net::UdpSocket),
+    /// Connecting (non-blocking) to its passive TCP candidate, the address given.
+    Tcp(mio::net::TcpStream, SocketAddr),
+}
+
+/// The wire under a transport. Everything it carries (STUN, DTLS, SRTP, RTCP) is the same on
+/// both: a UDP datagram is one packet, a TCP connection frames each (RFC 4571).
+enum Socket {
+    Udp(UdpSocket),
+    /// Boxed: its frame buffers would make every UDP transport as large.
+    Tcp(Box<TcpConnection>),
+}
+
+impl Socket {
+    /// Sends one packet and counts it.
+    fn send(&mut self, packet: &[u8], c: &mut Counters) -> bool {
+        let sent = match self {
+            Socket::Udp(socket) => socket.send(packet).is_ok(),
+            Socket::Tcp(conn) => conn.send(packet, c).is_ok(),
+        };
+        if sent {
+            c.datagrams_sent += 1;
+        } else {
+            c.send_errors += 1;
+        }
+        sent
+    }
+
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Socket::Udp(socket) => socket.peer_addr(),
+            Socket::Tcp(conn) => Ok(conn.peer_addr()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +110,7 @@ const NACK_INTERVAL: Duration = Duration::from_millis(20);
 pub const BUFFER: usize = 1600;
 
 pub struct ClientTransport {
-    socket: UdpSocket,
+    socket: Socket,
     local_ufrag: String,
     remote_ufrag: String,
     remote_password: String,
@@ -105,7 +149,8 @@ pub enum Sink {
     No,
     /// To stop reading once connected and every consumer has had its first packet.
     Pending,
-    /// No longer read: the kernel drops its datagrams at the socket.
+    /// No longer read: the kernel drops its datagrams at the socket (over TCP, which cannot
+    /// drop, what arrives is read and thrown away unparsed).
     Deaf,
 }
 
@@ -117,7 +162,10 @@ impl ClientTransport {
         seed: u64,
         decrypt_every: u64,
     ) -> Result<Self, super::MediaError> {
-        let socket = UdpSocket::from_std(setup.socket);
+        let socket = match setup.socket {
+            ClientSocket::Udp(socket) => Socket::Udp(UdpSocket::from_std(socket)),
+            ClientSocket::Tcp(stream, peer) => Socket::Tcp(Box::new(TcpConnection::new(stream, peer))),
+        };
         let dtls = DtlsTransport::new(identity, DtlsLocalRole::Client, &setup.remote_fingerprints)?;
         Ok(Self {
             socket,
@@ -148,8 +196,20 @@ impl ClientTransport {
         })
     }
 
-    pub fn socket_mut(&mut self) -> &mut UdpSocket {
-        &mut self.socket
+    /// Its socket in the media loop's poll, under `token`.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
+        match &mut self.socket {
+            Socket::Udp(socket) => registry.register(socket, token, Interest::READABLE),
+            Socket::Tcp(conn) => conn.register(registry, token),
+        }
+    }
+
+    /// The UDP socket to read datagrams from; `None` over TCP (see [`Self::receive_stream`]).
+    pub fn udp_socket_mut(&mut self) -> Option<&mut UdpSocket> {
+        match &mut self.socket {
+            Socket::Udp(socket) => Some(socket),
+            Socket::Tcp(_) => None,
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -157,7 +217,9 @@ impl ClientTransport {
     }
 
     pub fn is_failed(&self) -> bool {
-        self.ice == Ice::Failed || matches!(self.dtls.state(), DtlsState::Failed | DtlsState::Closed)
+        self.ice == Ice::Failed
+            || matches!(self.dtls.state(), DtlsState::Failed | DtlsState::Closed)
+            || matches!(&self.socket, Socket::Tcp(conn) if conn.close_reason().is_some())
     }
 
     /// This subscriber receives through a simulated bottleneck: every packet is decrypted (each
@@ -177,13 +239,59 @@ impl ClientTransport {
             && self.recv_streams.iter().all(|s| s.first_packet_at.is_some())
     }
 
-    /// Stops reading this transport (its caller deregisters the socket): a minimal receive buffer
-    /// makes the kernel drop its datagrams at the socket, in the sending worker's context as a
-    /// delivery would be, without waking the load generator. It keeps sending consent checks
-    /// (whose answers it no longer reads), so Octo keeps the transport and its consumers.
-    pub fn deafen(&mut self) {
-        set_receive_buffer(&self.socket, 0);
+    /// Stops reading this transport: a minimal receive buffer makes the kernel drop its
+    /// datagrams at the socket, in the sending worker's context as a delivery would be, without
+    /// waking the load generator. It keeps sending consent checks (whose answers it no longer
+    /// reads), so Octo keeps the transport and its consumers. A TCP stream cannot drop: left
+    /// unread it would push back into the worker, which a browser's never does; it stays polled
+    /// and what arrives is thrown away unparsed.
+    pub fn deafen(&mut self, registry: &Registry) -> std::io::Result<()> {
         self.sink = Sink::Deaf;
+        match &mut self.socket {
+            Socket::Udp(socket) => {
+                registry.deregister(socket)?;
+                set_receive_buffer(socket, 0);
+            }
+            Socket::Tcp(_) => {}
+        }
+        Ok(())
+    }
+
+    /// On a readiness event of its ICE-TCP connection: finishes connecting, writes what waits,
+    /// then reads until nothing more has arrived, handing every packet, with when its read
+    /// returned, to `on_packet` (which gives it to [`Self::handle_datagram`], as a datagram).
+    /// `buf`: the loop's read buffer, longer than a frame.
+    pub fn receive_stream(
+        &mut self,
+        buf: &mut [u8],
+        c: &mut Counters,
+        mut on_packet: impl FnMut(&mut Self, Instant, &mut [u8], &mut Counters),
+    ) {
+        loop {
+            let Socket::Tcp(conn) = &mut self.socket else { return };
+            conn.on_ready(c);
+            let Some(filled) = conn.read(buf, c) else { return };
+            if self.sink == Sink::Deaf {
+                continue;
+            }
+            c.reads += 1;
+            let now = Instant::now();
+            let mut frames = Frames::new(&mut buf[..filled]);
+            let mut bad = None;
+            for packet in frames.by_ref() {
+                match packet {
+                    Ok(packet) => on_packet(self, now, packet, c),
+                    Err(e) => bad = Some(e),
+                }
+            }
+            // Handling a packet may have closed the connection (a failed write): then `read`
+            // above ends the loop.
+            let Socket::Tcp(conn) = &mut self.socket else { return };
+            match bad {
+                Some(e) => conn.close(super::ice_tcp::CloseReason::Framing(e), c),
+                None => conn.keep_rest(frames),
+            }
+        }
     }
 
     /// A consumer negotiated transport-cc: feedback for everything carrying extension `id`.
@@ -199,10 +307,7 @@ impl ClientTransport {
     }
 
     fn send(&mut self, data: &[u8], c: &mut Counters) {
-        match self.socket.send(data) {
-            Ok(_) => c.datagrams_sent += 1,
-            Err(_) => c.send_errors += 1,
-        }
+        self.socket.send(data, c);
     }
 
     /// Runs whatever is due: ICE checks, DTLS retransmissions, media, RTCP.
@@ -219,16 +324,14 @@ impl ClientTransport {
         if self.srtp_send.is_none() {
             return;
         }
-        let (srtp, socket) = (&mut self.srtp_send, &self.socket);
+        let (srtp, socket) = (&mut self.srtp_send, &mut self.socket);
         for stream in &mut self.send_streams {
             stream.poll(now, epoch, |buf, len| {
                 let Some(srtp) = srtp.as_mut() else { return };
-                match srtp.encrypt_rtp(buf, len).map(|n| socket.send(&buf[..n])) {
-                    Ok(Ok(_)) => {
-                        c.rtp_sent += 1;
-                        c.datagrams_sent += 1;
-                    }
-                    _ => c.send_errors += 1,
+                match srtp.encrypt_rtp(buf, len) {
+                    Ok(n) if socket.send(&buf[..n], c) => c.rtp_sent += 1,
+                    Ok(_) => {}
+                    Err(_) => c.send_errors += 1,
                 }
             });
         }
@@ -277,16 +380,16 @@ impl ClientTransport {
     /// Transport-wide CC feedback, every 100 ms while packets arrive (as libwebrtc sends it).
     fn send_transport_cc(&mut self, now: Instant, c: &mut Counters) {
         let media_ssrc = self.recv_streams.first().map_or(0, |s| s.ssrc);
-        let (downlink, srtp, socket) = (&mut self.downlink, &mut self.srtp_send, &self.socket);
+        let (downlink, srtp, socket) = (&mut self.downlink, &mut self.srtp_send, &mut self.socket);
         downlink.poll_feedback(now, media_ssrc, |buf, len| {
             let Some(srtp) = srtp.as_mut() else { return };
-            match srtp.encrypt_rtcp(buf, len).map(|n| socket.send(&buf[..n])) {
-                Ok(Ok(_)) => {
+            match srtp.encrypt_rtcp(buf, len) {
+                Ok(n) if socket.send(&buf[..n], c) => {
                     c.rtcp_sent += 1;
                     c.twcc_feedback_sent += 1;
-                    c.datagrams_sent += 1;
                 }
-                _ => c.send_errors += 1,
+                Ok(_) => {}
+                Err(_) => c.send_errors += 1,
             }
         });
     }
@@ -372,7 +475,7 @@ impl ClientTransport {
         }
     }
 
-    /// One datagram from the socket (RFC 7983 demultiplexing).
+    /// One datagram from the socket, or one packet of the TCP stream (RFC 7983 demultiplexing).
     pub fn handle_datagram(&mut self, now: Instant, epoch: Instant, buf: &mut [u8], len: usize, c: &mut Counters) {
         match buf.first() {
             Some(0..=3) => self.handle_stun(now, &buf[..len], c),

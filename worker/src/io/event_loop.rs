@@ -141,6 +141,14 @@ pub fn run(
                                     .map_err(|e| RequestError::new(ErrorCode::InvalidRequest, e));
                                 channel.queue(&WorkerMessage::Response { id, result })?;
                             }
+                            // Answered here: the core's figures and the shell's ICE-TCP
+                            // connections, which the core never sees.
+                            ControllerMessage::Request { id, request: Request::Worker(WorkerRequest::GetMetrics) } => {
+                                let mut metrics = worker.metrics();
+                                metrics.ice_tcp = tcp.metrics();
+                                let result = Ok(Response::WorkerMetrics(metrics));
+                                channel.queue(&WorkerMessage::Response { id, result })?;
+                            }
                             msg => worker.handle_input(now, Input::Controller(msg)),
                         }
                     }

@@ -128,6 +128,19 @@ impl TcpMedia {
         self.by_peer.len()
     }
 
+    /// For the worker's metrics: the core does not see connections, only their tuples.
+    pub fn metrics(&self) -> octo_ipc::IceTcpMetrics {
+        let c = &self.counters;
+        octo_ipc::IceTcpMetrics {
+            connections: self.connection_count() as u64,
+            accepted: c.accepted,
+            refused: c.refused,
+            closed_malformed: c.closed_malformed,
+            closed_idle: c.closed_idle,
+            send_drops: c.send_drops,
+        }
+    }
+
     /// Handles readiness of `token` if it is one of this module's; false if it is not.
     pub fn handle_event(
         &mut self,
