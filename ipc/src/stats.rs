@@ -59,6 +59,10 @@ pub struct RtpStreamStats {
     pub pli_count: u64,
     pub fir_count: u64,
     pub packets_retransmitted: u64,
+    /// A consumer's NACKed packets it did not resend: older than a jitter buffer keeps, resent
+    /// within the round trip already, or over the transport's downlink estimate.
+    #[serde(default)]
+    pub retransmissions_skipped: u64,
     pub packets_discarded: u64,
     /// 0–10, mediasoup's scale: 10 is no loss, each 5 % of loss costs a point.
     #[serde(default)]

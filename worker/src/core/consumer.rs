@@ -84,6 +84,10 @@ pub struct Consumer {
     pub pli_count: u64,
     pub fir_count: u64,
     pub packets_retransmitted: u64,
+    /// NACKed packets not resent (too old, resent within the RTT, or over the estimate).
+    pub retransmissions_skipped: u64,
+    /// Made on the first NACK.
+    pub rtx_guard: Option<super::rtx_guard::RtxGuard>,
     pub rtt: Option<Duration>,
     pub fraction_lost: u8,
     /// The score last reported to the controller.
@@ -159,6 +163,8 @@ impl Consumer {
             pli_count: 0,
             fir_count: 0,
             packets_retransmitted: 0,
+            retransmissions_skipped: 0,
+            rtx_guard: None,
             rtt: None,
             fraction_lost: 0,
             reported_score: None,

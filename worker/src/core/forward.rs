@@ -18,6 +18,10 @@ use super::transport::IncomingStream;
 use super::transport::Transport;
 use super::worker::Worker;
 
+/// What a resend adds on the wire to the stored packet, for the budget: RTX's original sequence
+/// number and the SRTP tag.
+const RTX_OVERHEAD: usize = 2 + 16;
+
 /// Keyframe requests upstream are throttled per producer: every consumer that joins or loses a
 /// frame asks, and the encoder should not be flooded.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
@@ -165,6 +169,21 @@ impl Worker {
             let Some(sent) = consumer.sent(lost) else { return };
             let stream = producer.streams.get(usize::from(sent.encoding));
             let Some(stored) = stream.and_then(|s| s.retransmissions.get(sent.in_seq)) else { return };
+            let newest_ts = consumer.last_sent.map_or(sent.out_ts, |(_, ts)| ts);
+            let verdict = consumer.rtx_guard.get_or_insert_with(Default::default).check(
+                now,
+                lost,
+                newest_ts.wrapping_sub(sent.out_ts),
+                consumer.clock_rate,
+                consumer.rtt,
+                transport.counters.send_rate.bitrate(now),
+                transport.bwe.as_ref().map(|b| b.estimate_bps()),
+                stored.len() + RTX_OVERHEAD,
+            );
+            if verdict.is_err() {
+                consumer.retransmissions_skipped += 1;
+                return;
+            }
             let vp8 = sent.vp8.and_then(|(picture_id, tl0)| {
                 let payload = RtpHeader::parse(stored).ok()?.payload().ok()?;
                 Some(Vp8Patch { descriptor: vp8::parse(payload)?, picture_id, tl0 })
@@ -178,6 +197,9 @@ impl Worker {
         // same SRTP index, which is only safe for identical bytes.
         if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, &out, true, None) {
             consumer.packets_retransmitted += 1;
+            if let Some(guard) = consumer.rtx_guard.as_mut() {
+                guard.resent(now, lost);
+            }
         }
     }
 

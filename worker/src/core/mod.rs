@@ -27,6 +27,7 @@ pub mod rng;
 mod router;
 mod rtcp_feedback;
 pub mod rtp;
+mod rtx_guard;
 pub mod sctp;
 mod shared_rewrite;
 pub mod srtp;

@@ -269,3 +269,39 @@ fn garbage_transport_cc_feedback_changes_nothing() {
     assert_eq!(l.spatial_now(), Some(2), "media unharmed");
     assert_one_continuous_stream(&l.sub.rtp);
 }
+
+/// The retransmission storm of RELIABILITY.md's `tbf` case, in virtual time: behind a cut link a
+/// receiver NACKs far more than the link can carry (here, its last 17 packets every 20 ms). The
+/// worker keeps media and resends together within its estimate: what it sends the transport stays
+/// near the estimate instead of a multiple of it, and the extra NACKs are counted as skipped.
+#[test]
+fn nacks_beyond_the_estimate_do_not_become_a_retransmission_storm() {
+    let mut l = Loop::new(5_000_000);
+    l.run_for(Duration::from_secs(8));
+    l.link.set_rate(400_000);
+    l.run_for(Duration::from_secs(4));
+    assert_eq!(l.spatial_now(), Some(0), "on the lowest encoding behind the cut: {:?}", l.switches);
+    let media_ssrc = l.sub.rtp.last().unwrap().ssrc;
+    let sent_bytes = |l: &Loop| l.h.worker.transports.get(&l.sub.transport).unwrap().counters.bytes_sent;
+    let (bytes_before, start) = (sent_bytes(&l), l.h.now);
+    let window = Duration::from_secs(3);
+    while l.h.now < start + window {
+        let seqs: Vec<u16> = l.sub.rtp.iter().rev().filter(|p| p.ssrc == media_ssrc).take(17).map(|p| p.seq).collect();
+        l.sub.send_rtcp(|b| crate::core::rtp::rtcp::write_nack(b, 1, media_ssrc, &seqs).unwrap());
+        for datagram in l.sub.take_outgoing() {
+            l.h.datagram(l.sub.addr, &datagram);
+        }
+        l.run_for(Duration::from_millis(20));
+    }
+    let sent_bps = (sent_bytes(&l) - bytes_before) * 8 / window.as_secs();
+    let estimate = l.h.worker.transports.get(&l.sub.transport).and_then(|t| t.bwe.as_ref()).unwrap().estimate_bps();
+    let c = l.h.worker.consumers.get(&l.consumer).unwrap();
+    println!(
+        "sent {sent_bps} bit/s against an estimate of {estimate}; resent {}, skipped {}",
+        c.packets_retransmitted, c.retransmissions_skipped
+    );
+    assert!(c.packets_retransmitted > 0, "NACKs within the budget are still answered");
+    assert!(c.retransmissions_skipped > c.packets_retransmitted, "most of the flood is not answered");
+    // 17 NACKed packets of ~400 bytes every 20 ms would be 2.7 Mbit/s of resends alone.
+    assert!(sent_bps < 520_000, "sent {sent_bps} bit/s behind a 400 kbit/s link (estimate {estimate})");
+}

@@ -153,6 +153,66 @@ fn a_nack_is_answered_with_rtx_from_the_shared_buffer() {
     }
 }
 
+/// How many retransmissions `sub` has received (RTX packets of its consumer).
+fn rtx_received(call: &Call, sub: usize) -> usize {
+    let rtx_ssrc = call.consumers[sub].rtp_parameters.encodings[0].rtx.unwrap().ssrc;
+    call.subs[sub].rtp.iter().filter(|p| p.ssrc == rtx_ssrc).count()
+}
+
+fn nack(call: &mut Call, sub: usize, seq: u16) {
+    let ssrc = call.consumers[sub].rtp_parameters.encodings[0].ssrc.unwrap();
+    call.subs[sub].send_rtcp(|b| write_nack(b, 0x5555, ssrc, &[seq]).unwrap());
+    call.pump();
+}
+
+fn consumer_stats(call: &mut Call, sub: usize) -> RtpStreamStats {
+    match call.h.request(Request::Consumer(call.consumers[sub].id, ConsumerRequest::GetStats)) {
+        Ok(Response::RtpStreamStats(mut s)) => s.remove(0),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_packet_is_resent_at_most_once_per_round_trip() {
+    let mut call = Call::new();
+    call.send_video(1, true);
+    for seq in 2..=5 {
+        call.send_video(seq, false);
+    }
+    let lost = call.subs[0].rtp[2].seq;
+    // The receiver asks again before the answer could have reached it: one answer is enough.
+    for _ in 0..3 {
+        nack(&mut call, 0, lost);
+    }
+    assert_eq!(rtx_received(&call, 0), 1);
+    // A round trip later (no receiver report yet: 100 ms assumed) the resend may be lost too.
+    call.advance(Duration::from_millis(100));
+    nack(&mut call, 0, lost);
+    assert_eq!(rtx_received(&call, 0), 2);
+    let s = consumer_stats(&mut call, 0);
+    assert_eq!((s.packets_retransmitted, s.retransmissions_skipped), (2, 2));
+    // The other subscriber's resends are its own.
+    let other = call.subs[1].rtp[2].seq;
+    nack(&mut call, 1, other);
+    assert_eq!(rtx_received(&call, 1), 1);
+}
+
+#[test]
+fn a_packet_older_than_a_jitter_buffer_keeps_is_not_resent() {
+    let mut call = Call::new();
+    call.send_video(1, true);
+    // A packet a frame: 3000 ticks of 90 kHz each, so seq 40 is 1.3 s of media after seq 1.
+    for seq in 2..=40 {
+        call.send_video(seq, false);
+    }
+    let (old, recent) = (call.subs[0].rtp[1].seq, call.subs[0].rtp[20].seq);
+    nack(&mut call, 0, old);
+    assert_eq!(rtx_received(&call, 0), 0, "1.27 s behind the newest: past any jitter buffer");
+    nack(&mut call, 0, recent);
+    assert_eq!(rtx_received(&call, 0), 1, "0.63 s behind: still worth sending");
+    assert_eq!(consumer_stats(&mut call, 0).retransmissions_skipped, 1);
+}
+
 #[test]
 fn keyframe_requests_are_throttled_upstream() {
     let mut call = Call::new();
