@@ -59,7 +59,9 @@ fn forwarding_allocates_nothing_per_packet() {
             COUNTING.store(true, Ordering::Relaxed);
         }
         buf[..d.len()].copy_from_slice(d);
-        h.worker.handle_datagram(h.now, SocketId(0), publisher.addr, &mut buf, d.len());
+        // A packet a millisecond: all at one instant, the subscribers' pacers would hold most.
+        let now = h.now + std::time::Duration::from_millis(i as u64);
+        h.worker.handle_datagram(now, SocketId(0), publisher.addr, &mut buf, d.len());
         while let Some(t) = h.worker.poll_transmit() {
             forwarded += 1;
             h.worker.recycle(t.buf);

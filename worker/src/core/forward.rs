@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use octo_ipc::{ConsumerId, ProducerId, TransportId};
+use octo_ipc::{ConsumerId, MediaKind, ProducerId, TransportId};
 
 use super::consumer::Consumer;
 use super::layers::PacketLayers;
+use super::pacing::{self, Paced};
 use super::producer::ProducerStream;
 use super::rtp::keyframe::{KeyframeCodec, is_keyframe};
 use super::rtp::packet::{RtpHeader, RtpPacket};
@@ -378,16 +379,14 @@ pub(super) fn send_to_consumer(
     match encrypted {
         Some(n) => {
             buf.truncate(n);
-            if let (Some(seq), Some(bwe)) = (o.twcc, transport.bwe.as_mut()) {
-                bwe.on_packet_sent(now, seq, n, None);
-            }
             consumer.packets += 1;
             consumer.bytes += plain_len as u64;
             consumer.send_rate.add(now, plain_len);
             transport.counters.packets_sent += 1;
             transport.counters.bytes_sent += n as u64;
             transport.counters.send_rate.add(now, n);
-            transmits.push(socket, to, buf);
+            let video = consumer.kind == MediaKind::Video;
+            pacing::send(now, transmits, transport, video, Paced { socket, to, buf, twcc: o.twcc });
             true
         }
         None => {

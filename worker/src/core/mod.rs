@@ -20,6 +20,8 @@ mod layer_updates;
 mod layers;
 mod media;
 pub mod ortc;
+mod pacer;
+mod pacing;
 mod pipe;
 mod producer;
 mod retransmission_buffer;

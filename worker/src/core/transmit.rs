@@ -29,6 +29,9 @@ pub struct Transmit {
 pub struct TransmitQueue {
     queue: VecDeque<Transmit>,
     free: Vec<Vec<u8>>,
+    /// Transports whose pacer holds packets (see `pacing.rs`), and when to look at them next.
+    pub pacing: Vec<octo_ipc::TransportId>,
+    pub pace_at: Option<std::time::Instant>,
 }
 
 impl TransmitQueue {

@@ -87,6 +87,10 @@ pub struct Transport {
     pub twcc_out_seq: u16,
     /// The probe cluster being sent.
     pub probe: Option<super::downlink::ProbeSend>,
+    /// Holds video that would overrun the downlink estimate (see `pacer.rs`).
+    pub pacer: super::pacing::TransportPacer,
+    /// In the worker's list of transports whose pacer holds packets.
+    pub pacing_listed: bool,
     /// The probator stream's next sequence number (probe padding).
     pub probator_seq: u16,
     /// The RTCP CNAME of every producer on this transport.
@@ -128,6 +132,8 @@ impl Transport {
             bwe: None,
             twcc_out_seq: 0,
             probe: None,
+            pacer: Default::default(),
+            pacing_listed: false,
             probator_seq: 0,
             cname_for_producers: None,
             rtcp_ssrc,

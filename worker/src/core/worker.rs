@@ -211,7 +211,7 @@ impl Worker {
             self.dtls_sctp_timeout.set(Some(timers));
             timers
         });
-        timers.into_iter().chain(self.next_tick).min()
+        timers.into_iter().chain(self.next_tick).chain(self.transmits.pace_at).min()
     }
 
     /// Something may have moved a DTLS or SCTP timer: [`Self::poll_timeout`] looks again.
@@ -257,7 +257,9 @@ impl Worker {
             self.update_layers(now);
         }
         // A probe cluster goes out over tens of milliseconds: tick at a finer step until it is sent.
-        let tick = if self.pace_probes(now) { PROBE_TICK } else { TICK };
+        let probing = self.pace_probes(now);
+        let pacing = self.pace_media(now);
+        let tick = if probing || pacing { PROBE_TICK } else { TICK };
         self.next_tick = if self.transports.is_empty() { None } else { Some(now + tick) };
     }
 

@@ -471,6 +471,8 @@ fn consumers_sharing_one_rewrite_each_get_their_own_mid_and_numbering() {
         publisher.send_rtp(VP8_PT, VIDEO_SSRC, seq, u32::from(seq) * 3000, &vp8_payload(seq == 0, seq as u8));
         h.pump(&mut [&mut publisher, &mut sub]);
     }
+    // Eleven streams' packets at one instant are more than the pacer's burst: some leave later.
+    h.advance(Duration::from_millis(200), &mut [&mut publisher, &mut sub]);
     assert_eq!(sub.undecryptable, 0);
     let mids: Vec<String> = consumers.iter().map(|c| c.rtp_parameters.mid.clone().unwrap()).collect();
     assert!(mids.iter().any(|m| m.len() == 1) && mids.iter().any(|m| m.len() == 2), "{mids:?}");
@@ -500,11 +502,26 @@ fn one_turn(call: &mut Call, first: u16, count: u16) -> Vec<(std::net::SocketAdd
         call.h.datagram(call.publisher.addr, &datagram);
     }
     let mut out = Vec::new();
+    take_rtp(call, &mut out);
+    out
+}
+
+fn take_rtp(call: &mut Call, out: &mut Vec<(std::net::SocketAddr, u16)>) {
     while let Some(t) = call.h.worker.poll_transmit() {
         if !crate::core::forward::is_rtcp(&t.buf) {
             out.push((t.to, u16::from_be_bytes([t.buf[2], t.buf[3]])));
         }
         call.h.worker.recycle(t.buf);
+    }
+}
+
+/// What the transports' pacers held back after a turn, as their ticks release it (a second).
+fn paced_rtp(call: &mut Call) -> Vec<(std::net::SocketAddr, u16)> {
+    let mut out = Vec::new();
+    for _ in 0..200 {
+        call.h.now += Duration::from_millis(5);
+        call.h.worker.handle_timeout(call.h.now);
+        take_rtp(call, &mut out);
     }
     out
 }
@@ -521,8 +538,10 @@ fn a_turns_packets_go_out_consumer_by_consumer_each_in_order() {
         assert!(run.windows(2).all(|w| w[1].1 == w[0].1.wrapping_add(1)), "{out:?}");
     }
     assert_ne!(out[0].0, out[4].0);
-    // A turn longer than the fan-out holds: everything still arrives, each consumer in order.
-    let out = one_turn(&mut call, 6, 300);
+    // A turn longer than the fan-out holds (and than the pacers' burst): everything still
+    // arrives, each consumer in order.
+    let mut out = one_turn(&mut call, 6, 300);
+    out.extend(paced_rtp(&mut call));
     for sub in &call.subs {
         let seqs: Vec<u16> = out.iter().filter(|(to, _)| *to == sub.addr).map(|(_, s)| *s).collect();
         assert_eq!(seqs.len(), 300);
@@ -542,6 +561,8 @@ fn one_transport_carries_a_large_calls_worth_of_consumers() {
     call.pump();
     call.send_video(1, true);
     call.send_video(2, false);
+    // 71 streams at one instant: the pacer lets them out over a few ticks.
+    call.advance(Duration::from_millis(200));
     let ssrcs: std::collections::HashSet<u32> = call.subs[0].rtp.iter().map(|r| r.ssrc).collect();
     assert_eq!(ssrcs.len(), 71, "every consumer's stream arrived and decrypted");
     assert_eq!(call.subs[0].rtp.len(), 2 * 71, "both packets to each of them");
