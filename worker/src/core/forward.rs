@@ -178,6 +178,7 @@ impl Worker {
                 consumer.clock_rate,
                 consumer.rtt,
                 transport.counters.send_rate.bitrate(now),
+                transport.counters.rtx_rate.bitrate(now),
                 transport.bwe.as_ref().map(|b| b.estimate_bps()),
                 stored.len() + RTX_OVERHEAD,
             );
@@ -198,6 +199,7 @@ impl Worker {
         // same SRTP index, which is only safe for identical bytes.
         if send_to_consumer(now, &mut self.transmits, transport, consumer, stored, &out, true, None) {
             consumer.packets_retransmitted += 1;
+            transport.counters.rtx_rate.add(now, stored.len() + RTX_OVERHEAD);
             if let Some(guard) = consumer.rtx_guard.as_mut() {
                 guard.resent(now, lost);
             }

@@ -7,7 +7,9 @@
 //! - it was not resent in the last round trip (the receiver NACKs again before an answer can
 //!   have reached it; libwebrtc and mediasoup resend at most once per RTT too);
 //! - the transport's send rate with it stays within the downlink estimate, when there is one: the
-//!   estimate is the budget for media and retransmissions together.
+//!   estimate is the budget for media and retransmissions together. Resends always get at least
+//!   [`RTX_MIN_SHARE`] of the estimate, though: when the lowest layer alone already fills the
+//!   estimate, a rare loss must still be repaired rather than wait for a keyframe.
 //!
 //! Pure decisions on numbers given by the caller: no clock of its own.
 
@@ -17,6 +19,8 @@ use std::time::{Duration, Instant};
 pub const RTX_HORIZON: Duration = Duration::from_secs(1);
 /// The round trip assumed before a receiver report gave one.
 pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
+/// The share of the estimate (1 / this) resends may always use.
+pub const RTX_MIN_SHARE: u64 = 10;
 /// The least time between two resends of one packet, however short the round trip (loopback).
 pub const MIN_RESEND_INTERVAL: Duration = Duration::from_millis(10);
 /// Resends remembered per consumer (by sequence number modulo this). A resend forgotten because
@@ -44,8 +48,9 @@ impl Default for RtxGuard {
 
 impl RtxGuard {
     /// Whether to resend `seq` now. `age_ticks`: how far (RTP clock ticks) the packet's timestamp
-    /// is behind the newest sent; `send_bps`: what the transport sent over the last second;
-    /// `estimate_bps`: its downlink estimate, if it has one; `bytes`: the resend's size.
+    /// is behind the newest sent; `send_bps`: what the transport sent over the last second,
+    /// `rtx_bps` the resends among it; `estimate_bps`: its downlink estimate, if it has one;
+    /// `bytes`: the resend's size.
     #[allow(clippy::too_many_arguments)]
     pub fn check(
         &self,
@@ -55,6 +60,7 @@ impl RtxGuard {
         clock_rate: u32,
         rtt: Option<Duration>,
         send_bps: u64,
+        rtx_bps: u64,
         estimate_bps: Option<u64>,
         bytes: usize,
     ) -> Result<(), Skip> {
@@ -70,8 +76,12 @@ impl RtxGuard {
         {
             return Err(Skip::ResentWithinRtt);
         }
+        let bits = bytes as u64 * 8;
         if let Some(estimate) = estimate_bps
-            && send_bps.saturating_add(bytes as u64 * 8) > estimate
+            && send_bps.saturating_add(bits) > estimate
+            // The resends' own share is checked before this one (which may go over it), so even
+            // at the lowest estimates a full-sized packet can be resent now and then.
+            && rtx_bps >= estimate / RTX_MIN_SHARE
         {
             return Err(Skip::OverBudget);
         }
@@ -90,7 +100,7 @@ mod tests {
     const RTT: Option<Duration> = Some(Duration::from_millis(200));
 
     fn check(g: &RtxGuard, now: Instant, seq: u16) -> Result<(), Skip> {
-        g.check(now, seq, 9_000, 90_000, RTT, 500_000, Some(1_000_000), 1200)
+        g.check(now, seq, 9_000, 90_000, RTT, 500_000, 0, Some(1_000_000), 1200)
     }
 
     #[test]
@@ -110,7 +120,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = RtxGuard::default();
         g.resent(t0, 1);
-        let at = |ms, rtt| g.check(t0 + Duration::from_millis(ms), 1, 0, 90_000, rtt, 0, None, 100);
+        let at = |ms, rtt| g.check(t0 + Duration::from_millis(ms), 1, 0, 90_000, rtt, 0, 0, None, 100);
         assert_eq!(at(99, None), Err(Skip::ResentWithinRtt));
         assert_eq!(at(100, None), Ok(()));
         let loopback = Some(Duration::from_micros(300));
@@ -132,7 +142,7 @@ mod tests {
     fn packets_older_than_the_horizon_are_not_resent() {
         let g = RtxGuard::default();
         let now = Instant::now();
-        let aged = |ticks, clock| g.check(now, 1, ticks, clock, RTT, 0, None, 100);
+        let aged = |ticks, clock| g.check(now, 1, ticks, clock, RTT, 0, 0, None, 100);
         assert_eq!(aged(90_000, 90_000), Ok(()));
         assert_eq!(aged(90_001, 90_000), Err(Skip::TooOld));
         assert_eq!(aged(48_000, 48_000), Ok(()));
@@ -145,12 +155,17 @@ mod tests {
     fn the_estimate_is_the_budget_for_media_and_resends_together() {
         let g = RtxGuard::default();
         let now = Instant::now();
-        let with = |send, estimate| g.check(now, 1, 0, 90_000, RTT, send, estimate, 1000);
-        assert_eq!(with(40_000, Some(50_000)), Ok(()));
-        assert_eq!(with(42_001, Some(50_000)), Err(Skip::OverBudget));
-        // The storm of the tbf case: four times the estimate already going out.
-        assert_eq!(with(197_000, Some(50_000)), Err(Skip::OverBudget));
+        let with = |send, rtx, estimate| g.check(now, 1, 0, 90_000, RTT, send, rtx, estimate, 1000);
+        assert_eq!(with(40_000, 0, Some(50_000)), Ok(()));
+        assert_eq!(with(42_001, 8_000, Some(50_000)), Err(Skip::OverBudget));
+        // The storm of the tbf case: four times the estimate already going out, most of it resends.
+        assert_eq!(with(197_000, 150_000, Some(50_000)), Err(Skip::OverBudget));
+        // Media alone over the estimate: resends still get a tenth of it.
+        assert_eq!(with(60_000, 0, Some(50_000)), Ok(()), "one 8-kbit resend, over the 5 kbit/s share");
+        assert_eq!(with(60_000, 8_000, Some(50_000)), Err(Skip::OverBudget), "then no more this second");
+        assert_eq!(with(600_000, 49_999, Some(500_000)), Ok(()));
+        assert_eq!(with(600_000, 50_000, Some(500_000)), Err(Skip::OverBudget));
         // No estimate (the receiver sends no transport-cc): no budget to keep.
-        assert_eq!(with(197_000, None), Ok(()));
+        assert_eq!(with(197_000, 150_000, None), Ok(()));
     }
 }

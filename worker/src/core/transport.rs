@@ -46,6 +46,8 @@ pub struct TransportCounters {
     /// Media bytes over the last second, each way.
     pub recv_rate: BitrateWindow,
     pub send_rate: BitrateWindow,
+    /// Retransmissions among what is sent, over the last second (their share of the budget).
+    pub rtx_rate: BitrateWindow,
 }
 
 /// How a transport reaches its remote end. (One per transport, nearly all of them `Ice`: not worth
