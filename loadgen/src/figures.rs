@@ -117,6 +117,8 @@ pub struct StepFigures {
     /// subscribers' full write buffers dropped in the window.
     pub tcp_closed: u64,
     pub tcp_write_drops: u64,
+    /// `--flood-pps`: the garbage flood during the window, and what the workers dropped of it.
+    pub flood: Option<crate::flood::FloodFigures>,
     /// Per subscriber: received bitrate against its cap, the layers it was given.
     pub downlink: crate::downlink_figures::DownlinkReport,
 }
@@ -238,6 +240,7 @@ pub fn window(
         sinks: b.snapshot.sinks,
         tcp_closed: cb.tcp_closed,
         tcp_write_drops: cb.tcp_write_drops - ca.tcp_write_drops,
+        flood: None,
         udp_rcvbuf_drops_per_s: b.snapshot.udp_rcvbuf_errors.saturating_sub(a.snapshot.udp_rcvbuf_errors) as f64 / wall,
         downlink: crate::downlink_figures::window(&a.snapshot, &b.snapshot, session),
     }

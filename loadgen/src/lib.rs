@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod compare;
 pub mod downlink_figures;
 pub mod figures;
+pub mod flood;
 pub mod http;
 pub mod janus;
 pub mod media;

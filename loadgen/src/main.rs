@@ -87,6 +87,11 @@ struct Common {
     /// (--read-every) read their stream and throw it away, as TCP cannot drop.
     #[arg(long, global = true)]
     tcp: bool,
+    /// While each step is measured, flood the worker's media port with this many garbage
+    /// datagrams per second from an address no transport knows (a quarter of them STUN binding
+    /// requests for unknown usernames): the call's loss and latency show what it costs.
+    #[arg(long, global = true)]
+    flood_pps: Option<u64>,
     /// Wait after setup before measuring, ms.
     #[arg(long, global = true, default_value_t = 2000)]
     settle_ms: u64,
@@ -224,6 +229,7 @@ fn main() -> anyhow::Result<()> {
         },
         egress_at_subscribers: false,
         subscriber_transport: if c.tcp { Protocol::Tcp } else { Protocol::Udp },
+        flood_pps: c.flood_pps,
     };
     let report = match cli.command {
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,

@@ -127,11 +127,10 @@ impl Octo {
             .collect()
     }
 
-    /// `octo_ice_tcp_connections` summed over the workers: how many transports the workers
-    /// themselves serve over ICE-TCP (when the metrics endpoint is known).
-    pub fn ice_tcp_connections(&self, workers: &[(usize, u32)]) -> Option<u64> {
+    /// The per-worker series `name` summed over `workers` (when the metrics endpoint is known).
+    pub fn metric_sum(&self, name: &str, workers: &[(usize, u32)]) -> Option<u64> {
         let text = http::get(self.metrics_addr?, "/metrics").ok()?;
-        workers.iter().map(|(i, _)| http::metric(&text, "octo_ice_tcp_connections", *i).map(|n| n as u64)).sum()
+        workers.iter().map(|(i, _)| http::metric(&text, name, *i).map(|n| n as u64)).sum()
     }
 }
 

@@ -196,6 +196,18 @@ pub fn print(r: &Report) {
             s.tcp_write_drops
         );
     }
+    if let Some(f) = r.steps.last().and_then(|s| s.flood.as_ref()) {
+        println!(
+            "garbage flood: {} datagrams in {:.1} s ({:.0}/s of {}/s asked, {} refused sends); the workers dropped {} \
+             meanwhile (last step)",
+            f.sent,
+            f.seconds,
+            f.sent_per_s,
+            f.target_packets_per_s,
+            f.send_errors,
+            f.worker_drops.map_or_else(|| "?".to_owned(), |n| n.to_string())
+        );
+    }
     if let Some(s) = r.steps.last().filter(|s| s.sinks > 0) {
         println!(
             "{} of {} subscribers were sinks (set up, then not read{}): loss, latency and received RTP are the \

@@ -10,6 +10,7 @@ use anyhow::Context;
 use octo_ipc::Protocol;
 use serde::Serialize;
 
+use crate::flood::Flood;
 use crate::janus::JanusTarget;
 use crate::janus::server::{JanusOptions, JanusServer};
 use crate::media::{LoopOptions, MediaLoop};
@@ -57,6 +58,8 @@ pub struct Options {
     pub egress_at_subscribers: bool,
     /// What the subscribers' receive transports run over (`--tcp`: ICE-TCP); publishers' are UDP.
     pub subscriber_transport: Protocol,
+    /// Garbage datagrams per second at the worker's media port while each step is measured.
+    pub flood_pps: Option<u64>,
 }
 
 /// Which SFU the load goes to.
@@ -289,11 +292,24 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
         }
         session.idle(options.settle);
         let cluster_a = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));
+        let flood = match (options.flood_pps, session.worker_addrs.first()) {
+            (Some(pps), Some(&target)) => {
+                let drops = worker_drops(&nodes, &node_workers);
+                Some((Flood::start(target, pps, options.window + Duration::from_secs(5))?, drops))
+            }
+            _ => None,
+        };
         let a = figures::edge_of(&session, &with_pids)?;
         session.idle(options.window);
         let b = figures::edge_of(&session, &with_pids)?;
+        let flood = flood.map(|(flood, before)| {
+            let mut f = flood.stop();
+            f.worker_drops = before.zip(worker_drops(&nodes, &node_workers)).map(|(a, b)| b.saturating_sub(a));
+            f
+        });
         let cluster_b = redis.as_ref().map(|r| cluster::edge(&cluster_nodes, r));
-        let step = figures::window(&a, &b, level, &session, baseline_rss, first_from);
+        let mut step = figures::window(&a, &b, level, &session, baseline_rss, first_from);
+        step.flood = flood;
         report::print_step(&step);
         if let (Some(before), Some(ca), Some(cb)) = (&before_setup, &cluster_a, &cluster_b) {
             let figures = cluster::figures(before, ca, cb, step.window_s, session.peers.len());
@@ -317,7 +333,7 @@ pub fn run(kind: Kind, level: usize, ramp: Option<Ramp>, options: &Options) -> a
     report.subscriber_transport = options.subscriber_transport;
     if options.subscriber_transport == Protocol::Tcp {
         report.worker_ice_tcp_connections =
-            nodes.iter().zip(&node_workers).map(|(n, w)| n.ice_tcp_connections(w)).sum();
+            nodes.iter().zip(&node_workers).map(|(n, w)| n.metric_sum("octo_ice_tcp_connections", w)).sum();
     }
     report::print(&report);
     if let Some(path) = &options.json {
@@ -352,6 +368,11 @@ fn ramp_levels(start: usize, max: usize) -> Vec<usize> {
         levels.push(next);
     }
     levels
+}
+
+/// `octo_packets_dropped_total` over every worker of every node, if their metrics answer.
+fn worker_drops(nodes: &[Octo], node_workers: &[Vec<(usize, u32)>]) -> Option<u64> {
+    nodes.iter().zip(node_workers).map(|(n, w)| n.metric_sum("octo_packets_dropped_total", w)).sum()
 }
 
 #[cfg(test)]

@@ -105,6 +105,8 @@ pub struct Session {
     /// What every receive transport (every subscriber's) runs over: UDP, or ICE-TCP to the
     /// worker's passive TCP candidate (`--tcp`). Send transports are always UDP.
     pub subscriber_transport: Protocol,
+    /// The workers' UDP candidates the transports connected to, each once.
+    pub worker_addrs: Vec<SocketAddr>,
 }
 
 impl Peer {
@@ -161,6 +163,7 @@ impl Session {
             read_every: 1,
             janus: None,
             subscriber_transport: Protocol::Udp,
+            worker_addrs: Vec::new(),
         }
     }
 
@@ -217,6 +220,11 @@ impl Session {
         let candidates: Vec<IceCandidate> = serde_json::from_value(data["iceCandidates"].clone())?;
         let remote_dtls: DtlsParameters = serde_json::from_value(data["dtlsParameters"].clone())?;
         let candidate = ipv4_candidate(&candidates, protocol)?;
+        if let Ok(udp) = ipv4_candidate(&candidates, Protocol::Udp)
+            && !self.worker_addrs.contains(&udp)
+        {
+            self.worker_addrs.push(udp);
+        }
         // The load generator is the DTLS client, as a browser answering an ICE-lite server is.
         p.octo()?.request(
             "connectWebRtcTransport",

@@ -67,6 +67,20 @@ fn tcp_webinar_smoke_viewers_over_ice_tcp() {
     assert!(report["raw_send"].is_null(), "{report:#}");
 }
 
+/// `--flood-pps`: garbage datagrams (random bytes, and STUN for unknown usernames) at the worker's
+/// media port from an unknown address while the call is measured. The worker's own metrics must
+/// count every one as dropped, and the call's media must keep flowing intact.
+#[test]
+fn flood_smoke_every_garbage_datagram_is_a_counted_drop() {
+    let report = run(&["--flood-pps", "10000", "webinar", "--subscribers", "3"]);
+    let step = &report["steps"][0];
+    assert_media_flowed(step, 6);
+    let flood = &step["flood"];
+    let sent = flood["sent"].as_u64().unwrap();
+    assert!(sent > 5_000, "{flood:#}");
+    assert!(flood["worker_drops"].as_u64().unwrap() >= sent, "not every garbage datagram counted: {flood:#}");
+}
+
 /// `--simulcast` with two of three viewers behind a 400 kbit/s bottleneck: the worker's estimator,
 /// fed by their transport-cc feedback, puts them on the lowest encoding (150 kbit/s) and leaves the
 /// uncapped viewer on the top one. The settle time gives the estimator and the top layer's probes
