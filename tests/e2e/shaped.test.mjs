@@ -37,6 +37,13 @@ test('both join and see each other', async () => {
 test('a downlink at half the stream\'s rate: the layer steps down and the video keeps decoding', async () => {
   // The stream's rate as Lia gets it unshaped (her big tile asks for the top layer Bea sends).
   // Audio shares the link: the stream is Bea's video and audio together.
+  // Bea's encoder ramps up to 720p over seconds: measure once Lia gets the top layer.
+  const topBy = Date.now() + 30000;
+  while ((await videoFrom(lia, bea))?.spatialLayer !== 2) {
+    assert.ok(Date.now() < topBy, `Lia never got Bea's top layer unshaped: ${JSON.stringify(await videoFrom(lia, bea))}`);
+    await sleep(500);
+  }
+  await sleep(1000);
   const bytesFromBea = async () => (await stats(lia)).filter((c) => c.peerId === bea.peerId).reduce((n, c) => n + c.bytesReceived, 0);
   const a = await bytesFromBea();
   await sleep(4000);
