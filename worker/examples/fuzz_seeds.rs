@@ -34,6 +34,64 @@ fn main() {
     write(&root, "ipc_controller", &controller_frames_seeds());
     write(&root, "ipc_worker", &worker_frames_seeds());
     write(&root, "worker", &worker_seeds(&rtp, &rtcp));
+    write(&root, "tcp_framing", &tcp_framing_seeds(&stun, &rtp, &rtcp));
+    write(&root, "signaling", &signaling_seeds());
+}
+
+/// One request of each event of Octo's dialect as mediasoup-client sends it (`event`, NUL, JSON),
+/// with the shapes of the worker's Chrome fixtures.
+fn signaling_seeds() -> Vec<Vec<u8>> {
+    use octo_worker::core::testing::{chrome_opus_parameters, device_capabilities};
+    let router = octo_worker::core::ortc::router_rtp_capabilities(&media_codecs()).expect("the fixture's codecs");
+    let id = "1b6a2f5e-3c43-4d1e-9a57-0a3e2f1c9b88";
+    let dtls = serde_json::json!({"role": "client", "fingerprints": [{"algorithm": "sha-256",
+        "value": "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"}]});
+    let requests = [
+        ("joinRoom", serde_json::json!({"roomId": "room-1", "displayName": "Ann", "token": "x.y.z"})),
+        (
+            "createWebRtcTransport",
+            serde_json::json!({"direction": "send", "sctpCapabilities": {"numStreams": {"OS": 1024, "MIS": 1024}}}),
+        ),
+        ("connectWebRtcTransport", serde_json::json!({"transportId": id, "dtlsParameters": dtls})),
+        (
+            "produce",
+            serde_json::json!({"transportId": id, "kind": "video", "rtpParameters": chrome_vp8_parameters(), "appData": {"source": "camera"}}),
+        ),
+        ("produce", serde_json::json!({"transportId": id, "kind": "audio", "rtpParameters": chrome_opus_parameters()})),
+        (
+            "consume",
+            serde_json::json!({"transportId": id, "producerId": id, "rtpCapabilities": device_capabilities(&router)}),
+        ),
+        ("pauseConsumer", serde_json::json!({"consumerId": id})),
+        ("setConsumerPreferredLayers", serde_json::json!({"consumerId": id, "spatialLayer": 1, "temporalLayer": 2})),
+        ("setConsumerPriority", serde_json::json!({"consumerId": id, "priority": 3})),
+        ("closeProducer", serde_json::json!({"producerId": id})),
+        ("restartIce", serde_json::json!({"transportId": id})),
+        ("getStats", serde_json::json!({"id": id})),
+        (
+            "produceData",
+            serde_json::json!({"transportId": id, "sctpStreamParameters": {"streamId": 1, "ordered": true}, "label": "chat", "protocol": "", "appData": {}}),
+        ),
+        ("consumeData", serde_json::json!({"transportId": id, "dataProducerId": id})),
+        ("leaveRoom", serde_json::json!({})),
+    ];
+    requests.iter().map(|(event, payload)| [event.as_bytes(), &[0], payload.to_string().as_bytes()].concat()).collect()
+}
+
+/// RFC 4571 streams of real packets (a read-size pattern byte first): what an ICE-TCP connection
+/// carries, and one ending inside a frame.
+fn tcp_framing_seeds(stun: &[Vec<u8>], rtp: &[Vec<u8>], rtcp: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let stream = |pattern: u8, packets: &[&Vec<u8>]| {
+        let mut out = vec![pattern];
+        for p in packets {
+            octo_worker::core::tcp_framing::encode(p, &mut out).expect("a packet frames");
+        }
+        out
+    };
+    let all: Vec<&Vec<u8>> = stun.iter().chain(rtp).chain(rtcp).collect();
+    let mut cut = stream(5, &all[..3]);
+    cut.truncate(cut.len() - 7);
+    vec![stream(1, &all), stream(0x5a, &all[..2]), cut]
 }
 
 /// Replaces the `seed-*` files of `root/target` with one file per seed (regression inputs stay).

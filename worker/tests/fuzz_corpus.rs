@@ -32,6 +32,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("ipc_controller", controller_frames),
     ("ipc_worker", worker_frames),
     ("worker", worker_datagrams),
+    ("tcp_framing", tcp_framing),
 ];
 
 fn replay(target: &str, body: Body) {

@@ -11,6 +11,7 @@ mod error;
 mod json;
 mod limits;
 mod protocol;
+pub mod requests;
 mod seed;
 
 use std::collections::HashMap;

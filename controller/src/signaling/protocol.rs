@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
-use octo_ipc::{ConsumerId, DtlsParameters, MediaKind, ProducerId, RtpCapabilities, RtpParameters, TransportId};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::error::{Code, SignalError};
-use super::json::{consumer_json, ice_parameters_json, parse, parse_id, to_json, transport_json, transport_stats_json};
+use super::json::{consumer_json, ice_parameters_json, to_json, transport_json, transport_stats_json};
 use super::limits::{check_display_name, check_room_id};
+use super::requests::Request;
 use super::{Dialect, Joined, SessionState, Signaling, SignalingCounters};
-use crate::rooms::{Direction, EventSink, JoinSnapshot, Peer, RoomError, RoomEvent, StatsTarget};
+use crate::rooms::{EventSink, JoinSnapshot, Peer, RoomError, RoomEvent, StatsTarget};
 
 /// Client → server events of this dialect.
 pub const EVENTS: &[&str] = &[
@@ -36,120 +35,6 @@ pub const EVENTS: &[&str] = &[
     "consumeData",
 ];
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JoinRoom {
-    room_id: String,
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    token: Option<String>,
-}
-
-/// `spatialLayer` 0 is the lowest encoding; the temporal layer defaults to the highest.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PreferredLayers {
-    consumer_id: String,
-    spatial_layer: u8,
-    #[serde(default)]
-    temporal_layer: Option<u8>,
-}
-
-/// 1–255, higher first.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Priority {
-    consumer_id: String,
-    priority: u8,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateTransport {
-    direction: Direction,
-    /// With it, the transport also carries an SCTP association for DataChannels.
-    #[serde(default)]
-    sctp_capabilities: Option<octo_ipc::SctpCapabilities>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProduceData {
-    transport_id: String,
-    sctp_stream_parameters: octo_ipc::SctpStreamParameters,
-    #[serde(default)]
-    label: String,
-    #[serde(default)]
-    protocol: String,
-    #[serde(default)]
-    app_data: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConsumeData {
-    transport_id: String,
-    data_producer_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConnectTransport {
-    transport_id: String,
-    dtls_parameters: DtlsParameters,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Produce {
-    transport_id: String,
-    kind: MediaKind,
-    rtp_parameters: RtpParameters,
-    #[serde(default)]
-    app_data: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Consume {
-    transport_id: String,
-    producer_id: String,
-    rtp_capabilities: RtpCapabilities,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProducerRef {
-    producer_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConsumerRef {
-    consumer_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TransportRef {
-    transport_id: String,
-}
-
-#[derive(Deserialize)]
-struct StatsRef {
-    id: String,
-}
-
-/// `appData` is the client's own: any JSON object, `{}` when absent.
-fn app_data_object(app_data: Option<Value>) -> Result<Value, SignalError> {
-    match app_data {
-        None => Ok(json!({})),
-        Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(SignalError::bad_request("appData must be an object")),
-    }
-}
-
 pub(super) async fn handle(
     sig: &Arc<Signaling>,
     socket: &SocketRef,
@@ -157,12 +42,10 @@ pub(super) async fn handle(
     event: &str,
     payload: Value,
 ) -> Result<Value, SignalError> {
-    match event {
-        "joinRoom" => {
-            let req: JoinRoom = parse(payload)?;
-            let name = req.display_name.unwrap_or_default();
+    match Request::parse(event, payload)? {
+        Request::JoinRoom { room_id, display_name, token } => {
             let (peer_id, snap) =
-                join(sig, socket, state, &req.room_id, name, req.token.as_deref(), Dialect::Main).await?;
+                join(sig, socket, state, &room_id, display_name, token.as_deref(), Dialect::Main).await?;
             let room = state.joined()?.room.clone();
             let mut answer = json!({
                 "peerId": peer_id,
@@ -182,112 +65,82 @@ pub(super) async fn handle(
             }
             Ok(answer)
         }
-        "leaveRoom" => {
+        Request::LeaveRoom => {
             let j = state.joined.take().ok_or_else(|| SignalError::new(Code::NotJoined, "not in a room"))?;
             j.room.leave(&j.peer_id).await;
             Ok(json!({}))
         }
-        "createWebRtcTransport" => {
-            let req: CreateTransport = parse(payload)?;
+        Request::CreateWebRtcTransport { direction, sctp_streams } => {
             let j = state.joined()?;
-            let sctp = req.sctp_capabilities.map(|c| c.num_streams);
-            let data = j.room.create_webrtc_transport(&j.peer_id, req.direction, sctp).await?;
+            let data = j.room.create_webrtc_transport(&j.peer_id, direction, sctp_streams).await?;
             Ok(Value::Object(transport_json(&data)))
         }
-        "connectWebRtcTransport" => {
-            let req: ConnectTransport = parse(payload)?;
-            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
+        Request::ConnectWebRtcTransport { transport_id, dtls_parameters } => {
             let j = state.joined()?;
-            j.room.connect_transport(&j.peer_id, id, req.dtls_parameters).await?;
+            j.room.connect_transport(&j.peer_id, transport_id, dtls_parameters).await?;
             Ok(json!({}))
         }
-        "produce" => {
-            let req: Produce = parse(payload)?;
-            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
-            let app_data = app_data_object(req.app_data)?;
+        Request::Produce { transport_id, kind, rtp_parameters, app_data } => {
             let j = state.joined()?;
-            let producer_id = j.room.produce(&j.peer_id, Some(id), req.kind, req.rtp_parameters, app_data).await?;
+            let producer_id = j.room.produce(&j.peer_id, Some(transport_id), kind, rtp_parameters, app_data).await?;
             Ok(json!({ "id": producer_id.to_string() }))
         }
-        "consume" => {
-            let req: Consume = parse(payload)?;
-            let transport_id: TransportId = parse_id(&req.transport_id, "transportId")?;
-            let producer_id: ProducerId = parse_id(&req.producer_id, "producerId")?;
+        Request::Consume { transport_id, producer_id, rtp_capabilities } => {
             let j = state.joined()?;
-            let data = j.room.consume(&j.peer_id, Some(transport_id), producer_id, req.rtp_capabilities, true).await?;
+            let data = j.room.consume(&j.peer_id, Some(transport_id), producer_id, rtp_capabilities, true).await?;
             Ok(consumer_json(&data))
         }
-        "resumeConsumer" | "pauseConsumer" => {
-            let req: ConsumerRef = parse(payload)?;
-            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+        Request::SetConsumerPaused { consumer_id, paused } => {
             let j = state.joined()?;
-            j.room.set_consumer_paused(&j.peer_id, id, event == "pauseConsumer").await?;
+            j.room.set_consumer_paused(&j.peer_id, consumer_id, paused).await?;
             Ok(json!({}))
         }
-        "setConsumerPreferredLayers" => {
-            let req: PreferredLayers = parse(payload)?;
-            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+        Request::SetConsumerPreferredLayers { consumer_id, layers } => {
             let j = state.joined()?;
-            let layers =
-                octo_ipc::ConsumerLayers { spatial_layer: req.spatial_layer, temporal_layer: req.temporal_layer };
-            j.room.set_consumer_preferred_layers(&j.peer_id, id, layers).await?;
+            j.room.set_consumer_preferred_layers(&j.peer_id, consumer_id, layers).await?;
             Ok(json!({}))
         }
-        "setConsumerPriority" => {
-            let req: Priority = parse(payload)?;
-            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+        Request::SetConsumerPriority { consumer_id, priority } => {
             let j = state.joined()?;
-            j.room.set_consumer_priority(&j.peer_id, id, req.priority).await?;
+            j.room.set_consumer_priority(&j.peer_id, consumer_id, priority).await?;
             Ok(json!({}))
         }
-        "requestConsumerKeyFrame" => {
-            let req: ConsumerRef = parse(payload)?;
-            let id: ConsumerId = parse_id(&req.consumer_id, "consumerId")?;
+        Request::RequestConsumerKeyFrame { consumer_id } => {
             let j = state.joined()?;
-            j.room.request_key_frame(&j.peer_id, id).await?;
+            j.room.request_key_frame(&j.peer_id, consumer_id).await?;
             Ok(json!({}))
         }
-        "pauseProducer" | "resumeProducer" | "closeProducer" => {
-            let req: ProducerRef = parse(payload)?;
-            let id: ProducerId = parse_id(&req.producer_id, "producerId")?;
+        Request::SetProducerPaused { producer_id, paused } => {
             let j = state.joined()?;
-            match event {
-                "closeProducer" => j.room.close_producer(&j.peer_id, id).await?,
-                _ => j.room.set_producer_paused(&j.peer_id, id, event == "pauseProducer").await?,
-            }
+            j.room.set_producer_paused(&j.peer_id, producer_id, paused).await?;
             Ok(json!({}))
         }
-        "restartIce" => {
-            let req: TransportRef = parse(payload)?;
-            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
+        Request::CloseProducer { producer_id } => {
             let j = state.joined()?;
-            let ice = j.room.restart_ice(&j.peer_id, id).await?;
+            j.room.close_producer(&j.peer_id, producer_id).await?;
+            Ok(json!({}))
+        }
+        Request::RestartIce { transport_id } => {
+            let j = state.joined()?;
+            let ice = j.room.restart_ice(&j.peer_id, transport_id).await?;
             Ok(json!({ "iceParameters": ice_parameters_json(&ice) }))
         }
-        "getStats" => {
-            let req: StatsRef = parse(payload)?;
-            let id: TransportId = parse_id(&req.id, "id")?;
+        Request::GetStats { id } => {
             let j = state.joined()?;
             Ok(match j.room.get_stats(&j.peer_id, id.0).await? {
                 StatsTarget::Transport(s) => json!([transport_stats_json(&s)]),
                 StatsTarget::Producer(s) | StatsTarget::Consumer(s) => to_json(&s),
             })
         }
-        "produceData" => {
-            let req: ProduceData = parse(payload)?;
-            let id: TransportId = parse_id(&req.transport_id, "transportId")?;
-            let app_data = app_data_object(req.app_data)?;
+        Request::ProduceData { transport_id, sctp_stream_parameters, label, protocol, app_data } => {
             let j = state.joined()?;
             let data_producer_id = j
                 .room
-                .produce_data(&j.peer_id, id, req.sctp_stream_parameters, req.label, req.protocol, app_data)
+                .produce_data(&j.peer_id, transport_id, sctp_stream_parameters, label, protocol, app_data)
                 .await?;
             Ok(json!({ "id": data_producer_id.to_string() }))
         }
-        "consumeData" => {
-            let req: ConsumeData = parse(payload)?;
-            let transport_id: TransportId = parse_id(&req.transport_id, "transportId")?;
-            let data_producer_id: octo_ipc::DataProducerId = parse_id(&req.data_producer_id, "dataProducerId")?;
+        Request::ConsumeData { transport_id, data_producer_id } => {
             let j = state.joined()?;
             let data = j.room.consume_data(&j.peer_id, transport_id, data_producer_id).await?;
             Ok(json!({
@@ -298,7 +151,6 @@ pub(super) async fn handle(
                 "protocol": data.protocol,
             }))
         }
-        other => Err(SignalError::new(Code::UnknownEvent, format!("unknown event {other:?}"))),
     }
 }
 
@@ -420,6 +272,7 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
 mod tests {
     use super::*;
     use crate::signaling::{Dialect, dialect_of};
+    use octo_ipc::MediaKind;
 
     #[test]
     fn shared_event_names_follow_the_joined_dialect_or_the_payload() {

@@ -10,6 +10,7 @@ mod rtcp;
 mod sctp;
 mod srtp;
 mod stun;
+mod tcp;
 #[cfg(feature = "testing")]
 mod worker;
 
@@ -18,6 +19,7 @@ pub use rtcp::{nack, rtcp_compound, transport_cc};
 pub use sctp::{dcep, sctp_association, sctp_seed_packets};
 pub use srtp::{SRTP_MASTER_KEY, SRTP_MASTER_SALT, srtp_unprotect};
 pub use stun::{ICE_PASSWORD, ICE_UFRAG, ice_lite, stun};
+pub use tcp::tcp_framing;
 #[cfg(feature = "testing")]
 pub use worker::{WorkerFuzzer, worker_datagrams};
 
