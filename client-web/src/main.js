@@ -6,6 +6,7 @@ import { Call } from './call.js';
 import { setupChat } from './chat.js';
 import { callErrorMessage, mediaErrorMessage, nameProblem, roomProblem } from './messages.js';
 import { setupReactions } from './reactions.js';
+import { setupShortcuts } from './shortcuts.js';
 import { decode } from './wire.js';
 
 const $ = (id) => document.getElementById(id);
@@ -588,6 +589,8 @@ call.on('activeSpeaker', ({ peerId }) => {
 const chat = setupChat(call);
 call.on('chatHistory', (lines) => chat.history(lines));
 const reactions = setupReactions(call, (peerId) => tiles.get(`${peerId}/camera`), reportWarning);
+const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+setupShortcuts(document, { mic: ui.micBtn, cam: ui.camBtn, chat: document.getElementById('chat-btn') }, () => !ui.callView.hidden, isMac);
 call.on('data', ({ peerId, data }) => {
   const msg = decode(data);
   if (msg?.type === 'reaction') reactions.show(peerId, msg.emoji);

@@ -52,6 +52,37 @@ test('on a phone in portrait every control is on screen and clickable, the chat 
   assert.ok(await ann.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the call scrolls sideways');
 });
 
+test('keyboard shortcuts: Ctrl+D mutes and unmutes, Ctrl+E turns the camera off and on, Ctrl+Alt+C opens and closes the chat', async () => {
+  assert.equal(await bob.page.getAttribute('#mic-btn', 'aria-keyshortcuts'), 'Ctrl+D');
+  assert.equal(await bob.page.getAttribute('#cam-btn', 'title'), 'Camera (Ctrl+E)');
+  const seenByAnn = (what, value) => until(5000, async () => (await tileOf(ann, bob.peerId))?.[what] === value);
+  await bob.page.keyboard.press('Control+d');
+  assert.equal(await bob.page.textContent('#mic-btn'), 'Unmute');
+  assert.equal(await seenByAnn('mic', 'off'), true, 'Ann does not see Bob muted');
+  await bob.page.keyboard.press('Control+d');
+  assert.equal(await bob.page.textContent('#mic-btn'), 'Mute');
+  assert.equal(await seenByAnn('mic', 'on'), true, 'Ann does not see Bob unmuted');
+  await bob.page.keyboard.press('Control+e');
+  assert.equal(await bob.page.textContent('#cam-btn'), 'Start camera');
+  assert.equal(await seenByAnn('cam', 'off'), true, "Ann still sees Bob's camera on");
+  await bob.page.keyboard.press('Control+e');
+  assert.equal(await seenByAnn('cam', 'on'), true, "Ann does not see Bob's camera back");
+  await bob.page.keyboard.press('Control+Alt+c');
+  assert.equal(await bob.page.isVisible('#chat'), true, 'the chat did not open');
+  // Typing in the chat, the shortcuts still work (as in Meet), and the text is untouched.
+  await bob.page.fill('#chat-input', 'typing');
+  await bob.page.focus('#chat-input');
+  await bob.page.keyboard.press('Control+d');
+  assert.equal(await bob.page.textContent('#mic-btn'), 'Unmute');
+  assert.equal(await bob.page.inputValue('#chat-input'), 'typing');
+  await bob.page.keyboard.press('Control+d');
+  await bob.page.keyboard.press('Control+Alt+c');
+  assert.equal(await bob.page.isVisible('#chat'), false, 'the chat did not close');
+  // Plain D and E do nothing.
+  await bob.page.keyboard.press('d');
+  assert.equal(await bob.page.textContent('#mic-btn'), 'Mute');
+});
+
 test('after Leave no camera, microphone or screen track is live, and Join turns them on again', async () => {
   await bob.page.click('#screen-btn');
   await until(10000, async () => (await tiles(bob)).some((t) => t.kind === 'screen'));

@@ -231,10 +231,10 @@ impl Room {
             far_worker: far.worker,
             far_pid: far.worker_pid,
         };
-        let pipe = self
-            .far_pipes()?
-            .find(&key)
-            .ok_or_else(|| RoomError::Unavailable(format!("no pipe open to node {from}'s worker {}", far.worker)))?;
+        let pipe =
+            self.far_pipes()?.find_or_await(&key).await.ok_or_else(|| {
+                RoomError::Unavailable(format!("no pipe open to node {from}'s worker {}", far.worker))
+            })?;
         match origin {
             Origin::Producer(producer_id) => {
                 let consumer_id = ConsumerId(rand::random());

@@ -98,6 +98,20 @@ impl FarPipes {
         self.lock_accepted().get(key).cloned().filter(current)
     }
 
+    /// The pipe of `key` as [`Self::find`] gives it, but if this node is opening that pipe right
+    /// now, once the opening is done: the other node holds its end (and may use it, asking for a
+    /// producer across) from the moment it answered our `OpenPipe`, while ours is still being
+    /// connected.
+    pub async fn find_or_await(&self, key: &FarKey) -> Option<FarPipe> {
+        if let Some(pipe) = self.find(key) {
+            return Some(pipe);
+        }
+        let cell = self.lock_opened().get(key).cloned()?;
+        // Waits for an opening under way; with none, initialises nothing (and leaves the cell as it is).
+        cell.get_or_try_init(|| async { Err::<FarPipe, ()>(()) }).await.ok()?;
+        self.find(key)
+    }
+
     /// Opens the pipe of `key` from our side: our end, the other node's (it connects to ours), then
     /// ours connected to it.
     async fn open(&self, key: &FarKey) -> Result<FarPipe, RoomError> {
