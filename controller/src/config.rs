@@ -67,6 +67,10 @@ pub struct Args {
     /// candidates, below the UDP ones), for networks that block UDP. `--rtc-tcp false` turns it off.
     #[arg(long, env = "OCTO_RTC_TCP", default_value_t = true, action = clap::ArgAction::Set)]
     pub rtc_tcp: bool,
+    /// Pace video to each subscriber at 2.5× its downlink estimate (experimental, off: in the load
+    /// generator's capped-viewer run it lets the estimate overshoot the cap; see RELIABILITY.md).
+    #[arg(long, env = "OCTO_PACE_VIDEO", default_value_t = false, action = clap::ArgAction::Set)]
+    pub pace_video: bool,
     /// Serve static files from this directory at `/` instead of the built-in client (any front-end,
     /// same-origin with signaling).
     #[arg(long, env = "OCTO_WEB_ROOT")]
@@ -224,6 +228,7 @@ struct FileConfig {
     rtc_port: Option<u16>,
     rtc_announced_address: Option<String>,
     rtc_tcp: Option<bool>,
+    pace_video: Option<bool>,
     web_root: Option<PathBuf>,
     auth_secret: Option<String>,
     max_peers_per_room: Option<usize>,

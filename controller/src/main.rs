@@ -89,6 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         port_base: args.rtc_port,
         announced_address: args.rtc_announced_address,
         tcp: args.rtc_tcp,
+        pace_video: args.pace_video,
     };
 
     let mut sigterm = signal(SignalKind::terminate())?;

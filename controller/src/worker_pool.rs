@@ -53,11 +53,13 @@ pub struct MediaListen {
     pub announced_address: Option<String>,
     /// ICE-TCP beside UDP.
     pub tcp: bool,
+    /// Video paced at 2.5× each subscriber's downlink estimate (worker `--pace-video`).
+    pub pace_video: bool,
 }
 
 impl Default for MediaListen {
     fn default() -> Self {
-        Self { ips: vec![[127, 0, 0, 1].into()], port_base: 0, announced_address: None, tcp: true }
+        Self { ips: vec![[127, 0, 0, 1].into()], port_base: 0, announced_address: None, tcp: true, pace_video: false }
     }
 }
 
@@ -76,6 +78,9 @@ impl MediaListen {
         }
         if self.tcp {
             args.push("--rtc-tcp".to_owned());
+        }
+        if self.pace_video {
+            args.push("--pace-video".to_owned());
         }
         args
     }

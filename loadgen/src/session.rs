@@ -394,11 +394,11 @@ impl Session {
         let request =
             json!({"transportId": transport_id, "producerId": producer, "rtpCapabilities": p.rtp_capabilities});
         // Through another node of a cluster, a producer made a moment ago may not have reached
-        // this node yet: it is `not_found` for a few milliseconds.
+        // this node yet: it is `not_found` for a few milliseconds (seconds on a loaded machine).
         let mut tries = 0;
         let data = loop {
             match p.octo()?.request("consume", request.clone()) {
-                Err(SignalingError::Refused { code, .. }) if code == "not_found" && tries < 20 => {
+                Err(SignalingError::Refused { code, .. }) if code == "not_found" && tries < 50 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(100));
                 }

@@ -12,7 +12,17 @@ fn run(args: &[&str]) -> Value {
     run_with_window(1500, 300, args)
 }
 
+/// One load generator run at a time: each starts its own `octo` (two, with `--cluster 2`) and its
+/// figures — an estimator's layer choice, a cluster's propagation — are the machine's; two at once
+/// on a 2-core runner measure each other.
+static ONE_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_run() -> std::sync::MutexGuard<'static, ()> {
+    ONE_RUN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run_with_window(window_ms: u64, settle_ms: u64, args: &[&str]) -> Value {
+    let _one = one_run();
     let json = std::env::temp_dir().join(format!("octo-loadgen-smoke-{}-{}.json", std::process::id(), args.join("-")));
     let (window, settle) = (window_ms.to_string(), settle_ms.to_string());
     let output = Command::new(bin("octo-loadgen"))
@@ -210,6 +220,7 @@ fn events_sent_right_after_connecting_are_answered() {
 /// through both, every sampled packet intact. Which is faster lives in BENCHMARKS.md.
 #[test]
 fn compare_smoke_media_flows_through_octo_and_janus() {
+    let _one = one_run();
     assert!(
         std::path::Path::new("/usr/bin/janus").is_file(),
         "/usr/bin/janus is missing: install Debian's `janus` package (.ci/run does)"

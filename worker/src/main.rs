@@ -14,7 +14,7 @@ use octo_worker::logging::Logging;
 const DEFAULT_CHANNEL_FD: RawFd = 3;
 
 const USAGE: &str = "octo-worker [--channel-fd N] [--rtc-listen IP:PORT]... [--rtc-announced-address HOST]
-            [--rtc-tcp] [--log-filter FILTER]
+            [--rtc-tcp] [--pace-video] [--log-filter FILTER]
 Started by `octo`; speaks octo-ipc frames on fd N (default 3) and receives WebRTC media on the
 --rtc-listen UDP addresses (default 127.0.0.1:0; port 0 picks a free port) and, with --rtc-tcp, over
 ICE-TCP on the same addresses and ports (another port where the TCP one is taken). Logs with the filter
@@ -38,6 +38,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rtc-listen" => media.listen.push(value("--rtc-listen")?.parse().context("--rtc-listen")?),
             "--rtc-announced-address" => media.announced_address = Some(value("--rtc-announced-address")?),
             "--rtc-tcp" => media.tcp = true,
+            "--pace-video" => media.pace_video = true,
             "--log-filter" => log_filter = Some(value("--log-filter")?),
             "--help" | "-h" => {
                 println!("{USAGE}");

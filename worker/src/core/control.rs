@@ -152,7 +152,8 @@ impl Worker {
             max_message_size: options.max_sctp_message_size,
         });
         let rtcp_ssrc = self.rng.ssrc();
-        let transport = Transport::new(transport_id, IceLite::new(ufrag, password), sctp, rtcp_ssrc);
+        let mut transport = Transport::new(transport_id, IceLite::new(ufrag, password), sctp, rtcp_ssrc);
+        transport.paced = self.pace_video;
         let data = WebRtcTransportData {
             id: transport_id,
             ice_parameters: transport.ice_parameters(),

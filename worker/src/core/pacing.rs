@@ -26,7 +26,7 @@ pub struct Paced {
 pub type TransportPacer = Pacer<Paced>;
 
 fn pacing_rate(transport: &Transport) -> Option<f64> {
-    transport.bwe.as_ref().map(|b| b.estimate_bps() as f64 * PACING_FACTOR)
+    transport.bwe.as_ref().filter(|_| transport.paced).map(|b| b.estimate_bps() as f64 * PACING_FACTOR)
 }
 
 /// Sends `p` now or holds it in its transport's pacer (`video`: it may wait).

@@ -93,6 +93,8 @@ pub struct Transport {
     pub pacer: super::pacing::TransportPacer,
     /// In the worker's list of transports whose pacer holds packets.
     pub pacing_listed: bool,
+    /// Whether its video goes through the pacer (the worker's `pace_video`).
+    pub paced: bool,
     /// The probator stream's next sequence number (probe padding).
     pub probator_seq: u16,
     /// The RTCP CNAME of every producer on this transport.
@@ -136,6 +138,7 @@ impl Transport {
             probe: None,
             pacer: Default::default(),
             pacing_listed: false,
+            paced: false,
             probator_seq: 0,
             cname_for_producers: None,
             rtcp_ssrc,

@@ -55,6 +55,8 @@ pub struct WorkerConfig {
     /// timestamps in sender reports.
     pub epoch: Instant,
     pub epoch_unix: Duration,
+    /// Pace video to transports with a downlink estimate (`pacer.rs`); off, it leaves at once.
+    pub pace_video: bool,
 }
 
 /// Counters of datagrams dropped before they reached a transport.
@@ -93,6 +95,7 @@ pub struct Worker {
     pub(super) counters: WorkerCounters,
     pub(super) closed: bool,
     pub(super) epoch: Instant,
+    pub(super) pace_video: bool,
     pub(super) epoch_unix: Duration,
     /// The latest time the core was told about, for stats that need one.
     pub(super) last_now: Option<Instant>,
@@ -148,6 +151,7 @@ impl Worker {
             counters: WorkerCounters::default(),
             closed: false,
             epoch: config.epoch,
+            pace_video: config.pace_video,
             epoch_unix: config.epoch_unix,
             last_now: None,
             next_tick: None,

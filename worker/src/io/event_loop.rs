@@ -41,6 +41,8 @@ pub struct MediaConfig {
     pub announced_address: Option<String>,
     /// ICE-TCP: a TCP listener beside each UDP socket, on the same port when it is free.
     pub tcp: bool,
+    /// Video to a subscriber with a downlink estimate paced at 2.5× it (`core/pacer.rs`).
+    pub pace_video: bool,
 }
 
 /// Runs the worker until the controller closes the channel or sends `Close`. `set_log_filter`
@@ -83,6 +85,7 @@ pub fn run(
         sockets,
         epoch: Instant::now(),
         epoch_unix,
+        pace_video: media.pace_video,
     })?;
 
     loop {

@@ -412,6 +412,7 @@ mod tests {
                 sockets: vec![ListenSocket::tcp(LISTENER, addr, None)],
                 epoch: now,
                 epoch_unix: Duration::from_secs(1_700_000_000),
+                pace_video: false,
             })
             .unwrap();
             Self { poll, events: Events::with_capacity(64), tcp, worker, addr, now }

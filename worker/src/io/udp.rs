@@ -263,6 +263,7 @@ mod tests {
             sockets: vec![ListenSocket::udp(SocketId(0), local, None)],
             epoch: now,
             epoch_unix: Duration::from_secs(1_700_000_000),
+            pace_video: false,
         })
         .unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

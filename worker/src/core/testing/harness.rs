@@ -64,6 +64,8 @@ impl Harness {
             sockets,
             epoch: now,
             epoch_unix: Duration::from_secs(1_700_000_000),
+            // The core's tests run the pacer (it is opt-in in production): its path stays tested.
+            pace_video: true,
         })
         .unwrap();
         let mut h = Self {
