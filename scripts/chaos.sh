@@ -10,24 +10,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A filter=(
-  [hung]="web_e2e hung_worker_replaced"
-  [killed]="web_e2e worker_killed_tiles_kept"
-  [server]="web_e2e server_killed_and_restarted"
-  [other-rooms]="worker_death a_killed_worker_costs"
-  [loss]="web_e2e five_percent_loss"
-  [path]="web_e2e ice_restart_after_a_broken_path"
-  [shaped]="web_e2e a_downlink_at_half"
-)
-# What each case prints that is its figure (a line of the test's output).
-declare -A figure=(
-  [hung]="replaced after"
-  [killed]="media flowing again"
-  [server]="call back"
-  [other-rooms]="room B across it"
-  [loss]="\"who\""
-  [path]="video back both ways"
-  [shaped]="Lia behind"
+# Each test case: its test binary, the test name filter, and what its figure line contains.
+declare -A case=(
+  [hung]='web_e2e|hung_worker_replaced|replaced after'
+  [killed]='web_e2e|worker_killed_tiles_kept|media flowing again'
+  [server]='web_e2e|server_killed_and_restarted|call back'
+  [other-rooms]='worker_death|a_killed_worker_costs|room B across it'
+  [loss]='web_e2e|five_percent_loss|"who"'
+  [path]='web_e2e|ice_restart_after_a_broken_path|video back both ways'
+  [shaped]='web_e2e|a_downlink_at_half|Lia behind'
 )
 order=(hung killed server other-rooms loss path shaped flood)
 cases=("$@")
@@ -55,15 +46,15 @@ for c in "${cases[@]}"; do
 import json; s=json.load(open('$json'))['steps'][-1]; f=s['flood']
 print(f\"{f['sent_per_s']:.0f} garbage/s, {f['worker_drops']} dropped by the worker; call loss {s['loss_percent']:.3f} %, p99 {s['latency_p99_ms']:.1f} ms\")" 2>/dev/null || echo "no figures")
   else
-    [ -n "${filter[$c]:-}" ] || { echo "unknown case $c (cases: ${order[*]})"; exit 2; }
-    read -r binary name <<<"${filter[$c]}"
+    [ -n "${case[$c]:-}" ] || { echo "unknown case $c (cases: ${order[*]})"; exit 2; }
+    IFS='|' read -r binary name fig <<<"${case[$c]}"
     # --include-ignored: the shaped case is too heavy for the CI runner's test command.
     if cargo test -q -p octo-tests --test "$binary" -- --nocapture --include-ignored "$name" >"$log" 2>&1; then
       verdict=pass
     else
       verdict=FAIL
     fi
-    line=$(grep -v '^\[octo\]' "$log" | grep -m2 -- "${figure[$c]}" | tr '\n' ' ' || true)
+    line=$(grep -v '^\[octo\]' "$log" | grep -m2 -- "$fig" | tr '\n' ' ' || true)
   fi
   [ "$verdict" = pass ] || failed=1
   summary+=("$(printf '%-12s %-5s %4ss  %s' "$c" "$verdict" "$(($(date +%s) - start))" "${line:-(no figure line; see $log)}")")
