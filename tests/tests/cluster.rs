@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use octo_tests::interop::media::PeerMedia;
-use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
+
+use octo_tests::interop::peer::{Str0mPeer, drive_peers};
 use octo_tests::interop::signaled::{SignaledPeer, Subscriber, ack_data};
 use octo_tests::interop::source::Source;
 use octo_tests::redis::RedisServer;
@@ -29,16 +29,7 @@ fn node(redis: &RedisServer, id: &str) -> anyhow::Result<Octo> {
 }
 
 fn publish(octo: &Octo, room: &str) -> anyhow::Result<(SignaledPeer, [String; 2])> {
-    let mut publisher = SignaledPeer::join(
-        octo.addr,
-        room,
-        "publisher",
-        "send",
-        |_| Ok(PeerMedia::chrome_like_sender()),
-        DtlsSide::Str0mClient,
-    )?;
-    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "cluster-pub")?;
-    Ok((publisher, [video, audio]))
+    SignaledPeer::publisher(octo.addr, room, (VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "cluster-pub")
 }
 
 fn connect_all(publisher: &mut SignaledPeer, subs: &mut [Subscriber]) -> anyhow::Result<()> {

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use octo_tests::interop::media::{PeerMedia, parse_vp8_payload};
-use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
+use octo_tests::interop::media::parse_vp8_payload;
+use octo_tests::interop::peer::{Str0mPeer, drive_peers};
 use octo_tests::interop::signaled::{SignaledPeer, Subscriber};
 use octo_tests::interop::source::Source;
 use octo_tests::{Octo, http_get, wait_for};
@@ -32,16 +32,7 @@ fn metric(metrics: SocketAddr, name: &str, worker: usize) -> anyhow::Result<f64>
 /// The publisher: joined with a send transport, producing VP8 and Opus; returns it and the
 /// (video, audio) producer ids.
 fn publish(octo: &Octo) -> anyhow::Result<(SignaledPeer, [String; 2])> {
-    let mut publisher = SignaledPeer::join(
-        octo.addr,
-        ROOM,
-        "publisher",
-        "send",
-        |_| Ok(PeerMedia::chrome_like_sender()),
-        DtlsSide::Str0mClient,
-    )?;
-    let (video, audio) = publisher.publish_vp8_and_opus((VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")?;
-    Ok((publisher, [video, audio]))
+    SignaledPeer::publisher(octo.addr, ROOM, (VIDEO_SSRC, VIDEO_RTX_SSRC, AUDIO_SSRC), "pipes-publisher")
 }
 
 /// Sends media for `time` while driving `peers` (the publisher first).

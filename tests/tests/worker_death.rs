@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use octo_tests::Octo;
-use octo_tests::interop::media::PeerMedia;
-use octo_tests::interop::peer::{DtlsSide, Str0mPeer, drive_peers};
+
+use octo_tests::interop::peer::{Str0mPeer, drive_peers};
 use octo_tests::interop::signaled::{SignaledPeer, Subscriber};
 use octo_tests::interop::source::Source;
 
@@ -22,17 +22,9 @@ struct Room {
 
 impl Room {
     fn join(octo: &Octo, name: &str, ssrc_base: u32) -> anyhow::Result<Self> {
-        let mut publisher = SignaledPeer::join(
-            octo.addr,
-            name,
-            "publisher",
-            "send",
-            |_| Ok(PeerMedia::chrome_like_sender()),
-            DtlsSide::Str0mClient,
-        )?;
-        let (video, audio) = publisher
-            .publish_vp8_and_opus((ssrc_base + 1, ssrc_base + 2, ssrc_base + 3), &format!("{name}-publisher"))?;
-        let subscriber = Subscriber::join(octo.addr, name, "subscriber", &[video, audio])?;
+        let ssrcs = (ssrc_base + 1, ssrc_base + 2, ssrc_base + 3);
+        let (publisher, producers) = SignaledPeer::publisher(octo.addr, name, ssrcs, &format!("{name}-publisher"))?;
+        let subscriber = Subscriber::join(octo.addr, name, "subscriber", &producers)?;
         Ok(Self { publisher, subscriber, source: Source::new(ssrc_base + 1, ssrc_base + 3) })
     }
 

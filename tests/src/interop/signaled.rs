@@ -96,6 +96,27 @@ impl SignaledPeer {
         Ok(data["id"].as_str().context("producer id")?.to_owned())
     }
 
+    /// A publisher named "publisher" in `room`: joined with a send transport (Chrome's sender
+    /// shapes, the str0m end the DTLS client), producing VP8 + RTX and Opus on `ssrcs` (video,
+    /// rtx, audio); returns it and the (video, audio) producer ids.
+    pub fn publisher(
+        addr: SocketAddr,
+        room: &str,
+        ssrcs: (u32, u32, u32),
+        cname: &str,
+    ) -> anyhow::Result<(SignaledPeer, [String; 2])> {
+        let mut publisher = SignaledPeer::join(
+            addr,
+            room,
+            "publisher",
+            "send",
+            |_| Ok(PeerMedia::chrome_like_sender()),
+            DtlsSide::Str0mClient,
+        )?;
+        let (video, audio) = publisher.publish_vp8_and_opus(ssrcs, cname)?;
+        Ok((publisher, [video, audio]))
+    }
+
     /// Declares a VP8 (with RTX) and an Opus stream in str0m (mids "0" and "1") and produces both;
     /// returns the (video, audio) producer ids.
     pub fn publish_vp8_and_opus(
