@@ -45,8 +45,11 @@ test('three people join through the lobby; within 10 s each decodes the others\'
     const mirrored = await p.page.$eval('.tile.self video', (v) => getComputedStyle(v).transform);
     assert.match(mirrored, /^matrix\(-1, 0, 0, 1/);
   }
-  // The connection dots come from the stats (every 2 s).
-  const dot = await until(5000, async () => (await tileOf(ann, bob.peerId))?.conn);
+  // The connection dots come from the stats (every 2 s). The first window after joining may read
+  // 'poor' on a loaded runner (three encoders starting: jitter over 100 ms); on loopback the dot
+  // must settle on 'good'.
+  let dot;
+  await until(8000, async () => (dot = (await tileOf(ann, bob.peerId))?.conn) === 'good');
   assert.equal(dot, 'good');
 
   if (ARTIFACTS) {
