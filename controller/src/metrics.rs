@@ -87,11 +87,13 @@ pub async fn render(state: &MetricsState) -> String {
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
-    let series: [(&str, &str, &str, Field); 26] = [
+    let series: [(&str, &str, &str, Field); 28] = [
         ("octo_routers", "gauge", "Routers.", |m| m.routers),
         ("octo_transports", "gauge", "WebRTC transports.", |m| m.transports),
         ("octo_producers", "gauge", "Producers (not counting piped copies).", |m| m.producers),
         ("octo_consumers", "gauge", "Consumers (not counting pipe consumers).", |m| m.consumers),
+        ("octo_data_producers", "gauge", "Data producers (a peer's DataChannels to the room).", |m| m.data_producers),
+        ("octo_data_consumers", "gauge", "Data consumers (a peer's DataChannels from others).", |m| m.data_consumers),
         ("octo_pipe_transports", "gauge", "Pipe transports to other workers.", |m| m.pipe_transports),
         ("octo_pipe_producers", "gauge", "Producers piped in from other workers.", |m| m.pipe_producers),
         ("octo_pipe_consumers", "gauge", "Consumers piping producers out to other workers.", |m| m.pipe_consumers),

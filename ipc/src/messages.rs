@@ -444,6 +444,11 @@ pub struct WorkerMetrics {
     /// The worker's ICE-TCP connections (filled in by its IO shell, which owns them).
     #[serde(default)]
     pub ice_tcp: IceTcpMetrics,
+    /// DataChannel endpoints: data producers and data consumers.
+    #[serde(default)]
+    pub data_producers: u64,
+    #[serde(default)]
+    pub data_consumers: u64,
 }
 
 /// ICE-TCP connections of a worker: open now, and what became of the others.

@@ -297,6 +297,8 @@ impl Worker {
             transports: self.transports.len() as u64 - pipe_transports,
             producers: self.producers.len() as u64 - pipe_producers,
             consumers: self.consumers.len() as u64 - pipe_consumers,
+            data_producers: self.data_producers.len() as u64,
+            data_consumers: self.data_consumers.len() as u64,
             pipe_transports,
             pipe_producers,
             pipe_consumers,

@@ -14,6 +14,10 @@
 /// well under a millisecond.
 pub const WINDOW: u32 = 1 << 16;
 
+/// How far behind the cumulative TSN a FORWARD-TSN may be and still go to the library (which
+/// ignores it): far more than any reordering, far less than the 2^31 where "behind" turns "ahead".
+const STALE_LIMIT: u32 = 1 << 30;
+
 const COMMON_HEADER_LEN: usize = 12;
 const CHUNK_HEADER_LEN: usize = 4;
 const DATA: u8 = 0;
@@ -34,15 +38,7 @@ impl ForwardTsnGuard {
     /// Whether `packet` may go to the library; learns the peer's TSNs from the packets it admits.
     /// Malformed chunk lists are admitted: the library rejects them itself.
     pub fn admit(&mut self, packet: &[u8]) -> bool {
-        // Checked before anything is learned, so a refused packet teaches nothing.
-        let refused = chunks(packet).any(|(kind, value)| {
-            kind == FORWARD_TSN
-                && u32_at(value, 0).is_some_and(|n| match self.cumulative {
-                    None => true,
-                    Some(c) => ahead(n, c).is_some_and(|d| d > WINDOW),
-                })
-        });
-        if refused {
+        if !self.safe_for_library(packet) {
             return false;
         }
         for (kind, value) in chunks(packet) {
@@ -69,6 +65,37 @@ impl ForwardTsnGuard {
                         }
                         self.cumulative = Some(n);
                         self.advance();
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Whether no FORWARD-TSN in `packet` can make the library walk far, judged chunk by chunk
+    /// against an estimate of the cumulative TSN at that chunk, before anything is learned (a
+    /// refused packet teaches nothing). The estimate follows INIT and admitted FORWARD-TSNs but
+    /// not DATA, so it never runs ahead of the library's own cumulative TSN and trails it by at
+    /// most what the packet's DATA chunks advance (a window or two): a FORWARD-TSN within
+    /// [`WINDOW`] ahead of the estimate is as close or behind for the library. Judging every
+    /// chunk against the packet's first value instead let a second FORWARD-TSN just under 2^31
+    /// past the first one through (fuzzer-found). A stale FORWARD-TSN is let through only when
+    /// it is less than 2^30 behind, since one nearly 2^31 behind would read as 2^31 ahead once
+    /// the library's cumulative TSN moved past the estimate.
+    fn safe_for_library(&self, packet: &[u8]) -> bool {
+        let mut estimate = self.cumulative;
+        for (kind, value) in chunks(packet) {
+            match (kind, estimate) {
+                (INIT | INIT_ACK, None) => estimate = u32_at(value, 12).map(|t| t.wrapping_sub(1)),
+                (FORWARD_TSN, _) => {
+                    let Some(n) = u32_at(value, 0) else { continue };
+                    let Some(c) = estimate else { return false };
+                    match ahead(n, c) {
+                        Some(d) if d > WINDOW => return false,
+                        Some(_) => estimate = Some(n),
+                        None if c.wrapping_sub(n) > STALE_LIMIT => return false,
+                        None => {}
                     }
                 }
                 _ => {}
@@ -185,6 +212,31 @@ mod tests {
         }
         assert!(!guard.admit(&tsn_chunk(FORWARD_TSN, 2 + WINDOW)));
         assert_eq!(guard.cumulative, Some(1));
+    }
+
+    #[test]
+    fn a_second_forward_tsn_in_one_packet_is_judged_from_where_the_first_left_it() {
+        // The fuzzer's second hang: the first chunk moves the cumulative TSN a window on, and the
+        // second, which is "behind" the packet's starting point, is nearly 2^31 past the first.
+        let mut guard = ForwardTsnGuard::default();
+        assert!(guard.admit(&init(1000)));
+        let first = 999 + WINDOW;
+        let far = first.wrapping_add((1 << 31) - 10);
+        let both = [tsn_chunk(FORWARD_TSN, first), tsn_chunk(FORWARD_TSN, far)[COMMON_HEADER_LEN..].to_vec()].concat();
+        assert!(!guard.admit(&both));
+        assert_eq!(guard.cumulative, Some(999), "a refused packet teaches nothing");
+        // In order and close together, two in one packet are fine.
+        let near = [tsn_chunk(FORWARD_TSN, 1010), tsn_chunk(FORWARD_TSN, 1020)[COMMON_HEADER_LEN..].to_vec()].concat();
+        assert!(guard.admit(&near));
+        assert_eq!(guard.cumulative, Some(1020));
+    }
+
+    #[test]
+    fn a_stale_forward_tsn_is_admitted_unless_it_is_nearly_half_the_space_behind() {
+        let mut guard = ForwardTsnGuard::default();
+        assert!(guard.admit(&init(1 << 31)));
+        assert!(guard.admit(&tsn_chunk(FORWARD_TSN, (1 << 31) - 100)));
+        assert!(!guard.admit(&tsn_chunk(FORWARD_TSN, (1 << 31) - 2 - STALE_LIMIT)));
     }
 
     #[test]
