@@ -17,3 +17,4 @@ pub mod report;
 pub mod scenario;
 pub mod session;
 pub mod signaling;
+pub mod soak;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use octo_ipc::Protocol;
+use octo_loadgen::octo::LaunchOptions;
 use octo_loadgen::scenario::{self, Kind, Options, Ramp, Target};
 use octo_loadgen::session::{DownlinkCaps, MediaOptions};
 
@@ -184,6 +185,25 @@ enum Command {
         #[arg(long, default_value_t = octo_loadgen::figures::MAX_P99_MS)]
         max_p99_ms: f64,
     },
+    /// Rooms open and close for --minutes on an Octo the load generator starts (default 2
+    /// workers); afterwards every object gauge must be zero, descriptors back at their baseline
+    /// and memory level (see RELIABILITY.md). Exits nonzero on FAIL.
+    Soak {
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Rooms open at once.
+        #[arg(long, default_value_t = 4)]
+        rooms: usize,
+        /// Peers per room, each publishing and consuming all the others.
+        #[arg(long, default_value_t = 3)]
+        room_size: usize,
+        /// How long a room stays open (the first rooms close sooner, in turn).
+        #[arg(long, default_value_t = 20.0)]
+        room_lifetime_s: f64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 60.0)]
+        sample_s: f64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -232,6 +252,9 @@ fn main() -> anyhow::Result<()> {
         flood_pps: c.flood_pps,
     };
     let report = match cli.command {
+        Command::Soak { minutes, rooms, room_size, room_lifetime_s, sample_s } => {
+            return soak(&options, minutes, rooms, room_size, room_lifetime_s, sample_s);
+        }
         Command::Meeting { publishers } => scenario::run(Kind::Meeting, publishers.max(2), None, &options)?,
         Command::Webinar { subscribers } => scenario::run(Kind::Webinar, subscribers.max(1), None, &options)?,
         Command::Rooms { rooms } => scenario::run(Kind::Rooms, rooms.max(1), None, &options)?,
@@ -264,5 +287,40 @@ fn main() -> anyhow::Result<()> {
     // A run where no media flowed is a failure, whatever the figures say.
     let flowed = report.steps.iter().any(|s| s.received_rtp_per_s > 0.0);
     anyhow::ensure!(flowed, "no media flowed: {}", report.stop_reason.unwrap_or_default());
+    Ok(())
+}
+
+/// `soak`: see [`octo_loadgen::soak`].
+fn soak(
+    options: &Options,
+    minutes: f64,
+    rooms: usize,
+    room_size: usize,
+    room_lifetime_s: f64,
+    sample_s: f64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        options.url.is_none() && options.cluster == 0 && matches!(options.target, Target::Octo),
+        "soak starts its own Octo: no --url, --cluster or --target janus"
+    );
+    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.1));
+    let soak = octo_loadgen::soak::SoakOptions {
+        duration: seconds(minutes * 60.0),
+        rooms: rooms.max(1),
+        room_size,
+        room_lifetime: seconds(room_lifetime_s),
+        sample_every: seconds(sample_s),
+        launch: LaunchOptions {
+            bin: options.octo_bin.clone(),
+            workers: options.workers.unwrap_or(2),
+            pin_workers: false,
+            extra_args: options.octo_args.clone(),
+        },
+        media: options.media,
+        decrypt_every: options.decrypt_every,
+        json: options.json.clone(),
+    };
+    let report = octo_loadgen::soak::run(&soak)?;
+    anyhow::ensure!(report.passed, "soak failed");
     Ok(())
 }

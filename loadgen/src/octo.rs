@@ -97,6 +97,11 @@ impl Octo {
         }
     }
 
+    /// The controller's pid, when the load generator started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn connect(addr: SocketAddr, metrics_addr: Option<SocketAddr>) -> Self {
         Self { child: None, addr, metrics_addr }
     }

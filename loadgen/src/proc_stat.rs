@@ -26,6 +26,12 @@ pub fn process(pid: u32) -> Option<ProcessSample> {
     Some(sample)
 }
 
+/// How many file descriptors the process has open (entries of `/proc/<pid>/fd`); `None` once it
+/// is gone or unreadable.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
 /// The 1-minute load average: how many threads wanted the machine's CPUs.
 pub fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
@@ -101,6 +107,9 @@ mod tests {
     fn own_process_and_thread() {
         let me = process(std::process::id()).unwrap();
         assert!(me.rss_bytes > 0);
+        // Other tests open files on other threads meanwhile: only stdin, stdout and stderr are sure.
+        assert!(open_fds(std::process::id()).unwrap() >= 3);
+        assert_eq!(open_fds(u32::MAX), None);
         let start = thread_cpu();
         let mut x = 0u64;
         for i in 0..2_000_000u64 {

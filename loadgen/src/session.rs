@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use crate::janus::{JanusPeer, JanusTarget, Negotiated};
 use crate::media::send_stream::{Kind, MID_EXTENSION_ID, SendStreamConfig};
-use crate::media::{ClientSocket, Command, MediaLoop, TransportSetup, ice_ufrag_of, set_receive_buffer};
+use crate::media::{
+    ClientSocket, Command, MediaLoop, TransportSetup, TransportSummary, ice_ufrag_of, set_receive_buffer,
+};
 use crate::signaling::{LayerChange, SignalingClient, SignalingError};
 use octo_worker::core::ortc::URI_TRANSPORT_CC;
 
@@ -19,6 +21,8 @@ use octo_worker::core::ortc::URI_TRANSPORT_CC;
 pub enum PeerSignaling {
     Octo(SignalingClient),
     Janus(JanusPeer),
+    /// The peer has left (see [`Session::leave`]).
+    Left,
 }
 
 pub struct Peer {
@@ -41,6 +45,9 @@ pub struct Peer {
     pub sink: bool,
     /// Its consumers: (consumer id, kind, when it was resumed).
     pub consumer_ids: Vec<(String, Kind, Instant)>,
+    /// Its data producers' and data consumers' ids (objects only: see [`Session::produce_data`]).
+    pub data_producers: Vec<String>,
+    pub data_consumers: Vec<String>,
 }
 
 /// What every publisher sends.
@@ -107,6 +114,9 @@ pub struct Session {
     pub subscriber_transport: Protocol,
     /// The workers' UDP candidates the transports connected to, each once.
     pub worker_addrs: Vec<SocketAddr>,
+    /// Transports are created with SCTP (`sctpCapabilities`), so peers can make data producers
+    /// and consumers.
+    pub data_channels: bool,
 }
 
 impl Peer {
@@ -120,13 +130,14 @@ impl Peer {
         match &mut self.signaling {
             PeerSignaling::Octo(s) => Ok(s),
             PeerSignaling::Janus(_) => bail!("an Octo request on a Janus peer"),
+            PeerSignaling::Left => bail!("a request from a peer that has left"),
         }
     }
 
     fn janus(&mut self) -> anyhow::Result<&mut JanusPeer> {
         match &mut self.signaling {
             PeerSignaling::Janus(j) => Ok(j),
-            PeerSignaling::Octo(_) => bail!("a Janus request on an Octo peer"),
+            PeerSignaling::Octo(_) | PeerSignaling::Left => bail!("a Janus request on an Octo peer"),
         }
     }
 
@@ -134,7 +145,7 @@ impl Peer {
     pub fn layer_changes(&self) -> &[LayerChange] {
         match &self.signaling {
             PeerSignaling::Octo(s) => &s.layer_changes,
-            PeerSignaling::Janus(_) => &[],
+            PeerSignaling::Janus(_) | PeerSignaling::Left => &[],
         }
     }
 
@@ -142,6 +153,7 @@ impl Peer {
         match &mut self.signaling {
             PeerSignaling::Octo(s) => s.service(),
             PeerSignaling::Janus(j) => j.client.service(),
+            PeerSignaling::Left => Ok(()),
         }
     }
 }
@@ -164,6 +176,7 @@ impl Session {
             janus: None,
             subscriber_transport: Protocol::Udp,
             worker_addrs: Vec::new(),
+            data_channels: false,
         }
     }
 
@@ -200,6 +213,8 @@ impl Session {
             cap_kbps: None,
             sink: false,
             consumer_ids: Vec::new(),
+            data_producers: Vec::new(),
+            data_consumers: Vec::new(),
         });
         Ok(self.peers.len() - 1)
     }
@@ -213,8 +228,13 @@ impl Session {
     ) -> anyhow::Result<(usize, String, Option<SocketAddr>)> {
         let fingerprints = self.media.fingerprints.clone();
         let protocol = if direction == "recv" { self.subscriber_transport } else { Protocol::Udp };
+        let mut request = json!({"direction": direction});
+        if self.data_channels {
+            // As mediasoup-client's device.sctpCapabilities in Chrome.
+            request["sctpCapabilities"] = json!({"numStreams": {"OS": 1024, "MIS": 1024}});
+        }
         let p = &mut self.peers[peer];
-        let data = p.octo()?.request("createWebRtcTransport", json!({"direction": direction}))?;
+        let data = p.octo()?.request("createWebRtcTransport", request)?;
         let id = data["id"].as_str().context("transport id")?.to_owned();
         let ice: IceParameters = serde_json::from_value(data["iceParameters"].clone())?;
         let candidates: Vec<IceCandidate> = serde_json::from_value(data["iceCandidates"].clone())?;
@@ -423,6 +443,52 @@ impl Session {
         p.consumers += 1;
         p.video_consumers += usize::from(kind == Kind::Video);
         Ok(())
+    }
+
+    /// A data producer on the peer's send transport (made with [`Session::data_channels`]). The
+    /// load generator has no SCTP stack, so this makes the worker's objects (what a leak would
+    /// leave behind), not a channel that carries messages.
+    pub fn produce_data(&mut self, peer: usize, label: &str) -> anyhow::Result<String> {
+        let (_, transport_id) = self.peers[peer].send_transport.clone().context("produceData before publish")?;
+        let stream_id = self.peers[peer].data_producers.len();
+        let data = self.peers[peer].octo()?.request(
+            "produceData",
+            json!({"transportId": transport_id, "label": label,
+                   "sctpStreamParameters": {"streamId": stream_id, "ordered": true}}),
+        )?;
+        let id = data["id"].as_str().context("data producer id")?.to_owned();
+        self.peers[peer].data_producers.push(id.clone());
+        Ok(id)
+    }
+
+    /// A data consumer of `data_producer` on the peer's recv transport (which must exist).
+    pub fn consume_data(&mut self, peer: usize, data_producer: &str) -> anyhow::Result<()> {
+        let (_, transport_id) = self.peers[peer].recv_transport.clone().context("consumeData before consume")?;
+        let data = self.peers[peer]
+            .octo()?
+            .request("consumeData", json!({"transportId": transport_id, "dataProducerId": data_producer}))?;
+        let id = data["id"].as_str().context("data consumer id")?.to_owned();
+        self.peers[peer].data_consumers.push(id);
+        Ok(())
+    }
+
+    /// The peer leaves: its transports leave the media loop (their summaries are returned, send
+    /// transport first), then either it sends `leaveRoom` and closes its connection, or, as a
+    /// closed tab, its connection just drops.
+    pub fn leave(&mut self, peer: usize, via_request: bool) -> anyhow::Result<Vec<TransportSummary>> {
+        let p = &mut self.peers[peer];
+        let keys: Vec<usize> =
+            [p.send_transport.take(), p.recv_transport.take()].into_iter().flatten().map(|t| t.0).collect();
+        p.recv_addr = None;
+        let signaling = std::mem::replace(&mut p.signaling, PeerSignaling::Left);
+        let mut summaries = Vec::new();
+        for key in keys {
+            summaries.push(self.media.remove_transport(key)?);
+        }
+        if via_request && let PeerSignaling::Octo(mut s) = signaling {
+            s.request("leaveRoom", json!({}))?;
+        }
+        Ok(summaries)
     }
 
     /// A subscriber joining `room` and consuming every producer of `publishers`.

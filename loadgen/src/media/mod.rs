@@ -69,7 +69,26 @@ pub enum Command {
         twcc_ext_id: Option<u8>,
     },
     Snapshot(mpsc::Sender<Snapshot>),
+    /// Drops a transport (its socket closes) and answers what it did in its life.
+    RemoveTransport {
+        key: usize,
+        reply: mpsc::Sender<TransportSummary>,
+    },
     Stop,
+}
+
+/// What one transport did before [`Command::RemoveTransport`] dropped it.
+#[derive(Debug, Clone, Default)]
+pub struct TransportSummary {
+    pub connected: bool,
+    pub failed: bool,
+    pub consumers: usize,
+    /// Consumers that received at least one packet.
+    pub flowing: usize,
+    /// From each flowing consumer's `consume` to its first packet.
+    pub time_to_first_media: Vec<Duration>,
+    /// RTP packets its consumers received.
+    pub received: u64,
 }
 
 const WAKER: Token = Token(usize::MAX);
@@ -122,6 +141,13 @@ impl MediaLoop {
     pub fn snapshot(&self) -> Result<Snapshot, MediaError> {
         let (tx, rx) = mpsc::channel();
         self.send(Command::Snapshot(tx))?;
+        rx.recv_timeout(Duration::from_secs(10)).map_err(|_| MediaError::Stopped)
+    }
+
+    /// Drops transport `key`; `None` summary if the loop never had it.
+    pub fn remove_transport(&self, key: usize) -> Result<TransportSummary, MediaError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Command::RemoveTransport { key, reply: tx })?;
         rx.recv_timeout(Duration::from_secs(10)).map_err(|_| MediaError::Stopped)
     }
 
@@ -280,6 +306,10 @@ impl State {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot(now));
             }
+            Command::RemoveTransport { key, reply } => {
+                let summary = self.remove(key);
+                let _ = reply.send(summary);
+            }
             Command::Stop => {}
         }
         Ok(())
@@ -316,6 +346,30 @@ impl State {
                     link: self.links.get(key).and_then(Option::as_ref).map(|l| (l.kbps(), l.counters)),
                 })
                 .collect(),
+        }
+    }
+
+    /// Takes transport `key` out of the loop; dropping it closes its socket, which also takes it
+    /// out of the poll.
+    fn remove(&mut self, key: usize) -> TransportSummary {
+        if let Some(link) = self.links.get_mut(key) {
+            *link = None;
+        }
+        self.capped.retain(|&k| k != key);
+        let Some(t) = self.transports.get_mut(key).and_then(Option::take) else {
+            return TransportSummary::default();
+        };
+        let flowing: Vec<&RecvStream> = t.recv_streams.iter().filter(|s| s.first_packet_at.is_some()).collect();
+        TransportSummary {
+            connected: t.is_connected(),
+            failed: t.is_failed(),
+            consumers: t.recv_streams.len(),
+            flowing: flowing.len(),
+            time_to_first_media: flowing
+                .iter()
+                .filter_map(|s| Some(s.first_packet_at?.saturating_duration_since(s.consumed_at)))
+                .collect(),
+            received: t.recv_streams.iter().map(|s| s.received).sum(),
         }
     }
 
