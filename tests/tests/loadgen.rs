@@ -244,3 +244,35 @@ fn compare_smoke_media_flows_through_octo_and_janus() {
     assert!(report["janus_config"].as_str().unwrap().contains("event_loops = 1"), "{report:#}");
     assert!(report["viewers_per_core_ratio"].as_f64().is_some(), "{report:#}");
 }
+
+/// A short soak: rooms open, carry media and data channels and close (half their peers leave,
+/// half drop their connection) for 45 s on a two-worker Octo. Every peer's media must have
+/// flowed, every object gauge be back at zero, descriptors back at their baseline, and the memory
+/// verdict must actually have been reached (enough samples) and passed. The 30-minute figures
+/// live in RELIABILITY.md.
+#[test]
+fn soak_smoke_rooms_churn_and_everything_is_released() {
+    let _one = one_run();
+    let json = std::env::temp_dir().join(format!("octo-loadgen-soak-{}.json", std::process::id()));
+    let output = Command::new(bin("octo-loadgen"))
+        .arg("--json")
+        .arg(&json)
+        .args(["soak", "--minutes", "0.75", "--sample-s", "8", "--rooms", "3", "--room-lifetime-s", "8"])
+        .output()
+        .expect("running octo-loadgen");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "soak failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("soak PASS"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    // More rooms than are open at once: rooms closed and new ones took their place.
+    assert!(report["rooms_opened"].as_u64().unwrap() > 3, "{report:#}");
+    assert!(report["peers_joined"].as_u64().unwrap() > 9, "{report:#}");
+    assert_eq!(report["peers_with_media"], report["peers_joined"], "{report:#}");
+    let judgements = report["judgements"].as_array().unwrap();
+    assert_eq!(judgements.len(), 6, "{report:#}");
+    for judgement in judgements {
+        assert_eq!(judgement[1], "Pass", "{}: {}", judgement[0], judgement[1]);
+    }
+    assert!(report["after"]["objects"].as_array().unwrap().iter().all(|n| n == 0), "{report:#}");
+}
