@@ -160,6 +160,7 @@ export class Call {
       this.peers.set(peerId, displayName ?? '');
       this.emit('peerJoined', { peerId, displayName: displayName ?? '' });
     });
+    s.on('peerHand', ({ peerId, raisedAt } = {}) => this.emit('peerHand', { peerId, raisedAt: raisedAt ?? null }));
     s.on('peerLeft', ({ peerId }) => {
       for (const [id, c] of this.consumers) if (c.peerId === peerId) this.dropConsumer(id);
       for (const [id, p] of this.remoteProducers) if (p.peerId === peerId) this.remoteProducers.delete(id);
@@ -238,7 +239,10 @@ export class Call {
     for (const p of joinData.peers) {
       this.peers.set(p.peerId, p.displayName ?? '');
       this.emit('peerJoined', { peerId: p.peerId, displayName: p.displayName ?? '' });
+      if (p.handRaisedAt != null) this.emit('peerHand', { peerId: p.peerId, raisedAt: p.handRaisedAt });
     }
+    // A hand raised before a rejoin (a dead worker, a restarted server) goes up again.
+    if (this.handRaised) this.setHand(true).catch((e) => this.emit('warning', e));
     // A clustered Octo keeps each room's recent chat and hands it to whoever joins.
     if (Array.isArray(joinData.chatHistory)) this.emit('chatHistory', joinData.chatHistory);
     // TURN relays the server names (absent without any): for networks that block UDP to it.
@@ -355,6 +359,18 @@ export class Call {
   }
 
   /** Pauses or resumes one of our producers, locally and at the server (so the others see it). */
+  /**
+   * Raises or lowers our hand; it stays raised across rejoins until lowered. Emits `ownHand` with
+   * the server's time of raising (what orders the hands), or null.
+   */
+  async setHand(raised) {
+    this.handRaised = raised;
+    if (!this.peerId) return;
+    const gen = this.generation;
+    const { raisedAt } = await this.request(raised ? 'raiseHand' : 'lowerHand', {});
+    if (gen === this.generation) this.emit('ownHand', { raisedAt: raisedAt ?? null });
+  }
+
   async setPaused(source, paused) {
     const entry = this.local.get(source);
     if (entry) entry.paused = paused;
@@ -511,6 +527,8 @@ export class Call {
 
   async leave() {
     this.wantJoined = false;
+    // A hand is for this call: whoever comes back later starts with it down.
+    this.handRaised = false;
     if (this.socket?.connected && this.peerId) await this.request('leaveRoom', {}).catch(() => {});
     this.reset();
   }

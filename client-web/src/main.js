@@ -1,12 +1,15 @@
 // The page: the lobby (room, name, preview, device pickers, shareable link) and the call (grid of
 // tiles, controls, banners). All signaling and media work is in call.js; the chat panel is chat.js,
-// reactions reactions.js, and what their DataChannel carries wire.js.
+// reactions reactions.js, and what their DataChannel carries wire.js; the participant list and raised
+// hands people.js, the microphone level meter.js.
 import { setupAdaptiveStream } from './adaptive.js';
 import { Call } from './call.js';
 import { setupChat } from './chat.js';
+import { measureLevel, showLevel } from './meter.js';
 import { callErrorMessage, mediaErrorMessage, nameProblem, roomProblem } from './messages.js';
+import { handPlaces, peopleRows, setupPeoplePanel } from './people.js';
 import { setupReactions } from './reactions.js';
-import { setupShortcuts } from './shortcuts.js';
+import { setupShortcuts, shortcutLabel } from './shortcuts.js';
 import { decode } from './wire.js';
 
 const $ = (id) => document.getElementById(id);
@@ -26,7 +29,8 @@ const ui = {
   join: $('join'), lobbyError: $('lobby-error'), callView: $('call'), grid: $('grid'), banner: $('banner'),
   roomTitle: $('room-title'), micBtn: $('mic-btn'), camBtn: $('cam-btn'), screenBtn: $('screen-btn'),
   leaveBtn: $('leave-btn'), notice: $('notice'), lobbyMic: $('lobby-mic'), lobbyCam: $('lobby-cam'),
-  previewBtn: $('preview-btn'),
+  previewBtn: $('preview-btn'), handBtn: $('hand-btn'), lobbyLevel: $('lobby-level'), mutedHint: $('muted-hint'),
+  toasts: $('toasts'),
 };
 
 // Local media: the preview stream doubles as what we publish.
@@ -34,7 +38,8 @@ let localStream = null;
 let screenTrack = null;
 // What the person wants: microphone and camera on or off. Set in the lobby or by the call's buttons,
 // it outlives a leave and a rejoin (automatic or not): someone who muted stays muted.
-const state = { mic: true, cam: true };
+// The hand is for one call: it goes down on leaving.
+const state = { mic: true, cam: true, hand: false };
 
 // ---- lobby ---------------------------------------------------------------------------------------
 
@@ -81,6 +86,7 @@ function previewLive() {
 
 /** Turns camera and microphone off (the camera light too): on leaving, and before a new preview. */
 function stopPreview() {
+  stopMeter();
   stopStream(localStream);
   localStream = null;
   ui.preview.srcObject = null;
@@ -112,8 +118,35 @@ async function startPreview() {
     if (!tracks.length || err.name === 'NotAllowedError') ui.previewNote.textContent = mediaErrorMessage(err);
   }
   ui.preview.srcObject = localStream;
+  startMeter(localStream?.getAudioTracks()[0]);
   updateLobbyToggles();
   await fillDevicePickers();
+}
+
+// ---- the microphone level ------------------------------------------------------------------------
+
+let meter = null;
+
+/**
+ * One meter on the microphone serves the lobby's bar and our own tile's. Muted, the bars stay still
+ * (nothing is sent), but a voice still shows the "you are muted" hint in the call.
+ */
+function startMeter(track) {
+  stopMeter();
+  meter = measureLevel(track, (level, speaking) => {
+    const shown = state.mic ? level : 0;
+    showLevel(ui.lobbyLevel, shown);
+    const own = tiles.get('self/camera')?.querySelector('.level');
+    if (own) showLevel(own, shown);
+    ui.mutedHint.hidden = !(speaking && !state.mic && !ui.callView.hidden && !ui.micBtn.disabled);
+  });
+}
+
+function stopMeter() {
+  meter?.stop();
+  meter = null;
+  showLevel(ui.lobbyLevel, 0);
+  ui.mutedHint.hidden = true;
 }
 
 /** The lobby's microphone and camera switches: join muted, or with the camera off. */
@@ -210,6 +243,12 @@ function enterCallView(roomId, displayName) {
   document.title = `${roomId} · Octo`;
   const own = tile('self', 'camera', `${displayName} (you)`);
   own.classList.add('self');
+  const level = document.createElement('span');
+  level.className = 'level';
+  level.setAttribute('role', 'meter');
+  level.setAttribute('aria-label', 'Your microphone level');
+  showLevel(level, 0);
+  own.querySelector('.label').append(level);
   own.querySelector('video').srcObject = localStream;
   updateControls();
   updateNotice();
@@ -222,6 +261,10 @@ function leaveCallView() {
     t.remove();
   }
   tiles.clear();
+  hands.clear();
+  state.hand = false;
+  peoplePanel.setOpen(false);
+  ui.toasts.replaceChildren();
   clearTimeout(staleTimer);
   clearInterval(drainTimer);
   draining = null;
@@ -263,7 +306,10 @@ function tile(peerId, kind, name) {
   micOff.className = 'mic-off';
   micOff.textContent = 'muted';
   micOff.title = 'Microphone off';
-  label.append(conn, nameEl, micOff);
+  const hand = document.createElement('span');
+  hand.className = 'hand';
+  hand.title = 'Hand raised';
+  label.append(conn, hand, nameEl, micOff);
   const reconnecting = document.createElement('div');
   reconnecting.className = 'reconnecting';
   reconnecting.textContent = 'Reconnecting…';
@@ -388,6 +434,8 @@ function updateControls() {
   ui.camBtn.textContent = state.cam ? 'Stop camera' : 'Start camera';
   ui.camBtn.setAttribute('aria-pressed', String(!state.cam));
   ui.screenBtn.textContent = screenTrack ? 'Stop sharing' : 'Share screen';
+  ui.handBtn.textContent = state.hand ? 'Lower hand' : 'Raise hand';
+  ui.handBtn.setAttribute('aria-pressed', String(state.hand));
   ui.screenBtn.disabled = !navigator.mediaDevices?.getDisplayMedia;
 }
 
@@ -401,6 +449,18 @@ ui.camBtn.addEventListener('click', async () => {
   state.cam = !state.cam;
   updateControls();
   await call.setPaused('webcam', !state.cam).catch(reportWarning);
+});
+
+ui.handBtn.addEventListener('click', async () => {
+  state.hand = !state.hand;
+  updateControls();
+  try {
+    await call.setHand(state.hand);
+  } catch (err) {
+    state.hand = !state.hand;
+    updateControls();
+    reportWarning(err);
+  }
 });
 
 ui.screenBtn.addEventListener('click', async () => {
@@ -480,7 +540,7 @@ function markStale() {
 /**
  * A peer of the new session takes over the stale tiles of the one it most likely is: the same peer
  * id (the socket survived, as when a worker died), else the same name (a restarted server gives
- * everyone a new id).
+ * everyone a new id). Whether it was one coming back.
  */
 function claimStale(peerId, displayName) {
   const same = tiles.get(`${peerId}/camera`);
@@ -489,11 +549,11 @@ function claimStale(peerId, displayName) {
     // until its track comes back too.
     delete same.dataset.state;
     delete same.dataset.conn;
-    return;
+    return true;
   }
   const stale = [...tiles.values()].filter((el) => el.dataset.state === 'reconnecting' && el.dataset.kind === 'camera');
   const old = stale.find((el) => el.dataset.peerId === peerId) ?? stale.find((el) => el.dataset.name === displayName);
-  if (!old) return;
+  if (!old) return false;
   const from = old.dataset.peerId;
   for (const kind of ['camera', 'screen']) {
     const el = tiles.get(`${from}/${kind}`);
@@ -504,6 +564,7 @@ function claimStale(peerId, displayName) {
   }
   delete old.dataset.state;
   delete old.dataset.conn;
+  return true;
 }
 
 /** After we are back: the peers that did not come back within the grace are gone. */
@@ -535,19 +596,99 @@ call.on('joined', ({ peers }) => {
   if (!peers.length) updateNotice();
 });
 
+// Join and leave toasts are for people arriving and going during the call, not for those already
+// here when we joined, nor for ones coming back after a reconnect.
+let alreadyHere = new Set();
+call.on('joined', ({ peers }) => (alreadyHere = new Set(peers.map((p) => p.peerId))));
+
 call.on('peerJoined', ({ peerId, displayName }) => {
-  claimStale(peerId, displayName);
+  const back = claimStale(peerId, displayName);
   setTileName(tile(peerId, 'camera', displayName), displayName);
+  if (!back && !alreadyHere.has(peerId)) toast(`${displayName || 'Someone'} joined`);
   updateNotice();
 });
 
 call.on('peerLeft', ({ peerId }) => {
+  const name = tiles.get(`${peerId}/camera`)?.dataset.name;
+  if (name !== undefined) toast(`${name || 'Someone'} left`);
+  hands.delete(peerId);
   removeTile(peerId, 'camera');
   removeTile(peerId, 'screen');
   updateNotice();
 });
 
-call.on('sessionLost', markStale);
+call.on('sessionLost', () => {
+  // The others' hands come back with their peers (the join snapshot names them); ours is raised
+  // again by the call itself.
+  for (const id of [...hands.keys()]) if (id !== 'self') hands.delete(id);
+  markStale();
+});
+
+// ---- people and hands ----------------------------------------------------------------------------
+
+const hands = new Map(); // peerId ('self' for ours) → when it went up (server ms)
+const peoplePanel = setupPeoplePanel({
+  panel: $('people'), list: $('people-list'), button: $('people-btn'), count: $('people-count'), close: $('people-close'),
+});
+call.on('peerHand', ({ peerId, raisedAt }) => {
+  if (raisedAt === null) hands.delete(peerId);
+  else hands.set(peerId, raisedAt);
+  refreshPeople();
+});
+call.on('ownHand', ({ raisedAt }) => {
+  if (raisedAt === null) hands.delete('self');
+  else hands.set('self', raisedAt);
+  refreshPeople();
+});
+
+/** The list and the tiles' hands, from the camera tiles (one per person) and the hands. */
+function refreshPeople() {
+  const cameras = [...tiles.values()].filter((el) => el.dataset.kind === 'camera');
+  const here = new Set(cameras.map((el) => el.dataset.peerId));
+  const places = handPlaces(new Map([...hands].filter(([id]) => here.has(id))));
+  const people = cameras.map((el) => ({
+    peerId: el.dataset.peerId,
+    name: el.querySelector('.name').textContent.replace(/ \(you\)$/, ''),
+    self: el.dataset.peerId === 'self',
+    mic: el.dataset.mic,
+    cam: el.dataset.cam,
+    presenting: tiles.has(`${el.dataset.peerId}/screen`),
+  }));
+  for (const el of cameras) {
+    const place = places.get(el.dataset.peerId);
+    if (place === undefined) delete el.dataset.hand;
+    else el.dataset.hand = String(place);
+    // Written only when it changes: the grid's observer sees this write, and an unchanged one
+    // rewritten would call this again without end.
+    const badge = el.querySelector('.hand');
+    const text = place === undefined ? '' : `✋${place}`;
+    if (badge.textContent !== text) badge.textContent = text;
+  }
+  peoplePanel.render(peopleRows(people, places));
+}
+
+// Whatever changes a tile (a name, a mute, a tile coming or going) changes the list: one observer
+// instead of a call in every place that does it; batched to one refresh per task (a task, not a
+// microtask: whatever it writes in the grid can never starve the page).
+let refreshQueued = false;
+new MutationObserver(() => {
+  if (refreshQueued) return;
+  refreshQueued = true;
+  setTimeout(() => {
+    refreshQueued = false;
+    refreshPeople();
+  }, 0);
+}).observe(ui.grid, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-mic', 'data-cam', 'data-name', 'data-peer-id'] });
+
+/** A short note at the top right that goes by itself (someone joined or left). */
+function toast(text) {
+  const el = document.createElement('div');
+  el.className = 'toast';
+  el.textContent = text;
+  ui.toasts.append(el);
+  while (ui.toasts.children.length > 4) ui.toasts.firstChild.remove();
+  setTimeout(() => el.remove(), 4000);
+}
 
 const adaptive = setupAdaptiveStream(call);
 
@@ -590,7 +731,13 @@ const chat = setupChat(call);
 call.on('chatHistory', (lines) => chat.history(lines));
 const reactions = setupReactions(call, (peerId) => tiles.get(`${peerId}/camera`), reportWarning);
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
-setupShortcuts(document, { mic: ui.micBtn, cam: ui.camBtn, chat: document.getElementById('chat-btn') }, () => !ui.callView.hidden, isMac);
+setupShortcuts(
+  document,
+  { mic: ui.micBtn, cam: ui.camBtn, chat: $('chat-btn'), hand: ui.handBtn, people: $('people-btn') },
+  () => !ui.callView.hidden,
+  isMac,
+);
+ui.mutedHint.textContent = `You are muted — unmute (${shortcutLabel('mic', isMac)}) to be heard.`;
 call.on('data', ({ peerId, data }) => {
   const msg = decode(data);
   if (msg?.type === 'reaction') reactions.show(peerId, msg.emoji);
@@ -729,7 +876,13 @@ window.octo = {
       peerId: el.dataset.peerId, kind: el.dataset.kind, name: el.dataset.name, mic: el.dataset.mic,
       cam: el.dataset.cam, conn: el.dataset.conn ?? null, speaking: el.classList.contains('speaking'),
       label: el.querySelector('.name').textContent, state: el.dataset.state ?? 'live',
-      frozen: !!el.querySelector('canvas.frozen'),
+      frozen: !!el.querySelector('canvas.frozen'), hand: el.dataset.hand ? Number(el.dataset.hand) : null,
+    })),
+  /** The participant list as shown, in order: `{peerId, name, mic, cam, hand, presenting}`. */
+  people: () =>
+    [...document.querySelectorAll('#people-list li')].map((li) => ({
+      peerId: li.dataset.peerId, name: li.querySelector('.name').textContent, mic: li.dataset.mic, cam: li.dataset.cam,
+      hand: li.dataset.hand ? Number(li.dataset.hand) : null, presenting: li.dataset.presenting === 'true',
     })),
   /** Files received over the chat channel: `{peerId, name, size, sha256}` (hex). */
   files: () => chat.files(),

@@ -229,3 +229,40 @@ fn redis_going_away_degrades_the_nodes_and_they_recover() -> anyhow::Result<()> 
     ensure!(left.is_empty(), "node a's publisher saw peers leave during the outage: {left:?}");
     Ok(())
 }
+
+/// A raised hand crosses nodes in the member's record: a peer on the other node hears of it with
+/// the time the raiser's node gave it, a later joiner there finds it in the room, and lowering it
+/// is heard too.
+#[test]
+fn a_raised_hand_is_seen_from_the_other_node() -> anyhow::Result<()> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let redis = RedisServer::start()?;
+    let (a, b) = (node(&redis, "node-a")?, node(&redis, "node-b")?);
+    let room = "cluster-hands";
+    let (mut ann, joined) = join(&a, room, "ann")?;
+    let ann_id = ack_data("joinRoom", joined)?["peerId"].as_str().context("peerId")?.to_owned();
+    let (mut bob, _) = join(&b, room, "bob")?;
+    ann.wait_event("peerJoined", Duration::from_secs(5))?;
+
+    let raised = ack_data("raiseHand", ann.request("raiseHand", json!({}))?)?;
+    let at = raised["raisedAt"].as_u64().with_context(|| format!("raiseHand answered {raised}"))?;
+    let heard = bob.wait_event("peerHand", Duration::from_secs(5))?;
+    ensure!(heard == json!({ "peerId": ann_id, "raisedAt": at }), "bob heard {heard}");
+    // Raising it again changes nothing: same time, nothing sent.
+    let again = ack_data("raiseHand", ann.request("raiseHand", json!({}))?)?;
+    ensure!(again["raisedAt"] == at, "a second raise moved the hand: {again}");
+
+    let (_late, ack) = join(&b, room, "late")?;
+    let joined = ack_data("joinRoom", ack)?;
+    let listed = joined["peers"].as_array().context("peers")?.iter().find(|p| p["peerId"] == ann_id.as_str()).cloned();
+    ensure!(listed.as_ref().is_some_and(|p| p["handRaisedAt"] == at), "the late joiner saw {joined}");
+
+    // Forget what Bob heard: the next peerHand he gets must be the lowering (a repeated raise
+    // that was sent would come first and fail this).
+    bob.events.retain(|(n, _)| n != "peerHand");
+    let lowered = ack_data("lowerHand", ann.request("lowerHand", json!({}))?)?;
+    ensure!(lowered["raisedAt"].is_null(), "{lowered}");
+    let heard = bob.wait_event("peerHand", Duration::from_secs(5))?;
+    ensure!(heard == json!({ "peerId": ann_id, "raisedAt": null }), "bob heard {heard}");
+    Ok(())
+}

@@ -220,6 +220,15 @@ fn two_pages_on_two_nodes_of_a_cluster_in_chromium() {
     assert!(!a.log_lines("pipe to node opened").is_empty(), "no pipe between the nodes");
 }
 
+/// People (`tests/e2e/people.test.mjs`): the participant list, raised hands in order on every page
+/// and for a late joiner, join and leave toasts, the microphone meter and the muted hint.
+#[test]
+fn people_hands_and_the_microphone_meter_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(&octo, "people.test.mjs", &[]);
+}
+
 #[test]
 fn what_a_new_user_meets_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());

@@ -45,6 +45,10 @@ pub struct MemberRecord {
     pub worker_pid: u32,
     pub producers: Vec<ProducerRecord>,
     pub data_producers: Vec<DataProducerRecord>,
+    /// When the member raised its hand (Unix ms, its node's clock); absent while it is down, and
+    /// from nodes older than hands (so their records still read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_raised_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,7 +194,18 @@ mod tests {
                 protocol: "octo-chat".into(),
                 app_data: serde_json::json!({}),
             }],
+            hand_raised_at: Some(1_765_000_000_000),
         }
+    }
+
+    #[test]
+    fn a_member_record_without_a_hand_reads_as_hand_down() {
+        // A node from before hands sends no `handRaisedAt`; a lowered hand is not sent either.
+        let mut record = member();
+        record.hand_raised_at = None;
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(!text.contains("handRaisedAt"), "{text}");
+        assert_eq!(serde_json::from_str::<MemberRecord>(&text).unwrap(), record);
     }
 
     fn end() -> PipeEnd {

@@ -12,6 +12,7 @@ mod cluster_side;
 mod copies;
 mod far_copies;
 mod far_pipes;
+mod hands;
 mod peer;
 mod pipes;
 pub mod placement;
@@ -81,6 +82,11 @@ pub enum RoomEvent {
     DataProducerClosed {
         data_producer_id: octo_ipc::DataProducerId,
         peer_id: PeerId,
+    },
+    /// A peer raised its hand (at `raised_at`, Unix ms) or lowered it (`None`).
+    PeerHand {
+        peer_id: PeerId,
+        raised_at: Option<u64>,
     },
     /// The peer whose audio is loudest now.
     ActiveSpeaker {

@@ -25,6 +25,9 @@ pub struct Peer {
     /// The worker of the peer's recv transports (and so its consumers), chosen with the first one;
     /// `None` until then. Send transports are always on the room's main worker.
     pub recv_worker: Option<usize>,
+    /// When the peer raised its hand (Unix ms, the server's clock: one clock orders every hand in
+    /// the room), `None` while it is down.
+    pub hand_raised_at: Option<u64>,
 }
 
 pub struct OwnedDataProducer {
@@ -57,6 +60,7 @@ impl Peer {
             data_producers: Vec::new(),
             data_consumers: Vec::new(),
             recv_worker: None,
+            hand_raised_at: None,
         }
     }
 

@@ -88,6 +88,10 @@ pub(super) fn changes(old: Option<&MemberRecord>, new: Option<&MemberRecord>) ->
         c.closed.push(Origin::Data(o.id));
         c.events.push(RoomEvent::DataProducerClosed { data_producer_id: o.id, peer_id: peer_id.clone() });
     }
+    let (old_hand, new_hand) = (old.and_then(|o| o.hand_raised_at), new.and_then(|n| n.hand_raised_at));
+    if new.is_some() && old_hand != new_hand {
+        c.events.push(RoomEvent::PeerHand { peer_id: peer_id.clone(), raised_at: new_hand });
+    }
     if new.is_none() {
         c.events.push(RoomEvent::PeerLeft { peer_id });
     }
@@ -218,6 +222,7 @@ impl Room {
                         app_data: d.app_data.clone(),
                     })
                     .collect(),
+                hand_raised_at: peer.hand_raised_at,
             }
         };
         cluster.publish_member(&self.id, record);
@@ -285,6 +290,7 @@ mod tests {
                     app_data: serde_json::json!({}),
                 })
                 .collect(),
+            hand_raised_at: None,
         }
     }
 
@@ -300,6 +306,8 @@ mod tests {
                 RoomEvent::ProducerResumed { .. } => "resumed",
                 RoomEvent::NewDataProducer { .. } => "newData",
                 RoomEvent::DataProducerClosed { .. } => "closedData",
+                RoomEvent::PeerHand { raised_at: Some(_), .. } => "hand",
+                RoomEvent::PeerHand { raised_at: None, .. } => "handDown",
                 _ => "other",
             })
             .collect()
@@ -330,5 +338,17 @@ mod tests {
         assert_eq!(names(&c), ["closed", "closedData", "left"]);
         assert_eq!(c.closed.len(), 2);
         assert_eq!(changes(None, None), Changes::default());
+    }
+
+    #[test]
+    fn a_hand_raised_or_lowered_on_another_node_is_an_event_here() {
+        let down = record(&[(1, false)], &[]);
+        let up = MemberRecord { hand_raised_at: Some(5), ..down.clone() };
+        assert_eq!(names(&changes(None, Some(&up))), ["joined", "new", "hand"]);
+        assert_eq!(names(&changes(Some(&down), Some(&up))), ["hand"]);
+        assert_eq!(names(&changes(Some(&up), Some(&up))), Vec::<&str>::new());
+        assert_eq!(names(&changes(Some(&up), Some(&down))), ["handDown"]);
+        // Leaving says so; the hand goes with the peer.
+        assert_eq!(names(&changes(Some(&up), None)), ["closed", "left"]);
     }
 }

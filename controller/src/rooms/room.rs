@@ -74,7 +74,7 @@ impl State {
         self.peers.iter().find(|p| p.id == id).ok_or(RoomError::NotInRoom)
     }
 
-    fn peer_mut(&mut self, id: &str) -> Result<&mut Peer, RoomError> {
+    pub(super) fn peer_mut(&mut self, id: &str) -> Result<&mut Peer, RoomError> {
         self.peers.iter_mut().find(|p| p.id == id).ok_or(RoomError::NotInRoom)
     }
 
@@ -205,6 +205,8 @@ pub struct JoinSnapshot {
 pub struct PeerSummary {
     pub peer_id: PeerId,
     pub display_name: String,
+    /// When its hand went up (Unix ms), if it is up.
+    pub hand_raised_at: Option<u64>,
 }
 
 pub struct ProducerSummary {
@@ -331,11 +333,16 @@ impl Room {
             let mut peers: Vec<PeerSummary> = state
                 .peers
                 .iter()
-                .map(|p| PeerSummary { peer_id: p.id.clone(), display_name: p.display_name.clone() })
+                .map(|p| PeerSummary {
+                    peer_id: p.id.clone(),
+                    display_name: p.display_name.clone(),
+                    hand_raised_at: p.hand_raised_at,
+                })
                 .collect();
             peers.extend(state.remote.values().map(|r| PeerSummary {
                 peer_id: r.record.peer_id.clone(),
                 display_name: r.record.display_name.clone(),
+                hand_raised_at: r.record.hand_raised_at,
             }));
             let snapshot = JoinSnapshot {
                 rtp_capabilities: self.rtp_capabilities.clone(),

@@ -33,6 +33,8 @@ pub const EVENTS: &[&str] = &[
     "leaveRoom",
     "produceData",
     "consumeData",
+    "raiseHand",
+    "lowerHand",
 ];
 
 pub(super) async fn handle(
@@ -50,7 +52,9 @@ pub(super) async fn handle(
             let mut answer = json!({
                 "peerId": peer_id,
                 "rtpCapabilities": to_json(&snap.rtp_capabilities),
-                "peers": snap.peers.iter().map(|p| json!({"peerId": p.peer_id, "displayName": p.display_name})).collect::<Vec<_>>(),
+                "peers": snap.peers.iter().map(|p| json!({
+                    "peerId": p.peer_id, "displayName": p.display_name, "handRaisedAt": p.hand_raised_at,
+                })).collect::<Vec<_>>(),
                 "producers": snap.producers.iter().map(|p| json!({
                     "producerId": p.producer_id.to_string(), "peerId": p.peer_id, "kind": p.kind, "appData": p.app_data,
                 })).collect::<Vec<_>>(),
@@ -64,6 +68,10 @@ pub(super) async fn handle(
                 answer["chatHistory"] = to_json(&lines);
             }
             Ok(answer)
+        }
+        Request::SetHand { raised } => {
+            let j = state.joined()?;
+            Ok(json!({ "raisedAt": j.room.set_hand(&j.peer_id, raised)? }))
         }
         Request::LeaveRoom => {
             let j = state.joined.take().ok_or_else(|| SignalError::new(Code::NotJoined, "not in a room"))?;
@@ -265,6 +273,7 @@ fn main_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
         ),
         RoomEvent::RoomClosed { code, message } => ("roomError", json!({ "code": code, "message": message })),
         RoomEvent::ActiveSpeaker { peer_id } => ("activeSpeaker", json!({ "peerId": peer_id })),
+        RoomEvent::PeerHand { peer_id, raised_at } => ("peerHand", json!({ "peerId": peer_id, "raisedAt": raised_at })),
     })
 }
 
@@ -313,6 +322,7 @@ mod tests {
                 layers: Some(octo_ipc::ConsumerLayers { spatial_layer: 1, temporal_layer: Some(2) }),
             },
             RoomEvent::RoomClosed { code: "worker_died", message: "m".into() },
+            RoomEvent::PeerHand { peer_id: "a".into(), raised_at: Some(7) },
         ];
         let names: Vec<_> = events.iter().map(|e| main_event(e).expect("named").0).collect();
         assert_eq!(
@@ -329,7 +339,8 @@ mod tests {
                 "consumerResumed",
                 "consumerScore",
                 "consumerLayersChanged",
-                "roomError"
+                "roomError",
+                "peerHand"
             ]
         );
         // appData passes through with its nulls.

@@ -80,6 +80,10 @@ pub enum Request {
         transport_id: TransportId,
         data_producer_id: DataProducerId,
     },
+    /// Raise (`raiseHand`) or lower (`lowerHand`) the caller's hand.
+    SetHand {
+        raised: bool,
+    },
 }
 
 impl Request {
@@ -95,6 +99,7 @@ impl Request {
                 }
             }
             "leaveRoom" => Request::LeaveRoom,
+            "raiseHand" | "lowerHand" => Request::SetHand { raised: event == "raiseHand" },
             "createWebRtcTransport" => {
                 let r: CreateTransport = parse(payload)?;
                 Request::CreateWebRtcTransport {
