@@ -358,7 +358,6 @@ export class Call {
     if (paused) await this.setPaused(source, true);
   }
 
-  /** Pauses or resumes one of our producers, locally and at the server (so the others see it). */
   /**
    * Raises or lowers our hand; it stays raised across rejoins until lowered. Emits `ownHand` with
    * the server's time of raising (what orders the hands), or null.
@@ -371,6 +370,7 @@ export class Call {
     if (gen === this.generation) this.emit('ownHand', { raisedAt: raisedAt ?? null });
   }
 
+  /** Pauses or resumes one of our producers, locally and at the server (so the others see it). */
   async setPaused(source, paused) {
     const entry = this.local.get(source);
     if (entry) entry.paused = paused;
@@ -379,6 +379,24 @@ export class Call {
     if (paused) producer.pause();
     else producer.resume();
     await this.request(paused ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
+  }
+
+  /**
+   * Sends `track` for `source` instead of the one sent now (another camera or microphone), on the
+   * same producer: the others keep their consumer, tile and decoder, nothing is renegotiated. It is
+   * remembered for rejoins; a source not published yet (joined without that device) is published.
+   */
+  async replaceTrack(source, track) {
+    const entry = this.local.get(source);
+    if (!entry) {
+      this.local.set(source, { track, paused: false });
+      if (this.sendTransport) await this.publish(source, track, false);
+      return;
+    }
+    entry.track = track;
+    track.enabled = !entry.paused;
+    const producer = this.producers.get(source);
+    if (producer && !producer.closed) await producer.replaceTrack({ track });
   }
 
   async startScreen(track) {

@@ -5,6 +5,8 @@
 import { setupAdaptiveStream } from './adaptive.js';
 import { Call } from './call.js';
 import { setupChat } from './chat.js';
+import { setupDevicesPanel } from './devices.js';
+import { bestGrid, stageTile } from './layout.js';
 import { measureLevel, showLevel } from './meter.js';
 import { callErrorMessage, mediaErrorMessage, nameProblem, roomProblem } from './messages.js';
 import { handPlaces, peopleRows, setupPeoplePanel } from './people.js';
@@ -30,7 +32,7 @@ const ui = {
   roomTitle: $('room-title'), micBtn: $('mic-btn'), camBtn: $('cam-btn'), screenBtn: $('screen-btn'),
   leaveBtn: $('leave-btn'), notice: $('notice'), lobbyMic: $('lobby-mic'), lobbyCam: $('lobby-cam'),
   previewBtn: $('preview-btn'), handBtn: $('hand-btn'), lobbyLevel: $('lobby-level'), mutedHint: $('muted-hint'),
-  toasts: $('toasts'),
+  toasts: $('toasts'), layoutBtn: $('layout-btn'),
 };
 
 // Local media: the preview stream doubles as what we publish.
@@ -122,6 +124,38 @@ async function startPreview() {
   updateLobbyToggles();
   await fillDevicePickers();
 }
+
+// ---- devices during the call --------------------------------------------------------------------
+
+const devices = setupDevicesPanel({
+  stream: () => localStream,
+  videoSize: captureSize,
+  onError: reportWarning,
+  releaseMic() {
+    stopMeter();
+    for (const t of localStream?.getAudioTracks() ?? []) t.stop();
+  },
+  /** A newly captured camera or microphone replaces the one we send (on the same producer). */
+  async useTrack(kind, track) {
+    const old = (kind === 'video' ? localStream?.getVideoTracks() : localStream?.getAudioTracks()) ?? [];
+    try {
+      await call.replaceTrack(kind === 'video' ? 'webcam' : 'mic', track);
+    } catch (err) {
+      track.stop();
+      throw err;
+    }
+    for (const t of old) t.stop();
+    // A new stream object, so every <video> showing it picks the new track up for sure.
+    localStream = new MediaStream([...(localStream?.getTracks() ?? []).filter((t) => !old.includes(t)), track]);
+    ui.preview.srcObject = localStream;
+    const own = tiles.get('self/camera')?.querySelector('video');
+    if (own) own.srcObject = localStream;
+    if (kind === 'audio') startMeter(track);
+    updateControls();
+    // The lobby's pickers follow, so a rejoin after Leave uses the device chosen here.
+    await fillDevicePickers();
+  },
+});
 
 // ---- the microphone level ------------------------------------------------------------------------
 
@@ -263,7 +297,10 @@ function leaveCallView() {
   tiles.clear();
   hands.clear();
   state.hand = false;
+  view.pinned = null;
+  view.speaker = null;
   peoplePanel.setOpen(false);
+  devices.setOpen(false);
   ui.toasts.replaceChildren();
   clearTimeout(staleTimer);
   clearInterval(drainTimer);
@@ -313,7 +350,21 @@ function tile(peerId, kind, name) {
   const reconnecting = document.createElement('div');
   reconnecting.className = 'reconnecting';
   reconnecting.textContent = 'Reconnecting…';
-  el.append(video, avatar, reconnecting, label);
+  const pin = document.createElement('button');
+  pin.type = 'button';
+  pin.className = 'pin';
+  pin.textContent = 'Pin';
+  pin.addEventListener('click', (event) => {
+    event.stopPropagation();
+    view.pinned = view.pinned === el ? null : el;
+    layoutGrid();
+  });
+  el.append(video, avatar, reconnecting, pin, label);
+  // A double click (or tap) fills the screen with the tile, and another one comes back.
+  el.addEventListener('dblclick', () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else el.requestFullscreen?.().catch(() => {});
+  });
   if (kind === 'camera') {
     const audio = document.createElement('audio');
     audio.autoplay = true;
@@ -349,7 +400,9 @@ function relabel() {
   }
   for (const el of tiles.values()) {
     const owner = shown.get(el.dataset.peerId) ?? el.dataset.name ?? '';
-    el.querySelector('.name').textContent = el.dataset.kind === 'screen' ? `${owner} — screen` : owner;
+    const text = el.dataset.kind === 'screen' ? `${owner} — screen` : owner;
+    el.querySelector('.name').textContent = text;
+    el.querySelector('.pin').setAttribute('aria-label', `Pin ${text}`);
   }
 }
 
@@ -364,21 +417,38 @@ function removeTile(peerId, kind) {
 }
 
 /**
- * An adaptive grid of 16:9 tiles: the column count that gives the largest tiles in the space there
- * is, so a phone in portrait stacks them instead of cutting them into tall strips.
+ * The view: a tile the person pinned (the element: it keeps its pin when a rejoin re-keys it),
+ * whether speaker view is on, and the speaker it shows (held a moment, see `showSpeaker`).
+ */
+const view = { pinned: null, speakerView: false, speaker: null };
+
+/**
+ * The stage (one tile large, the others in a strip: see layout.js for which), or else an adaptive
+ * grid of 16:9 tiles: the column count that gives the largest tiles in the space there is, so a
+ * phone in portrait stacks them instead of cutting them into tall strips.
  */
 function layoutGrid() {
+  const pinnedKey = [...tiles].find(([, el]) => el === view.pinned)?.[0] ?? null;
+  if (!pinnedKey) view.pinned = null;
+  const stage = stageTile([...tiles.keys()], { pinned: pinnedKey, speakerView: view.speakerView, speaker: view.speaker });
+  ui.grid.classList.toggle('stage', stage !== null);
+  for (const [key, el] of tiles) {
+    el.classList.toggle('main', key === stage);
+    const pin = el.querySelector('.pin');
+    pin.setAttribute('aria-pressed', String(el === view.pinned));
+    pin.textContent = el === view.pinned ? 'Unpin' : 'Pin';
+  }
+  if (stage !== null) {
+    // At least four places in the strip, so that two people do not get two huge strip tiles.
+    ui.grid.style.setProperty('--strip-n', String(Math.max(tiles.size - 1, 4)));
+    return;
+  }
   const n = Math.max(tiles.size, 1);
   const style = getComputedStyle(ui.grid);
   const gap = parseFloat(style.columnGap) || 0;
   const width = ui.grid.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
   const height = ui.grid.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
-  let best = { cols: Math.ceil(Math.sqrt(n)), w: 0 };
-  for (let cols = 1; cols <= n; cols++) {
-    const rows = Math.ceil(n / cols);
-    const w = Math.min((width - gap * (cols - 1)) / cols, ((height - gap * (rows - 1)) / rows) * (16 / 9));
-    if (w > best.w) best = { cols, w };
-  }
+  const best = bestGrid(n, width, height, gap);
   ui.grid.style.setProperty('--cols', String(best.cols));
   ui.grid.style.setProperty('--tile-w', best.w > 0 ? `${Math.floor(best.w)}px` : '1fr');
 }
@@ -699,6 +769,7 @@ call.on('track', ({ peerId, source, kind, track, paused, consumerId }) => {
   if (kind === 'audio') {
     const audio = el.querySelector('audio');
     audio.srcObject = new MediaStream([track]);
+    devices.applySink(audio);
     audio.play().catch(() => showBanner('Click anywhere to hear the others.', 'info'));
     el.dataset.mic = paused ? 'off' : 'on';
   } else {
@@ -724,6 +795,32 @@ call.on('trackEnded', ({ peerId, source, kind }) => {
 call.on('activeSpeaker', ({ peerId }) => {
   // Highlight the named peer's camera tile (our own tile is keyed 'self').
   for (const el of tiles.values()) el.classList.toggle('speaking', peerId !== null && el.dataset.peerId === (peerId === call.peerId ? 'self' : peerId) && el.dataset.kind === 'camera');
+  showSpeaker(peerId === call.peerId ? 'self' : peerId);
+});
+
+/**
+ * Speaker view follows the active speaker, but a new one takes the stage only once the last has
+ * had it for SPEAKER_HOLD_MS: two people talking over each other must not flip the stage (and its
+ * layer requests) every half second.
+ */
+const SPEAKER_HOLD_MS = 2000;
+let speakerSince = 0;
+let speakerTimer = null;
+function showSpeaker(peerId) {
+  clearTimeout(speakerTimer);
+  if (peerId === null || peerId === view.speaker) return;
+  const wait = speakerSince + SPEAKER_HOLD_MS - performance.now();
+  speakerTimer = setTimeout(() => {
+    view.speaker = peerId;
+    speakerSince = performance.now();
+    if (view.speakerView) layoutGrid();
+  }, Math.max(0, wait));
+}
+
+ui.layoutBtn.addEventListener('click', () => {
+  view.speakerView = !view.speakerView;
+  ui.layoutBtn.setAttribute('aria-pressed', String(view.speakerView));
+  layoutGrid();
 });
 
 // Chat and reactions: DataChannel messages from the others, sender named by signaling.
@@ -877,6 +974,8 @@ window.octo = {
       cam: el.dataset.cam, conn: el.dataset.conn ?? null, speaking: el.classList.contains('speaking'),
       label: el.querySelector('.name').textContent, state: el.dataset.state ?? 'live',
       frozen: !!el.querySelector('canvas.frozen'), hand: el.dataset.hand ? Number(el.dataset.hand) : null,
+      main: el.classList.contains('main'), pinned: el === view.pinned,
+      box: (({ x, y, width, height }) => ({ x, y, width, height }))(el.getBoundingClientRect()),
     })),
   /** The participant list as shown, in order: `{peerId, name, mic, cam, hand, presenting}`. */
   people: () =>

@@ -81,8 +81,11 @@ export function setupPeoplePanel({ panel, list, button, count, close }) {
             s.textContent = text;
             return s;
           };
+          // Words, and only for what is off: a list of "on" icons says nothing, and words need no
+          // emoji font.
           if (r.presenting) badges.append(state('presenting', 'presenting'));
-          badges.append(state('mic', r.mic === 'on' ? '🎤' : 'muted'), state('cam', r.cam === 'on' ? '📷' : 'cam off'));
+          if (r.mic !== 'on') badges.append(state('mic', 'muted'));
+          if (r.cam !== 'on') badges.append(state('cam', 'camera off'));
           li.append(hand, name, badges);
           return li;
         }),

@@ -1,17 +1,24 @@
 // People in a call (issue #19): the participant list with everyone's states, raised hands in the
 // order they went up (on the tiles and in the list, on every page, and for someone who joins
-// later), join and leave toasts, the shortcuts for hand and list, and the microphone level meter
-// with the "you are muted" hint. Four people in one room through the real UI, in Debian's headless
+// later), join and leave toasts, the shortcuts for hand and list, the layouts (a pinned tile, a
+// shared screen and speaker view on the stage, full screen), and the microphone level meter with
+// the "you are muted" hint. Four people in one room through the real UI, in Debian's headless
 // Chromium against the real octo. Tests run in order and share the call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { handPlaces, peopleRows, describeRow } from '../../client-web/src/people.js';
 import { levelOf, peakLevel, talking } from '../../client-web/src/meter.js';
 import { shortcutFor } from '../../client-web/src/shortcuts.js';
-import { person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tileOf, until, sleep } from './lib.mjs';
+import { stageTile } from '../../client-web/src/layout.js';
+import path from 'node:path';
+import { ARTIFACTS, CHROMIUM_ARGS, person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tileOf, until, sleep, flow, liveTracks } from './lib.mjs';
 
 const room = `people-${Date.now()}`;
 const DESK = { viewport: { width: 1280, height: 800 } };
+// Ann's Chromium has three fake cameras (and, as every fake setup, three microphones and speakers).
+// Chromium gives its fake cameras pixel formats in turn — I420, Y16, MJPEG — and a Y16 (depth)
+// camera's frames are never encoded: the test switches to the third, `fake_device_2`.
+const THREE_CAMERAS = CHROMIUM_ARGS.map((a) => (a === '--use-fake-device-for-media-stream' ? `${a}=device-count=3` : a));
 let everyone, ann, bob, cy, dee;
 
 // ---- the pure parts, without a page ----------------------------------------------------------------
@@ -53,6 +60,18 @@ test('Ctrl+Alt+H is the hand and Ctrl+Alt+P the list (⌘⌥ on a Mac)', () => {
   assert.equal(shortcutFor(key('KeyH', { ctrlKey: true }), false), null, 'Ctrl+H stays the browser\'s');
 });
 
+test('the stage goes to the pin, else the newest screen of someone else, else in speaker view the speaker', () => {
+  const keys = ['self/camera', 'a/camera', 'b/camera', 'b/screen', 'self/screen'];
+  assert.equal(stageTile(keys), 'b/screen');
+  assert.equal(stageTile(keys, { pinned: 'a/camera' }), 'a/camera');
+  assert.equal(stageTile(keys, { pinned: 'gone/camera' }), 'b/screen');
+  const cams = ['self/camera', 'a/camera', 'b/camera', 'self/screen'];
+  assert.equal(stageTile(cams), null, 'our own screen is no reason for a stage');
+  assert.equal(stageTile(cams, { speakerView: true, speaker: 'b' }), 'b/camera');
+  assert.equal(stageTile(cams, { speakerView: true, speaker: 'self' }), 'a/camera', 'never ourselves');
+  assert.equal(stageTile(['self/camera'], { speakerView: true }), null, 'alone: the grid');
+});
+
 // ---- four people ---------------------------------------------------------------------------------
 
 /** `p`'s participant list as shown. */
@@ -65,11 +84,16 @@ async function listShows(p, what, check, ms = 15000) {
   assert.ok(ok, `${p.label}'s list never showed ${what}: ${JSON.stringify(last)}`);
 }
 
+/** Saves what `p` shows as `name`.png in the artifacts (copied to docs/ for the README). */
+const snap = (p, name) => (ARTIFACTS ? p.page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) }) : null);
+
 /** The toasts `p` shows now. */
 const toasts = (p) => p.page.$$eval('#toasts .toast', (els) => els.map((e) => e.textContent));
 
 before(async () => {
-  everyone = [ann, bob, cy, dee] = await Promise.all(['ann', 'bob', 'cy', 'dee'].map((n) => person(n, DESK)));
+  everyone = [ann, bob, cy, dee] = await Promise.all(
+    ['ann', 'bob', 'cy', 'dee'].map((n) => person(n, n === 'ann' ? { ...DESK, args: THREE_CAMERAS } : DESK)),
+  );
   for (const p of everyone) p.peerId = await joinThroughUi(p, room, p.label[0].toUpperCase() + p.label.slice(1));
 });
 after(closeEveryone);
@@ -125,6 +149,8 @@ test('raised hands show on every tile and list in the order they went up, and lo
   assert.equal(await dee.page.getAttribute('#hand-btn', 'aria-pressed'), 'false', 'a hand is down after a leave');
   assert.ok(await until(5000, async () => (await toasts(bob)).includes('Dee joined')), 'Bob was not told Dee joined');
   assert.deepEqual(await toasts(dee), [], 'the people already there are not announced to the one joining');
+  await sleep(4000); // the toasts go by themselves, and the picture is the list
+  await snap(ann, 'people-hands');
   // Cy lowers hers: Ann is first everywhere.
   await cy.page.click('#hand-btn');
   for (const p of everyone) {
@@ -133,6 +159,124 @@ test('raised hands show on every tile and list in the order they went up, and lo
   }
   await ann.page.click('#hand-btn');
   for (const p of everyone) await listShows(p, 'no hands', (l) => l.every((r) => r.hand === null));
+});
+
+/** `p`'s camera and screen tiles as shown, by key (`peerId/kind`). */
+async function shownTiles(p) {
+  const all = await p.page.evaluate(() => window.octo.tiles());
+  return Object.fromEntries(all.map((t) => [`${t.peerId}/${t.kind}`, t]));
+}
+const isStage = (p) => p.page.evaluate(() => document.getElementById('grid').classList.contains('stage'));
+
+/** Asserts `p` shows `key` on the stage: the only main tile, well over twice as wide as any other. */
+async function assertOnStage(p, key) {
+  const ok = await until(5000, async () => (await shownTiles(p))[key]?.main);
+  const t = await shownTiles(p);
+  assert.ok(ok, `${p.label}: ${key} is not on the stage: ${JSON.stringify(t)}`);
+  assert.ok(await isStage(p));
+  const others = Object.entries(t).filter(([k]) => k !== key);
+  assert.ok(others.every(([, o]) => !o.main), `${p.label}: two tiles on the stage`);
+  for (const [k, o] of others) assert.ok(t[key].box.width > 2 * o.box.width, `${p.label}: ${key} ${t[key].box.width} px wide, ${k} ${o.box.width} px`);
+}
+
+/** Asserts `p` shows the grid: no stage, every tile as wide as the others. */
+async function assertGrid(p) {
+  const ok = await until(5000, async () => !(await isStage(p)));
+  assert.ok(ok, `${p.label} still shows a stage`);
+  const widths = Object.values(await shownTiles(p)).map((t) => Math.round(t.box.width));
+  assert.ok(Math.max(...widths) - Math.min(...widths) <= 1, `${p.label}: grid tiles of widths ${widths}`);
+}
+
+test('a pinned tile takes the stage on that page only, and unpinning brings the grid back', async () => {
+  const key = `${bob.peerId}/camera`;
+  await ann.page.click(`.tile.camera[data-peer-id="${bob.peerId}"] .pin`);
+  await assertOnStage(ann, key);
+  assert.equal((await shownTiles(ann))[key].pinned, true);
+  assert.equal(await ann.page.getAttribute(`.tile.camera[data-peer-id="${bob.peerId}"] .pin`, 'aria-label'), 'Pin Bob');
+  for (const p of [bob, cy, dee]) assert.equal(await isStage(p), false, `${p.label} shows a stage`);
+  // The strip and the stage stay inside the grid, nothing off screen.
+  const grid = await ann.page.evaluate(() => (({ x, y, width, height }) => ({ x, y, width, height }))(document.getElementById('grid').getBoundingClientRect()));
+  for (const t of Object.values(await shownTiles(ann))) {
+    assert.ok(t.box.x >= grid.x - 1 && t.box.y >= grid.y - 1 && t.box.x + t.box.width <= grid.x + grid.width + 1 && t.box.y + t.box.height <= grid.y + grid.height + 1, `${JSON.stringify(t.box)} outside ${JSON.stringify(grid)}`);
+  }
+  await ann.page.click(`.tile.camera[data-peer-id="${bob.peerId}"] .pin`);
+  await assertGrid(ann);
+});
+
+test('a shared screen takes the stage at the others, a pin overrides it, and the grid is back when it stops', async () => {
+  await cy.page.click('#screen-btn');
+  const screen = `${cy.peerId}/screen`;
+  for (const p of [ann, bob, dee]) await assertOnStage(p, screen);
+  await sleep(1500); // a few frames of the shared screen, for the picture
+  await snap(bob, 'screen-share-stage');
+  // The presenter's own page keeps the grid (its own screen large would be a mirror of a mirror).
+  await assertGrid(cy);
+  assert.equal((await list(ann)).find((r) => r.peerId === cy.peerId)?.presenting, true, 'Cy is not listed as presenting');
+  await ann.page.click(`.tile.camera[data-peer-id="${dee.peerId}"] .pin`);
+  await assertOnStage(ann, `${dee.peerId}/camera`);
+  await ann.page.click(`.tile.camera[data-peer-id="${dee.peerId}"] .pin`);
+  await assertOnStage(ann, screen);
+  await cy.page.click('#screen-btn');
+  for (const p of [ann, bob, dee]) await assertGrid(p);
+});
+
+test('speaker view puts another person on the stage; a double click fills the screen with a tile', async () => {
+  await bob.page.click('#layout-btn');
+  assert.equal(await bob.page.getAttribute('#layout-btn', 'aria-pressed'), 'true');
+  const ok = await until(5000, async () => Object.entries(await shownTiles(bob)).find(([, t]) => t.main));
+  assert.ok(ok, 'speaker view shows nobody on the stage');
+  const [key] = ok;
+  assert.ok(key.endsWith('/camera') && !key.startsWith('self/'), `speaker view shows ${key}`);
+  await assertOnStage(bob, key);
+  await bob.page.click('#layout-btn');
+  await assertGrid(bob);
+  await bob.page.dblclick(`.tile.camera[data-peer-id="${ann.peerId}"]`);
+  assert.ok(await until(3000, () => bob.page.evaluate((id) => document.fullscreenElement?.dataset.peerId === id, ann.peerId)), 'no full screen');
+  await bob.page.dblclick(`.tile.camera[data-peer-id="${ann.peerId}"]`);
+  assert.ok(await until(3000, () => bob.page.evaluate(() => document.fullscreenElement === null)), 'full screen stays');
+});
+
+test('switching camera, microphone and speaker mid-call keeps the producers, and the others keep decoding', async () => {
+  const sent = () =>
+    ann.page.evaluate(() =>
+      Object.fromEntries([...window.octo.call.producers].map(([source, p]) => [source, { id: p.id, device: p.track?.getSettings().deviceId }])),
+    );
+  const before = await sent();
+  await ann.page.click('#devices-btn');
+  const options = (sel) => ann.page.$$eval(`${sel} option`, (os) => os.map((o) => o.value));
+  assert.ok(await until(5000, async () => (await options('#call-camera')).length === 3), `cameras: ${await options('#call-camera')}`);
+  const camera = await ann.page.$eval('#call-camera', (s) => [...s.options].find((o) => o.text === 'fake_device_2')?.value);
+  assert.ok(camera && camera !== before.webcam.device, `no third camera to switch to (sending ${before.webcam.device})`);
+  await ann.page.selectOption('#call-camera', camera);
+  const mic = (await options('#call-mic')).find((v) => v !== before.mic.device && v !== 'default');
+  await ann.page.selectOption('#call-mic', mic);
+  assert.ok(await until(8000, async () => (await sent()).webcam.device === camera && (await sent()).mic.device === mic), `sending ${JSON.stringify(await sent())}`);
+  const after = await sent();
+  assert.equal(after.webcam.id, before.webcam.id, 'the camera switch made a new producer');
+  assert.equal(after.mic.id, before.mic.id, 'the microphone switch made a new producer');
+  // The others keep decoding Ann, on the consumers they had.
+  for (const p of [bob, cy]) {
+    const frames = await until(8000, async () => (await flow(p, ann.peerId, 'video', 1000)) > 0, 0);
+    const out = await ann.page.evaluate(async () => [...(await window.octo.call.producers.get('webcam').getStats()).values()].filter((r) => r.type === 'outbound-rtp').map((r) => ({ rid: r.rid, f: r.framesEncoded, b: r.bytesSent, w: r.frameWidth, lim: r.qualityLimitationReason, active: r.active })));
+    assert.ok(frames, `${p.label} decodes no frame of Ann after the switch`);
+    assert.ok((await flow(p, ann.peerId, 'audio', 1000)) > 0, `${p.label} gets no audio of Ann after the switch`);
+  }
+  // The devices switched away from are released (one camera and one microphone live).
+  assert.deepEqual((await liveTracks(ann.page)).sort(), ['audio', 'video'], 'an old track is still live');
+  // The speaker: every <audio> plays on the chosen output.
+  const speaker = (await options('#call-speaker')).find((v) => v !== 'default');
+  await ann.page.selectOption('#call-speaker', speaker);
+  const sinks = await until(3000, async () => {
+    const all = await ann.page.$$eval('#grid audio', (as) => as.filter((a) => a.srcObject).map((a) => a.sinkId));
+    return all.length === 3 && all.every((s) => s === speaker) && all;
+  });
+  assert.ok(sinks, `the audio does not play on the chosen speaker: ${await ann.page.$$eval('#grid audio', (as) => JSON.stringify(as.map((a) => [!!a.srcObject, a.sinkId])))}`);
+  // Noise suppression off: the microphone is captured again without it, on the same producer.
+  await ann.page.uncheck('#noise-suppression');
+  const ns = await until(5000, () => ann.page.evaluate(() => window.octo.call.producers.get('mic').track.getSettings().noiseSuppression === false));
+  assert.ok(ns, `noise suppression is still on: ${await ann.page.evaluate(() => JSON.stringify(window.octo.call.producers.get('mic').track.getSettings()))}`);
+  assert.equal((await sent()).mic.id, before.mic.id);
+  await ann.page.click('#devices-close');
 });
 
 test('the microphone meter moves with the fake tone, stays still when muted, and the hint says so', async () => {
@@ -166,4 +310,5 @@ test('the microphone meter moves with the fake tone, stays still when muted, and
   await dee.page.click('#preview-btn');
   const lobby = await until(5000, async () => Number(await dee.page.getAttribute('#lobby-level', 'data-level')) > 0.3, 50);
   assert.ok(lobby, 'the lobby meter does not move');
+  await snap(dee, 'lobby');
 });

@@ -28,7 +28,7 @@ test('joinRoom needs a valid token naming the room', async () => {
   assert.ok(joined.peerId);
   const t = await connect();
   const second = await ok(t, 'joinRoom', { roomId: room, displayName: 'Own Name', token: jwt({ room }, SECRET) });
-  assert.deepEqual(second.peers, [{ peerId: s.id, displayName: 'Token Name' }]);
+  assert.deepEqual(second.peers, [{ peerId: s.id, displayName: 'Token Name', handRaisedAt: null }]);
 });
 
 test('the seed dialect needs the token too', async () => {

@@ -113,6 +113,8 @@ test('actions before joining are not_joined', async () => {
     ['pauseProducer', { producerId: NOBODY }],
     ['restartIce', { transportId: NOBODY }],
     ['getStats', { id: NOBODY }],
+    ['raiseHand', {}],
+    ['lowerHand', {}],
     ['leaveRoom', {}],
   ];
   for (const [event, payload] of cases) assert.equal(await errorCode(s, event, payload), 'not_joined', event);

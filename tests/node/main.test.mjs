@@ -35,8 +35,17 @@ test('two peers join, produce, consume, pause, close and leave', { timeout: 3000
 
   const bJoined = waitEvent(a, 'peerJoined');
   const joinB = await ok(b, 'joinRoom', { roomId: room, displayName: 'Bob' });
-  assert.deepEqual(joinB.peers, [{ peerId: a.id, displayName: 'Ann' }]);
+  assert.deepEqual(joinB.peers, [{ peerId: a.id, displayName: 'Ann', handRaisedAt: null }]);
   assert.deepEqual(await bJoined, { peerId: b.id, displayName: 'Bob' });
+
+  // Hands: the raiser gets the server's time, the other peer the same; lowering is heard too.
+  const raised = waitEvent(a, 'peerHand');
+  const { raisedAt } = await ok(b, 'raiseHand', {});
+  assert.ok(Number.isInteger(raisedAt) && Math.abs(raisedAt - Date.now()) < 60000, `raisedAt ${raisedAt}`);
+  assert.deepEqual(await raised, { peerId: b.id, raisedAt });
+  const lowered = waitEvent(a, 'peerHand');
+  assert.deepEqual(await ok(b, 'lowerHand', {}), { raisedAt: null });
+  assert.deepEqual(await lowered, { peerId: b.id, raisedAt: null });
 
   // Transports: mediasoup's shape, no nulls.
   const sendA = await ok(a, 'createWebRtcTransport', { direction: 'send' });

@@ -145,7 +145,7 @@ test('seed and main dialect peers share a room', { timeout: 10000 }, async () =>
   const main = await connect();
   const seen = waitEvent(seed.socket, 'peer-joined');
   const joined = await ok(main, 'joinRoom', { roomId, displayName: 'Main' });
-  assert.deepEqual(joined.peers, [{ peerId: seed.socket.id, displayName: 'Seed' }]);
+  assert.deepEqual(joined.peers, [{ peerId: seed.socket.id, displayName: 'Seed', handRaisedAt: null }]);
   assert.deepEqual(await seen, { peerId: main.id, peerName: 'Main' });
   const announced = waitEvent(main, 'newProducer');
   const p = await seed.send.produce({ track: new FakeMediaStreamTrack({ kind: 'audio' }) });
