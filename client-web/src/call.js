@@ -179,6 +179,11 @@ export class Call {
       c.layers = spatialLayer == null ? null : { spatialLayer, temporalLayer };
       this.emit('layersChanged', { consumerId, peerId: c.peerId, source: c.source, layers: c.layers });
     });
+    // The server's view of each consumer's path (0–10, from its receiver's reports): for the tiles' bars.
+    s.on('consumerScore', ({ consumerId, score } = {}) => {
+      const c = this.consumers.get(consumerId);
+      if (c && Number.isFinite(score)) c.score = score;
+    });
     s.on('producerPaused', ({ producerId }) => this.remotePaused(producerId, true));
     s.on('producerResumed', ({ producerId }) => this.remotePaused(producerId, false));
     s.on('roomError', (e) => {
@@ -552,6 +557,18 @@ export class Call {
   }
 
   /** Per-consumer receive statistics (`inbound-rtp`), for the connection indicators and the tests. */
+  /** The receive transport's round-trip time (s) on its selected pair, or null. */
+  async recvRtt() {
+    try {
+      for (const s of (await this.recvTransport?.getStats())?.values() ?? []) {
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.currentRoundTripTime != null) return s.currentRoundTripTime;
+      }
+    } catch {
+      // closed meanwhile
+    }
+    return null;
+  }
+
   async consumerStats() {
     const out = [];
     for (const [consumerId, c] of this.consumers) {
@@ -563,7 +580,7 @@ export class Call {
         // Loss repair as the browser saw it: NACKs and PLIs it sent, retransmissions that came back.
         nackCount: 0, pliCount: 0, retransmittedPacketsReceived: 0,
         // What the server says it forwards (simulcast), and whether we paused it (tile not shown).
-        spatialLayer: c.layers?.spatialLayer ?? null, hidden: c.hidden,
+        spatialLayer: c.layers?.spatialLayer ?? null, hidden: c.hidden, score: c.score ?? null,
       };
       try {
         const report = await c.consumer.getStats();

@@ -35,3 +35,20 @@ export function bestGrid(n, width, height, gap) {
   }
   return best;
 }
+
+/**
+ * Splits `keys` (grid order) into pages of `pageSize`: the first page holds the tiles in `keep`
+ * (the active speaker, ourselves) and fills up in grid order; the others follow in grid order.
+ * Returns the page count, the page shown (clamped) and its keys in grid order.
+ */
+export function paginate(keys, { pageSize, page = 0, keep = [] }) {
+  if (keys.length <= pageSize) return { pages: 1, page: 0, shown: keys };
+  const first = keys.filter((k) => keep.includes(k)).slice(0, pageSize);
+  const rest = keys.filter((k) => !first.includes(k));
+  const fill = pageSize - first.length;
+  const pages = [[...first, ...rest.slice(0, fill)]];
+  for (let i = fill; i < rest.length; i += pageSize) pages.push(rest.slice(i, i + pageSize));
+  const shownPage = Math.min(Math.max(page, 0), pages.length - 1);
+  const on = new Set(pages[shownPage]);
+  return { pages: pages.length, page: shownPage, shown: keys.filter((k) => on.has(k)) };
+}

@@ -6,7 +6,8 @@ import { setupAdaptiveStream } from './adaptive.js';
 import { Call } from './call.js';
 import { setupChat } from './chat.js';
 import { setupDevicesPanel } from './devices.js';
-import { bestGrid, stageTile } from './layout.js';
+import { bestGrid, paginate, stageTile } from './layout.js';
+import { connectionVerdict } from './quality.js';
 import { measureLevel, showLevel } from './meter.js';
 import { callErrorMessage, mediaErrorMessage, nameProblem, roomProblem } from './messages.js';
 import { handPlaces, peopleRows, setupPeoplePanel } from './people.js';
@@ -32,7 +33,8 @@ const ui = {
   roomTitle: $('room-title'), micBtn: $('mic-btn'), camBtn: $('cam-btn'), screenBtn: $('screen-btn'),
   leaveBtn: $('leave-btn'), notice: $('notice'), lobbyMic: $('lobby-mic'), lobbyCam: $('lobby-cam'),
   previewBtn: $('preview-btn'), handBtn: $('hand-btn'), lobbyLevel: $('lobby-level'), mutedHint: $('muted-hint'),
-  toasts: $('toasts'), layoutBtn: $('layout-btn'),
+  toasts: $('toasts'), layoutBtn: $('layout-btn'), pager: $('pager'), pageLabel: $('page-label'),
+  pagePrev: $('page-prev'), pageNext: $('page-next'), showSelf: $('show-self'), mirrorSelf: $('mirror-self'),
 };
 
 // Local media: the preview stream doubles as what we publish.
@@ -299,6 +301,7 @@ function leaveCallView() {
   state.hand = false;
   view.pinned = null;
   view.speaker = null;
+  view.page = 0;
   peoplePanel.setOpen(false);
   devices.setOpen(false);
   ui.toasts.replaceChildren();
@@ -337,6 +340,8 @@ function tile(peerId, kind, name) {
   const conn = document.createElement('span');
   conn.className = 'conn';
   conn.title = 'Connection';
+  conn.setAttribute('role', 'img');
+  conn.append(...[1, 2, 3].map(() => document.createElement('i')));
   const nameEl = document.createElement('span');
   nameEl.className = 'name';
   const micOff = document.createElement('span');
@@ -370,8 +375,10 @@ function tile(peerId, kind, name) {
     audio.autoplay = true;
     el.append(audio);
   }
-  setTileName(el, name ?? (kind === 'screen' ? 'Screen' : ''));
+  // Named once it is in `tiles`: relabel() labels only the tiles it finds there (a screen tile,
+  // named nowhere else, was left without its "— screen" label).
   tiles.set(key, el);
+  setTileName(el, name ?? (kind === 'screen' ? 'Screen' : ''));
   ui.grid.append(el);
   layoutGrid();
   return el;
@@ -420,7 +427,22 @@ function removeTile(peerId, kind) {
  * The view: a tile the person pinned (the element: it keeps its pin when a rejoin re-keys it),
  * whether speaker view is on, and the speaker it shows (held a moment, see `showSpeaker`).
  */
-const view = { pinned: null, speakerView: false, speaker: null };
+const view = {
+  pinned: null, speakerView: false, speaker: null, page: 0,
+  // Self-view choices, kept for next time.
+  hideSelf: localStorage.getItem('octo.hideSelf') === 'true',
+  mirror: localStorage.getItem('octo.mirrorSelf') !== 'false',
+};
+/** Tiles on one page of the grid (Meet's and Zoom's largest grid is 7 × 7). */
+const PAGE_SIZE = 49;
+/** Tiles in the strip beside the stage; the rest are a page further. */
+const STRIP_SIZE = 6;
+/** The page size: `localStorage['octo.pageSize']` (2–49) lowers it, to try pages with a few people. */
+function pageSize(stage) {
+  const stored = Number(localStorage.getItem('octo.pageSize'));
+  const size = Number.isInteger(stored) && stored >= 2 && stored <= PAGE_SIZE ? stored : PAGE_SIZE;
+  return stage ? Math.min(size, STRIP_SIZE) : size;
+}
 
 /**
  * The stage (one tile large, the others in a strip: see layout.js for which), or else an adaptive
@@ -430,9 +452,24 @@ const view = { pinned: null, speakerView: false, speaker: null };
 function layoutGrid() {
   const pinnedKey = [...tiles].find(([, el]) => el === view.pinned)?.[0] ?? null;
   if (!pinnedKey) view.pinned = null;
-  const stage = stageTile([...tiles.keys()], { pinned: pinnedKey, speakerView: view.speakerView, speaker: view.speaker });
+  // Our own tile, hidden by choice, still shows while it is the only one.
+  const hidden = view.hideSelf && tiles.size > 1 ? 'self/camera' : null;
+  const keys = [...tiles.keys()].filter((k) => k !== hidden);
+  const stage = stageTile(keys, { pinned: pinnedKey, speakerView: view.speakerView, speaker: view.speaker });
   ui.grid.classList.toggle('stage', stage !== null);
+  ui.grid.classList.toggle('no-mirror', !view.mirror);
+  // Pages: of the grid, or of the strip beside the stage. Tiles off the page are hidden, and so
+  // (adaptive.js) their consumers are paused at the server.
+  const speakerKey = view.speaker ? `${view.speaker}/camera` : null;
+  const paged = paginate(keys.filter((k) => k !== stage), { pageSize: pageSize(stage !== null), page: view.page, keep: [speakerKey, 'self/camera'] });
+  view.page = paged.page;
+  const on = new Set([...paged.shown, stage]);
+  ui.pager.hidden = paged.pages < 2;
+  ui.pageLabel.textContent = `${paged.page + 1} / ${paged.pages}`;
+  ui.pagePrev.disabled = paged.page === 0;
+  ui.pageNext.disabled = paged.page === paged.pages - 1;
   for (const [key, el] of tiles) {
+    el.classList.toggle('off-page', !on.has(key));
     el.classList.toggle('main', key === stage);
     const pin = el.querySelector('.pin');
     pin.setAttribute('aria-pressed', String(el === view.pinned));
@@ -440,10 +477,10 @@ function layoutGrid() {
   }
   if (stage !== null) {
     // At least four places in the strip, so that two people do not get two huge strip tiles.
-    ui.grid.style.setProperty('--strip-n', String(Math.max(tiles.size - 1, 4)));
+    ui.grid.style.setProperty('--strip-n', String(Math.max(paged.shown.length, 4)));
     return;
   }
-  const n = Math.max(tiles.size, 1);
+  const n = Math.max(paged.shown.length, 1);
   const style = getComputedStyle(ui.grid);
   const gap = parseFloat(style.columnGap) || 0;
   const width = ui.grid.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
@@ -813,8 +850,26 @@ function showSpeaker(peerId) {
   speakerTimer = setTimeout(() => {
     view.speaker = peerId;
     speakerSince = performance.now();
-    if (view.speakerView) layoutGrid();
+    // The stage in speaker view, and the first page in any view, follow the speaker.
+    layoutGrid();
   }, Math.max(0, wait));
+}
+
+ui.pagePrev.addEventListener('click', () => {
+  view.page--;
+  layoutGrid();
+});
+ui.pageNext.addEventListener('click', () => {
+  view.page++;
+  layoutGrid();
+});
+for (const [box, key, field] of [[ui.showSelf, 'octo.hideSelf', 'hideSelf'], [ui.mirrorSelf, 'octo.mirrorSelf', 'mirror']]) {
+  box.checked = field === 'hideSelf' ? !view.hideSelf : view.mirror;
+  box.addEventListener('change', () => {
+    view[field] = field === 'hideSelf' ? !box.checked : box.checked;
+    localStorage.setItem(key, String(view[field]));
+    layoutGrid();
+  });
 }
 
 ui.layoutBtn.addEventListener('click', () => {
@@ -926,20 +981,24 @@ setInterval(async () => {
   if (ui.callView.hidden || sampling) return;
   sampling = true;
   try {
-    sampleConnections(await call.consumerStats(), performance.now());
+    const [stats, rtt] = await Promise.all([call.consumerStats(), call.recvRtt()]);
+    sampleConnections(stats, rtt, performance.now());
   } finally {
     sampling = false;
   }
 }, 2000);
 
-function sampleConnections(consumerStats, now) {
+function sampleConnections(consumerStats, rtt, now) {
   const byPeer = new Map();
   for (const s of consumerStats) {
     const prev = lastBytes.get(s.consumerId);
     if (prev && now - prev.at < 1000) continue;
     lastBytes.set(s.consumerId, { at: now, bytes: s.bytesReceived, packets: s.packetsReceived, lost: s.packetsLost });
-    const before = prev ?? { bytes: 0, packets: 0, lost: 0 };
-    const p = byPeer.get(s.peerId) ?? { expected: 0, flowing: 0, packets: 0, lost: 0, jitter: 0 };
+    const before = prev ?? { bytes: 0, packets: 0, lost: 0, at: now };
+    const p = byPeer.get(s.peerId) ?? { expected: 0, flowing: 0, packets: 0, lost: 0, jitter: 0, bytes: 0, seconds: 0, score: null, rtt };
+    p.bytes += s.bytesReceived - before.bytes;
+    p.seconds = Math.max(p.seconds, (now - before.at) / 1000);
+    if (s.score !== null && !s.paused && !s.hidden) p.score = Math.min(p.score ?? 10, s.score);
     if (!s.paused && !s.hidden) {
       p.expected++;
       if (s.bytesReceived > before.bytes) p.flowing++;
@@ -952,8 +1011,12 @@ function sampleConnections(consumerStats, now) {
   for (const [peerId, p] of byPeer) {
     const el = tiles.get(`${peerId}/camera`);
     if (!el) continue;
-    const lossy = p.lost > 0.05 * (p.packets + p.lost) || p.jitter > 0.1;
-    el.dataset.conn = p.expected > 0 && p.flowing === 0 ? 'lost' : lossy ? 'poor' : 'good';
+    const v = connectionVerdict(p);
+    el.dataset.conn = v.conn;
+    el.dataset.bars = String(v.bars);
+    const conn = el.querySelector('.conn');
+    conn.title = v.text;
+    conn.setAttribute('aria-label', v.text);
   }
 }
 
@@ -971,7 +1034,8 @@ window.octo = {
   tiles: () =>
     [...ui.grid.querySelectorAll('.tile')].map((el) => ({
       peerId: el.dataset.peerId, kind: el.dataset.kind, name: el.dataset.name, mic: el.dataset.mic,
-      cam: el.dataset.cam, conn: el.dataset.conn ?? null, speaking: el.classList.contains('speaking'),
+      cam: el.dataset.cam, conn: el.dataset.conn ?? null, bars: el.dataset.bars ? Number(el.dataset.bars) : null,
+      connText: el.querySelector('.conn').title, speaking: el.classList.contains('speaking'),
       label: el.querySelector('.name').textContent, state: el.dataset.state ?? 'live',
       frozen: !!el.querySelector('canvas.frozen'), hand: el.dataset.hand ? Number(el.dataset.hand) : null,
       main: el.classList.contains('main'), pinned: el === view.pinned,
@@ -989,6 +1053,8 @@ window.octo = {
   chatLines: () => chat.lines(),
   peerId: () => call.peerId,
   socket: () => call.socket,
+  /** Lays the tiles out again (after changing `localStorage['octo.pageSize']`). */
+  relayout: () => layoutGrid(),
 };
 
 let previewReady = Promise.resolve();

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { handPlaces, peopleRows, describeRow } from '../../client-web/src/people.js';
 import { levelOf, peakLevel, talking } from '../../client-web/src/meter.js';
 import { shortcutFor } from '../../client-web/src/shortcuts.js';
-import { stageTile } from '../../client-web/src/layout.js';
+import { paginate, stageTile } from '../../client-web/src/layout.js';
+import { connectionVerdict } from '../../client-web/src/quality.js';
 import path from 'node:path';
 import { ARTIFACTS, CHROMIUM_ARGS, person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tileOf, until, sleep, flow, liveTracks } from './lib.mjs';
 
@@ -70,6 +71,26 @@ test('the stage goes to the pin, else the newest screen of someone else, else in
   assert.equal(stageTile(cams, { speakerView: true, speaker: 'b' }), 'b/camera');
   assert.equal(stageTile(cams, { speakerView: true, speaker: 'self' }), 'a/camera', 'never ourselves');
   assert.equal(stageTile(['self/camera'], { speakerView: true }), null, 'alone: the grid');
+});
+
+test('pages keep the speaker and ourselves on the first one, the rest in grid order', () => {
+  const keys = ['a', 'b', 'self', 'c', 'd', 'e'];
+  assert.deepEqual(paginate(keys, { pageSize: 10 }), { pages: 1, page: 0, shown: keys });
+  assert.deepEqual(paginate(keys, { pageSize: 2, keep: ['d', 'self'] }), { pages: 3, page: 0, shown: ['self', 'd'] });
+  assert.deepEqual(paginate(keys, { pageSize: 2, page: 1, keep: ['d', 'self'] }).shown, ['a', 'b']);
+  assert.deepEqual(paginate(keys, { pageSize: 4, page: 9, keep: ['e'] }), { pages: 2, page: 1, shown: ['c', 'd'] });
+});
+
+test('the bars: three on a clean path, fewer with loss or a low server score, none without media', () => {
+  const clean = { expected: 2, flowing: 2, packets: 500, lost: 0, jitter: 0.005, bytes: 250000, seconds: 2, score: 10, rtt: 0.004 };
+  const v = connectionVerdict(clean);
+  assert.deepEqual([v.conn, v.bars], ['good', 3]);
+  assert.equal(v.text, 'Connection: good — loss 0.0 %, 1000 kbit/s, RTT 4 ms, server score 10/10');
+  assert.equal(connectionVerdict({ ...clean, lost: 15 }).bars, 2, '3 % loss');
+  assert.deepEqual([connectionVerdict({ ...clean, lost: 50 }).conn, connectionVerdict({ ...clean, lost: 50 }).bars], ['poor', 1]);
+  assert.equal(connectionVerdict({ ...clean, score: 4 }).bars, 1);
+  assert.deepEqual([connectionVerdict({ ...clean, flowing: 0 }).conn, connectionVerdict({ ...clean, flowing: 0 }).bars], ['lost', 0]);
+  assert.ok(!connectionVerdict({ ...clean, score: null, rtt: null }).text.includes('score'));
 });
 
 // ---- four people ---------------------------------------------------------------------------------
@@ -207,6 +228,7 @@ test('a shared screen takes the stage at the others, a pin overrides it, and the
   await cy.page.click('#screen-btn');
   const screen = `${cy.peerId}/screen`;
   for (const p of [ann, bob, dee]) await assertOnStage(p, screen);
+  assert.equal((await shownTiles(bob))[screen].label, 'Cy — screen');
   await sleep(1500); // a few frames of the shared screen, for the picture
   await snap(bob, 'screen-share-stage');
   // The presenter's own page keeps the grid (its own screen large would be a mirror of a mirror).
@@ -277,6 +299,67 @@ test('switching camera, microphone and speaker mid-call keeps the producers, and
   assert.ok(ns, `noise suppression is still on: ${await ann.page.evaluate(() => JSON.stringify(window.octo.call.producers.get('mic').track.getSettings()))}`);
   assert.equal((await sent()).mic.id, before.mic.id);
   await ann.page.click('#devices-close');
+});
+
+test('every remote tile shows network bars with the figures behind them', async () => {
+  const ok = await until(10000, async () => {
+    const remote = Object.values(await shownTiles(ann)).filter((t) => t.kind === 'camera' && t.peerId !== 'self');
+    return remote.length === 3 && remote.every((t) => t.bars >= 2 && /kbit\/s/.test(t.connText) && /RTT \d+ ms/.test(t.connText)) && remote;
+  });
+  assert.ok(ok, `bars: ${JSON.stringify(Object.values(await shownTiles(ann)).map((t) => [t.label, t.bars, t.connText]))}`);
+  console.log(`Ann's bars: ${ok.map((t) => `${t.label} ${t.bars} (${t.connText})`).join('; ')}`);
+});
+
+test('beyond a page of tiles, a pager shows the rest; tiles off the page are paused at the server', async () => {
+  await bob.page.evaluate(() => {
+    localStorage.setItem('octo.pageSize', '2');
+    window.octo.relayout();
+  });
+  try {
+    assert.equal(await bob.page.isVisible('#pager'), true);
+    assert.equal(await bob.page.textContent('#page-label'), '1 / 2');
+    const shown = async () => Object.entries(await shownTiles(bob)).filter(([, t]) => t.box.width > 0).map(([k]) => k);
+    const first = await shown();
+    assert.equal(first.length, 2, `page 1 shows ${first}`);
+    assert.ok(first.includes('self/camera'), 'we are not on the first page');
+    // The two off the page: their video consumers are paused (`hidden`) at the server. The first
+    // page follows the active speaker (held 2 s), so the check is made on one consistent moment.
+    const offPaused = await until(8000, async () => {
+      const t = await shownTiles(bob);
+      const video = (await bob.page.evaluate(() => window.octo.stats())).filter((c) => c.kind === 'video');
+      const off = [ann, cy, dee].map((p) => p.peerId).filter((id) => t[`${id}/camera`].box.width === 0);
+      return off.length === 2 && off.every((id) => video.find((c) => c.peerId === id)?.hidden === true) && off;
+    });
+    assert.ok(offPaused, `consumers off the page not paused: ${JSON.stringify(await bob.page.evaluate(() => window.octo.stats()))}`);
+    await bob.page.click('#page-next');
+    assert.equal(await bob.page.textContent('#page-label'), '2 / 2');
+    const second = await shown();
+    assert.equal(second.length, 2, `page 2 shows ${second}`);
+    assert.ok(!second.includes('self/camera'), 'we are on page 2 too');
+    assert.equal(await bob.page.isDisabled('#page-next'), true);
+  } finally {
+    await bob.page.evaluate(() => {
+      localStorage.removeItem('octo.pageSize');
+      window.octo.relayout();
+    });
+  }
+  assert.equal(await bob.page.isHidden('#pager'), true);
+  await assertGrid(bob);
+});
+
+test('the own tile can be hidden and unmirrored, and the choice is kept', async () => {
+  await cy.page.click('#devices-btn');
+  await cy.page.uncheck('#show-self');
+  assert.ok(await until(3000, async () => (await shownTiles(cy))['self/camera'].box.width === 0), 'the own tile still shows');
+  assert.equal(Object.values(await shownTiles(cy)).filter((t) => t.box.width > 0).length, 3);
+  await cy.page.check('#show-self');
+  await cy.page.uncheck('#mirror-self');
+  const transform = () => cy.page.$eval('.tile.self.camera video', (v) => getComputedStyle(v).transform);
+  assert.equal(await transform(), 'none');
+  assert.equal(await cy.page.evaluate(() => localStorage.getItem('octo.mirrorSelf')), 'false');
+  await cy.page.check('#mirror-self');
+  assert.notEqual(await transform(), 'none');
+  await cy.page.click('#devices-close');
 });
 
 test('the microphone meter moves with the fake tone, stays still when muted, and the hint says so', async () => {
