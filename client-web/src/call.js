@@ -569,7 +569,20 @@ export class Call {
     return null;
   }
 
+  /**
+   * Per-consumer receive figures, from one stats report of the receive transport. (Asking each
+   * consumer would make the browser build the whole connection's report once per consumer: with
+   * 48 others in the call, 96 full reports every tick.)
+   */
   async consumerStats() {
+    const byTrack = new Map();
+    try {
+      for (const s of (await this.recvTransport?.getStats())?.values() ?? []) {
+        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, [...(byTrack.get(s.trackIdentifier) ?? []), s]);
+      }
+    } catch {
+      // The transport closed meanwhile: every consumer reports zeros.
+    }
     const out = [];
     for (const [consumerId, c] of this.consumers) {
       const entry = {
@@ -582,24 +595,18 @@ export class Call {
         // What the server says it forwards (simulcast), and whether we paused it (tile not shown).
         spatialLayer: c.layers?.spatialLayer ?? null, hidden: c.hidden, score: c.score ?? null,
       };
-      try {
-        const report = await c.consumer.getStats();
-        for (const s of report.values()) {
-          if (s.type !== 'inbound-rtp') continue;
-          entry.packetsReceived += s.packetsReceived ?? 0;
-          entry.packetsLost += s.packetsLost ?? 0;
-          entry.bytesReceived += s.bytesReceived ?? 0;
-          entry.framesDecoded += s.framesDecoded ?? 0;
-          entry.jitter = Math.max(entry.jitter, s.jitter ?? 0);
-          entry.frameWidth = s.frameWidth ?? entry.frameWidth;
-          entry.frameHeight = s.frameHeight ?? entry.frameHeight;
-          entry.freezeCount += s.freezeCount ?? 0;
-          entry.nackCount += s.nackCount ?? 0;
-          entry.pliCount += s.pliCount ?? 0;
-          entry.retransmittedPacketsReceived += s.retransmittedPacketsReceived ?? 0;
-        }
-      } catch {
-        // A consumer closed meanwhile has no stats: report zeros.
+      for (const s of byTrack.get(c.consumer.track?.id) ?? []) {
+        entry.packetsReceived += s.packetsReceived ?? 0;
+        entry.packetsLost += s.packetsLost ?? 0;
+        entry.bytesReceived += s.bytesReceived ?? 0;
+        entry.framesDecoded += s.framesDecoded ?? 0;
+        entry.jitter = Math.max(entry.jitter, s.jitter ?? 0);
+        entry.frameWidth = s.frameWidth ?? entry.frameWidth;
+        entry.frameHeight = s.frameHeight ?? entry.frameHeight;
+        entry.freezeCount += s.freezeCount ?? 0;
+        entry.nackCount += s.nackCount ?? 0;
+        entry.pliCount += s.pliCount ?? 0;
+        entry.retransmittedPacketsReceived += s.retransmittedPacketsReceived ?? 0;
       }
       out.push(entry);
     }

@@ -24,11 +24,11 @@ export function stageTile(keys, { pinned = null, speakerView = false, speaker = 
 
 /**
  * The grid's column count and tile width (px) that give the largest 16:9 tiles for `n` tiles in a
- * `width` × `height` box with `gap` between them.
+ * `width` × `height` box with `gap` between them, in at most `maxCols` columns.
  */
-export function bestGrid(n, width, height, gap) {
-  let best = { cols: Math.ceil(Math.sqrt(n)), w: 0 };
-  for (let cols = 1; cols <= n; cols++) {
+export function bestGrid(n, width, height, gap, maxCols = n) {
+  let best = { cols: Math.min(Math.ceil(Math.sqrt(n)), maxCols), w: 0 };
+  for (let cols = 1; cols <= Math.min(n, maxCols); cols++) {
     const rows = Math.ceil(n / cols);
     const w = Math.min((width - gap * (cols - 1)) / cols, ((height - gap * (rows - 1)) / rows) * (16 / 9));
     if (w > best.w) best = { cols, w };

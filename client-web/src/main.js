@@ -437,10 +437,14 @@ const view = {
 const PAGE_SIZE = 49;
 /** Tiles in the strip beside the stage; the rest are a page further. */
 const STRIP_SIZE = 6;
+/** A phone in portrait shows two columns of four (tiles a thumb's width or more), and three under the stage. */
+const PHONE = { pageSize: 8, stripSize: 3, maxCols: 2 };
+const phoneScreen = window.matchMedia('(max-width: 600px)');
 /** The page size: `localStorage['octo.pageSize']` (2–49) lowers it, to try pages with a few people. */
 function pageSize(stage) {
   const stored = Number(localStorage.getItem('octo.pageSize'));
-  const size = Number.isInteger(stored) && stored >= 2 && stored <= PAGE_SIZE ? stored : PAGE_SIZE;
+  let size = Number.isInteger(stored) && stored >= 2 && stored <= PAGE_SIZE ? stored : PAGE_SIZE;
+  if (phoneScreen.matches) size = Math.min(size, stage ? PHONE.stripSize : PHONE.pageSize);
   return stage ? Math.min(size, STRIP_SIZE) : size;
 }
 
@@ -485,7 +489,7 @@ function layoutGrid() {
   const gap = parseFloat(style.columnGap) || 0;
   const width = ui.grid.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
   const height = ui.grid.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
-  const best = bestGrid(n, width, height, gap);
+  const best = bestGrid(n, width, height, gap, phoneScreen.matches ? PHONE.maxCols : n);
   ui.grid.style.setProperty('--cols', String(best.cols));
   ui.grid.style.setProperty('--tile-w', best.w > 0 ? `${Math.floor(best.w)}px` : '1fr');
 }
@@ -1055,6 +1059,8 @@ window.octo = {
   socket: () => call.socket,
   /** Lays the tiles out again (after changing `localStorage['octo.pageSize']`). */
   relayout: () => layoutGrid(),
+  /** The speaker the stage follows in speaker view (held a moment; `self` for us), or null. */
+  speaker: () => view.speaker,
 };
 
 let previewReady = Promise.resolve();

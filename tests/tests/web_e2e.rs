@@ -229,6 +229,16 @@ fn people_hands_and_the_microphone_meter_in_chromium() {
     run_e2e(&octo, "people.test.mjs", &[]);
 }
 
+/// Twelve people in one room (`tests/e2e/twelve.test.mjs`, issue #19's acceptance): the grid of
+/// twelve, the list with their states, a hand on every page, pin and speaker view, a phone joining.
+#[test]
+#[ignore = "twelve Chromiums (12 encoders, 132 decoders) need more than a 2-core runner: the pages starve the worker of CPU (it stays runnable at ~3 % CPU), requests time out and pages drop; run it on 4+ cores: cargo test -p octo-tests --test web_e2e -- --ignored twelve"]
+fn twelve_people_in_one_room_in_chromium() {
+    let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let octo = Octo::start(&["--workers", "1"]).expect("octo starts");
+    run_e2e(&octo, "twelve.test.mjs", &[]);
+}
+
 #[test]
 fn what_a_new_user_meets_in_chromium() {
     let _one = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
