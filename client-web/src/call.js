@@ -16,6 +16,14 @@ export class CallError extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 10000;
+/** The version of PROTOCOL.md's dialect this client speaks; the server refuses another one
+ * (`unsupported_version`), so a page cached from before an upgrade says "reload" instead of failing
+ * somewhere later. `localStorage['octo.protocol']` overrides it, to try that refusal. */
+const PROTOCOL_VERSION = 1;
+function protocolVersion() {
+  const stored = Number(globalThis.localStorage?.getItem('octo.protocol'));
+  return Number.isInteger(stored) && stored > 0 ? stored : PROTOCOL_VERSION;
+}
 // Failed reconnections in a row before a call moves to the next server of its cluster (~4 s).
 const FAILOVER_AFTER = 3;
 /** Our data producer (see README.md, "DataChannel messages"). */
@@ -235,6 +243,7 @@ export class Call {
       roomId: this.roomId,
       displayName: this.displayName,
       ...(this.token ? { token: this.token } : {}),
+      protocol: protocolVersion(),
     });
     if (gen !== this.generation) return;
     this.peerId = joinData.peerId;

@@ -26,6 +26,8 @@ export function callErrorMessage(err, roomId) {
       return `The room “${roomId}” is full. Try again later or pick another room.`;
     case 'unauthorized':
       return `You need a valid invitation link to join “${roomId}” (${err.message}).`;
+    case 'unsupported_version':
+      return 'This page is out of date: the server was updated since it was loaded. Reload the page (Ctrl+Shift+R, or ⌘+Shift+R on a Mac) and join again.';
     case 'unavailable':
       // The same code while the server drains for a shutdown (PROTOCOL.md); its message says so.
       if (/shutting down/i.test(err.message ?? '')) return 'The server is shutting down for maintenance and takes no new calls. Try again in a minute.';

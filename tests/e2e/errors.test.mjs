@@ -20,6 +20,17 @@ test('a full room is explained and the person stays in the lobby', async () => {
   assert.equal(await second.page.isVisible('#call'), false);
 });
 
+test('a page out of date for the server is told to reload, and stays in the lobby', async () => {
+  const p = await person('stale');
+  await p.page.goto(`${URL}/?room=stale-${Date.now()}`);
+  // As if this page were cached from an older Octo: it speaks another version of the protocol.
+  await p.page.evaluate(() => localStorage.setItem('octo.protocol', '99'));
+  await p.page.fill('#name', 'Stale');
+  await p.page.click('#join');
+  assert.match(await lobbyError(p), /out of date.*Reload the page/);
+  assert.equal(await p.page.isVisible('#lobby'), true);
+});
+
 test('an unreachable server is explained', async () => {
   const p = await person('cut');
   await p.page.route('**/socket.io/**', (route) => route.abort('connectionrefused'));

@@ -13,6 +13,7 @@ pub enum Code {
     PayloadTooLarge,
     RateLimited,
     Unauthorized,
+    UnsupportedVersion,
     NotJoined,
     AlreadyJoined,
     RoomFull,
@@ -30,12 +31,13 @@ pub enum Code {
 
 impl Code {
     /// Every code, for counting errors by code.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::BadRequest,
         Code::UnknownEvent,
         Code::PayloadTooLarge,
         Code::RateLimited,
         Code::Unauthorized,
+        Code::UnsupportedVersion,
         Code::NotJoined,
         Code::AlreadyJoined,
         Code::RoomFull,
@@ -58,6 +60,7 @@ impl Code {
             Code::PayloadTooLarge => "payload_too_large",
             Code::RateLimited => "rate_limited",
             Code::Unauthorized => "unauthorized",
+            Code::UnsupportedVersion => "unsupported_version",
             Code::NotJoined => "not_joined",
             Code::AlreadyJoined => "already_joined",
             Code::RoomFull => "room_full",
@@ -142,6 +145,7 @@ mod tests {
             | Code::PayloadTooLarge
             | Code::RateLimited
             | Code::Unauthorized
+            | Code::UnsupportedVersion
             | Code::NotJoined
             | Code::AlreadyJoined
             | Code::RoomFull
@@ -159,6 +163,6 @@ mod tests {
         let mut names: Vec<_> = Code::ALL.iter().map(|c| named(*c)).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
     }
 }

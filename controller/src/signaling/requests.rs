@@ -13,6 +13,10 @@ use super::error::{Code, SignalError};
 use super::json::{parse, parse_id};
 use crate::rooms::Direction;
 
+/// The version of Octo's dialect this server speaks (PROTOCOL.md); a `joinRoom` naming another is
+/// refused with `unsupported_version`.
+pub const PROTOCOL_VERSION: u64 = 1;
+
 /// A client request of Octo's dialect, ready to act on.
 #[derive(Debug)]
 pub enum Request {
@@ -92,6 +96,14 @@ impl Request {
         Ok(match event {
             "joinRoom" => {
                 let r: JoinRoom = parse(payload)?;
+                // A page cached from before an upgrade (or a client built for a newer server) is
+                // refused with a code its page can explain: "reload".
+                if let Some(v) = r.protocol.filter(|v| *v != PROTOCOL_VERSION) {
+                    return Err(SignalError::new(
+                        Code::UnsupportedVersion,
+                        format!("the page speaks protocol {v}, this server speaks {PROTOCOL_VERSION}"),
+                    ));
+                }
                 Request::JoinRoom {
                     room_id: r.room_id,
                     display_name: r.display_name.unwrap_or_default(),
@@ -204,6 +216,9 @@ struct JoinRoom {
     display_name: Option<String>,
     #[serde(default)]
     token: Option<String>,
+    /// The dialect's version the client was written for; absent: any (mediasoup-demo style clients).
+    #[serde(default)]
+    protocol: Option<u64>,
 }
 
 /// `spatialLayer` 0 is the lowest encoding; the temporal layer defaults to the highest.
@@ -344,6 +359,22 @@ mod tests {
 
     fn parse(event: &str, payload: Value) -> Result<Request, SignalError> {
         Request::parse(event, payload)
+    }
+
+    #[test]
+    fn a_join_naming_another_protocol_version_is_refused_with_its_own_code() {
+        let join = |extra: Value| {
+            let mut p = json!({ "roomId": "r", "displayName": "A" });
+            p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse("joinRoom", p)
+        };
+        assert!(matches!(join(json!({})), Ok(Request::JoinRoom { .. })), "no version: any client");
+        assert!(matches!(join(json!({ "protocol": PROTOCOL_VERSION })), Ok(Request::JoinRoom { .. })));
+        let e = join(json!({ "protocol": PROTOCOL_VERSION + 1 })).unwrap_err();
+        assert_eq!(e.code, Code::UnsupportedVersion);
+        assert_eq!(e.message, "the page speaks protocol 2, this server speaks 1");
+        assert_eq!(join(json!({ "protocol": "1" })).unwrap_err().code, Code::BadRequest, "a version is a number");
+        assert_eq!(join(json!({ "protocol": -1 })).unwrap_err().code, Code::BadRequest);
     }
 
     #[test]
