@@ -565,33 +565,37 @@ export class Call {
     this.reset();
   }
 
-  /** Per-consumer receive statistics (`inbound-rtp`), for the connection indicators and the tests. */
-  /** The receive transport's round-trip time (s) on its selected pair, or null. */
-  async recvRtt() {
-    try {
-      for (const s of (await this.recvTransport?.getStats())?.values() ?? []) {
-        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.currentRoundTripTime != null) return s.currentRoundTripTime;
-      }
-    } catch {
-      // closed meanwhile
-    }
-    return null;
-  }
-
   /**
-   * Per-consumer receive figures, from one stats report of the receive transport. (Asking each
-   * consumer would make the browser build the whole connection's report once per consumer: with
-   * 48 others in the call, 96 full reports every tick.)
+   * Per-consumer receive figures and the receive transport's round-trip time (s, on its selected
+   * pair, or null), from one stats report of the receive transport. (Asking each consumer would
+   * make the browser build the whole connection's report once per consumer: with 48 others in the
+   * call, 96 full reports every tick.)
    */
-  async consumerStats() {
+  async receiveStats() {
     const byTrack = new Map();
+    let rtt = null;
     try {
       for (const s of (await this.recvTransport?.getStats())?.values() ?? []) {
-        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, [...(byTrack.get(s.trackIdentifier) ?? []), s]);
+        if (s.type === 'inbound-rtp' && s.trackIdentifier) {
+          if (!byTrack.has(s.trackIdentifier)) byTrack.set(s.trackIdentifier, []);
+          byTrack.get(s.trackIdentifier).push(s);
+        } else if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.currentRoundTripTime != null) {
+          rtt = s.currentRoundTripTime;
+        }
       }
     } catch {
       // The transport closed meanwhile: every consumer reports zeros.
     }
+    return { consumers: this.#consumerFigures(byTrack), rtt };
+  }
+
+  /** Per-consumer receive figures (`inbound-rtp`), for the connection indicators and the tests. */
+  async consumerStats() {
+    return (await this.receiveStats()).consumers;
+  }
+
+  /** Each consumer's figures from its track's `inbound-rtp` entries in `byTrack`. */
+  #consumerFigures(byTrack) {
     const out = [];
     for (const [consumerId, c] of this.consumers) {
       const entry = {

@@ -439,13 +439,14 @@ const PAGE_SIZE = 49;
 const STRIP_SIZE = 6;
 /** A phone in portrait shows two columns of four (tiles a thumb's width or more), and three under the stage. */
 const PHONE = { pageSize: 8, stripSize: 3, maxCols: 2 };
+/** Phone-sized screens: the same breakpoint as style.css's phone rules (keep the two together). */
 const phoneScreen = window.matchMedia('(max-width: 600px)');
 /** The page size: `localStorage['octo.pageSize']` (2–49) lowers it, to try pages with a few people. */
 function pageSize(stage) {
   const stored = Number(localStorage.getItem('octo.pageSize'));
   let size = Number.isInteger(stored) && stored >= 2 && stored <= PAGE_SIZE ? stored : PAGE_SIZE;
-  if (phoneScreen.matches) size = Math.min(size, stage ? PHONE.stripSize : PHONE.pageSize);
-  return stage ? Math.min(size, STRIP_SIZE) : size;
+  const phone = phoneScreen.matches;
+  return Math.min(size, stage ? (phone ? PHONE.stripSize : STRIP_SIZE) : phone ? PHONE.pageSize : PAGE_SIZE);
 }
 
 /**
@@ -985,8 +986,8 @@ setInterval(async () => {
   if (ui.callView.hidden || sampling) return;
   sampling = true;
   try {
-    const [stats, rtt] = await Promise.all([call.consumerStats(), call.recvRtt()]);
-    sampleConnections(stats, rtt, performance.now());
+    const { consumers, rtt } = await call.receiveStats();
+    sampleConnections(consumers, rtt, performance.now());
   } finally {
     sampling = false;
   }

@@ -213,6 +213,21 @@ export async function assertReachable(p, selector, atLeast) {
   return reach;
 }
 
+/** Asserts that the visible elements under `selector` on `p` are each at least 44 × 44 px (Apple's
+ * and Google's guideline for a thumb) and that none lies over another; returns their boxes. */
+export async function assertTouchable(p, selector) {
+  const boxes = await p.page.$$eval(selector, (els) =>
+    els.filter((e) => e.offsetParent !== null).map((e) => ({ id: e.id || e.textContent, ...e.getBoundingClientRect().toJSON() })));
+  for (const [i, a] of boxes.entries()) {
+    assert.ok(a.width >= 44 && a.height >= 44, `${p.label}: ${a.id} is ${a.width}×${a.height}: too small to touch`);
+    for (const b of boxes.slice(i + 1)) {
+      const apart = a.x + a.width <= b.x + 1 || b.x + b.width <= a.x + 1 || a.y + a.height <= b.y + 1 || b.y + b.height <= a.y + 1;
+      assert.ok(apart, `${p.label}: ${a.id} and ${b.id} overlap`);
+    }
+  }
+  return boxes;
+}
+
 /** Says `text` in the chat panel (opening it if needed) and presses Enter. */
 export async function say(p, text) {
   if (await p.page.isHidden('#chat')) await p.page.click('#chat-btn');

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   PHONE, person, closeEveryone, joinThroughUi, joinFromLobby, leaveCall, tiles, tileOf, flow, until, waitMediaFrom, liveTracks,
   assertReachable,
+  assertTouchable,
 } from './lib.mjs';
 
 const room = `use-${Date.now()}`;
@@ -25,16 +26,8 @@ test('on a phone in portrait every control is on screen and clickable, the chat 
   assert.ok(reach.some((c) => c.id === 'mic-btn') && reach.some((c) => c.id === 'leave-btn'), JSON.stringify(reach));
   // Playwright's own actionability check (visible, stable, receives the click) agrees.
   for (const id of ['mic-btn', 'cam-btn', 'screen-btn', 'chat-btn', 'leave-btn']) await ann.page.click(`#${id}`, { trial: true, timeout: 3000 });
-  // Big enough for a thumb (44 px, Apple's and Google's guideline) and none over another.
-  const controls = await ann.page.$$eval('#controls button', (els) =>
-    els.filter((e) => e.offsetParent !== null).map((e) => ({ id: e.id || e.textContent, ...e.getBoundingClientRect().toJSON() })));
-  for (const [i, a] of controls.entries()) {
-    assert.ok(a.width >= 44 && a.height >= 44, `${a.id} is ${a.width}×${a.height}: too small to touch`);
-    for (const b of controls.slice(i + 1)) {
-      const apart = a.x + a.width <= b.x + 1 || b.x + b.width <= a.x + 1 || a.y + a.height <= b.y + 1 || b.y + b.height <= a.y + 1;
-      assert.ok(apart, `${a.id} and ${b.id} overlap`);
-    }
-  }
+  // Big enough for a thumb and none over another.
+  const controls = await assertTouchable(ann, '#controls button');
   // In the lower half of the screen, where a thumb reaches.
   assert.ok(controls.every((b) => b.y > PHONE.height / 2), `controls at ${controls.map((b) => Math.round(b.y))}`);
   assert.equal(await ann.page.$$eval('video', (vs) => vs.filter((v) => !v.playsInline).length), 0, 'a video without playsinline');
