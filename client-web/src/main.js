@@ -883,6 +883,20 @@ ui.layoutBtn.addEventListener('click', () => {
   layoutGrid();
 });
 
+// A phone's "More" (style.css): opens the controls it hides; one of them used closes it again, so
+// that the grid gets its rows back.
+const controls = $('controls');
+const moreBtn = $('more-btn');
+function setMoreOpen(open) {
+  controls.classList.toggle('more-open', open);
+  moreBtn.setAttribute('aria-expanded', String(open));
+  moreBtn.textContent = open ? 'Less' : 'More';
+}
+moreBtn.addEventListener('click', () => setMoreOpen(!controls.classList.contains('more-open')));
+controls.addEventListener('click', (event) => {
+  if (event.target.closest?.('.more button, button.more')) setMoreOpen(false);
+});
+
 // Chat and reactions: DataChannel messages from the others, sender named by signaling.
 const chat = setupChat(call);
 call.on('chatHistory', (lines) => chat.history(lines));

@@ -25,7 +25,7 @@ export function callErrorMessage(err, roomId) {
     case 'room_full':
       return `The room “${roomId}” is full. Try again later or pick another room.`;
     case 'unauthorized':
-      return `You need a valid invitation link to join “${roomId}” (${err.message}).`;
+      return invitationMessage(err.message ?? '', roomId);
     case 'unsupported_version':
       return 'This page is out of date: the server was updated since it was loaded. Reload the page (Ctrl+Shift+R, or ⌘+Shift+R on a Mac) and join again.';
     case 'unavailable':
@@ -43,6 +43,14 @@ export function callErrorMessage(err, roomId) {
     default:
       return `Something went wrong: ${err?.message ?? err}`;
   }
+}
+
+/** An `unauthorized` refusal in words: the server's message says which (PROTOCOL.md, Access). */
+function invitationMessage(why, roomId) {
+  if (/requires a token/.test(why)) return `The room “${roomId}” needs an invitation link. Ask whoever invited you for it, and open it.`;
+  if (/expired/.test(why)) return 'Your invitation link has expired. Ask whoever invited you for a new one.';
+  if (/another room/.test(why)) return `Your invitation link is for another room, not “${roomId}”. Open the link as you got it, or ask for one to this room.`;
+  return `Your invitation link is not valid (${why}). Check that you copied all of it, or ask for a new one.`;
 }
 
 // PROTOCOL.md's limits on `joinRoom`, checked before asking: bytes of UTF-8, no control characters.

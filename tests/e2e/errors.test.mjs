@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { URL, CHROMIUM_ARGS, person, closeEveryone, joinThroughUi, until } from './lib.mjs';
+import { mediaErrorMessage, callErrorMessage } from '../../client-web/src/messages.js';
 
 after(closeEveryone);
 
@@ -52,4 +53,25 @@ test('a denied camera is explained, and the person can still join to watch', asy
   await p.page.waitForFunction(() => window.octo.peerId() !== null, null, { timeout: 10000 });
   assert.equal(await p.page.isDisabled('#mic-btn'), true);
   assert.equal(await p.page.isDisabled('#cam-btn'), true);
+});
+
+// A camera another app holds cannot be made with Chromium's fake devices: the words for it (and for
+// each refusal) are checked on the client's own function, as the page calls it with the error.
+test('each camera failure and each refusal has its own words, with what to do', () => {
+  const busy = mediaErrorMessage(Object.assign(new Error('Could not start video source'), { name: 'NotReadableError' }));
+  assert.match(busy, /busy.*another app.*Close that app/);
+  assert.match(mediaErrorMessage({ name: 'NotAllowedError' }), /blocked.*Allow them/);
+  assert.match(mediaErrorMessage({ name: 'NotFoundError' }), /No camera or microphone was found/);
+  const said = new Set();
+  for (const [code, message] of [
+    ['room_full', ''], ['unsupported_version', ''], ['unavailable', 'no live worker'], ['unavailable', 'the server is shutting down'],
+    ['unauthorized', 'this server requires a token to join'], ['unauthorized', 'token expired'],
+    ['unauthorized', 'token is for another room'], ['unauthorized', 'token signature is invalid'],
+    ['server_unreachable', ''], ['timeout', ''], ['rate_limited', ''],
+  ]) {
+    const words = callErrorMessage({ code, message }, 'standup');
+    assert.doesNotMatch(words, /Something went wrong/, `${code} (${message}) has no words of its own`);
+    assert.ok(!said.has(words), `${code} (${message}) reads like another refusal: ${words}`);
+    said.add(words);
+  }
 });

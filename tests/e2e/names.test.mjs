@@ -76,7 +76,7 @@ test('the same person twice (a second tab, same name) is told so, and the others
   const shown = await ann.page.$$eval('.tile .name', (els) => els.map((e) => e.textContent));
   assert.equal(new Set(shown).size, shown.length, `two tiles look the same: ${shown}`);
   assert.equal(await ann.page.isVisible('#notice'), false, 'Ann gets a notice meant for Bob');
-  await assertReachable(ann, '#controls button', 11);
+  await assertReachable(ann, '#controls button', 7);
   // When one tab leaves, the other is no longer warned.
   await leaveCall(bob2);
   assert.equal(await until(8000, async () => !(await bob.page.isVisible('#notice'))), true, 'Bob is still warned');

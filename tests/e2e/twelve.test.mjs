@@ -22,12 +22,19 @@ const LIGHT = {
 let everyone;
 
 // Twelve people would be on twelve machines; here their browsers share two cores with the server
-// under test. They run at nice 19 so that the server keeps the CPU it would have on its own
-// machine (at nice 0 Chromium's 150-odd threads left the worker runnable but at ~3 % of a core:
-// requests timed out and pages dropped), and what is measured is Octo and the client, not the
-// runner.
+// under test. They run at the lowest priority so that the server keeps the CPU it would have on its
+// own machine, and what is measured is Octo and the client, not the runner. Three things to that:
+// Playwright starts each browser in a session of its own, which the kernel's autogroup scheduler
+// (on by default) gives a CPU share equal to the whole server's — thirteen browsers left the worker
+// runnable at ~3 % of a core, requests timed out and its heartbeat failed — so the browser's
+// autogroup gets nice 19; its threads too; and it may not raise any thread's priority again
+// (Chromium does, for its audio and compositor threads, when it runs as root).
 const NICE_CHROMIUM = path.join(await mkdtemp(path.join(tmpdir(), 'octo-nice-')), 'chromium');
-writeFileSync(NICE_CHROMIUM, `#!/bin/sh\nexec nice -n 19 ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+writeFileSync(
+  NICE_CHROMIUM,
+  `#!/bin/sh\n[ -w /proc/self/autogroup ] && echo 19 > /proc/self/autogroup\nexec setpriv --bounding-set -sys_nice nice -n 19 ${CHROMIUM} "$@"\n`,
+  { mode: 0o755 },
+);
 LIGHT.executablePath = NICE_CHROMIUM;
 
 /** Saves what `p` shows as `name`.png in the artifacts (copied to docs/ for the README). */
@@ -160,8 +167,10 @@ test('on a phone: one or two columns of tiles inside the screen, the controls re
   const phone = await person('phone', { ...LIGHT, viewport: PHONE });
   phone.peerId = await joinThroughUi(phone, room, 'Mo');
   const grid = await gridBox(phone);
-  const ok = await until(20000, async () => Object.values(await shownNow(phone)).filter((t) => t.kind === 'camera').length >= 2);
-  assert.ok(ok, 'the phone shows no tiles');
+  // Eight tiles on its first page, each with the camera on once the phone consumes it (the
+  // thirteenth to join consumes 24 streams).
+  const ok = await until(40000, async () => Object.values(await shownNow(phone)).filter((t) => t.kind === 'camera' && t.cam === 'on').length === 8);
+  assert.ok(ok, `the phone's first page: ${JSON.stringify(Object.values(await shownNow(phone)).map((t) => [t.label, t.cam]))}`);
   const shown = Object.values(await shownNow(phone));
   const columns = new Set(shown.map((t) => Math.round(t.box.x)));
   assert.ok(columns.size <= 2, `${columns.size} columns on a phone`);
@@ -173,7 +182,7 @@ test('on a phone: one or two columns of tiles inside the screen, the controls re
   assert.equal(await phone.page.isVisible('#pager'), true, 'no pager for thirteen on a phone');
   assert.ok(shown.some((t) => t.peerId === 'self'), 'the own tile is not on the first page');
   // Controls: inside the screen, nothing covering them, none overlapping another, each at least 44 px.
-  const reach = await assertReachable(phone, '#controls button, #pager button', 12);
+  const reach = await assertReachable(phone, '#controls button, #pager button', 9);
   await assertTouchable(phone, '#controls button, #pager button');
   // The controls sit in the lower half, where a thumb reaches.
   const mic = reach.find((c) => c.id === 'mic-btn');

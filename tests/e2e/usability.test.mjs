@@ -21,15 +21,28 @@ test('on a phone in portrait every control is on screen and clickable, the chat 
   await joinThroughUi(ann, room, 'Ann');
   await joinThroughUi(bob, room, 'Bob');
   await waitMediaFrom(ann, bob.peerId, 15000);
-  // Mute, camera, screen, six reactions, chat, leave.
-  const reach = await assertReachable(ann, '#controls button', 11);
-  assert.ok(reach.some((c) => c.id === 'mic-btn') && reach.some((c) => c.id === 'leave-btn'), JSON.stringify(reach));
+  // What one uses all the time: mute, camera, hand, people, chat, more, leave — in two rows.
+  const reach = await assertReachable(ann, '#controls button', 7);
+  const ids = reach.map((c) => c.id);
+  for (const id of ['mic-btn', 'cam-btn', 'hand-btn', 'people-btn', 'chat-btn', 'more-btn', 'leave-btn']) assert.ok(ids.includes(id), `${id} is not shown: ${ids}`);
+  assert.equal(new Set(reach.map((c) => c.box[1])).size, 2, `the controls take ${new Set(reach.map((c) => c.box[1])).size} rows`);
   // Playwright's own actionability check (visible, stable, receives the click) agrees.
-  for (const id of ['mic-btn', 'cam-btn', 'screen-btn', 'chat-btn', 'leave-btn']) await ann.page.click(`#${id}`, { trial: true, timeout: 3000 });
+  for (const id of ['mic-btn', 'cam-btn', 'chat-btn', 'more-btn', 'leave-btn']) await ann.page.click(`#${id}`, { trial: true, timeout: 3000 });
   // Big enough for a thumb and none over another.
-  const controls = await assertTouchable(ann, '#controls button');
+  let controls = await assertTouchable(ann, '#controls button');
   // In the lower half of the screen, where a thumb reaches.
   assert.ok(controls.every((b) => b.y > PHONE.height / 2), `controls at ${controls.map((b) => Math.round(b.y))}`);
+  // "More" opens the rest (screen, speaker view, devices, six reactions), all in reach and touchable,
+  // and one of them used closes it again.
+  await ann.page.click('#more-btn');
+  assert.equal(await ann.page.getAttribute('#more-btn', 'aria-expanded'), 'true');
+  const all = await assertReachable(ann, '#controls button', 16);
+  for (const id of ['screen-btn', 'layout-btn', 'devices-btn']) assert.ok(all.some((c) => c.id === id), `${id} is not under More`);
+  controls = await assertTouchable(ann, '#controls button');
+  assert.ok(controls.every((b) => b.y > PHONE.height / 2), `controls under More at ${controls.map((b) => Math.round(b.y))}`);
+  await ann.page.click('.reaction-btn');
+  assert.equal(await ann.page.isHidden('#screen-btn'), true, 'More stayed open after a reaction');
+  assert.equal(await ann.page.getAttribute('#more-btn', 'aria-expanded'), 'false');
   assert.equal(await ann.page.$$eval('video', (vs) => vs.filter((v) => !v.playsInline).length), 0, 'a video without playsinline');
   // And Mute really is clickable there.
   await ann.page.click('#mic-btn');
@@ -54,7 +67,7 @@ test('on a phone in portrait every control is on screen and clickable, the chat 
   await ann.page.click('#chat-send');
   assert.equal(await until(5000, async () => (await bob.page.textContent('#chat-log')).includes('from a phone')), true);
   await ann.page.click('#chat-close');
-  await assertReachable(ann, '#controls button', 11);
+  await assertReachable(ann, '#controls button', 7);
   assert.ok(await ann.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the call scrolls sideways');
 });
 
@@ -87,6 +100,35 @@ test('keyboard shortcuts: Ctrl+D mutes and unmutes, Ctrl+E turns the camera off 
   // Plain D and E do nothing.
   await bob.page.keyboard.press('d');
   assert.equal(await bob.page.textContent('#mic-btn'), 'Mute');
+});
+
+test('Tab walks the controls left to right, each named, with the focus plainly visible', async () => {
+  // What is shown, in the order a person reads it: rows top to bottom, left to right within a row.
+  const expected = await bob.page.$$eval('#controls button', (els) =>
+    els.filter((e) => e.offsetParent !== null)
+      .map((e) => ({ id: e.id || e.dataset.emoji, r: e.getBoundingClientRect() }))
+      .sort((a, b) => Math.round(a.r.top - b.r.top) || a.r.left - b.r.left)
+      .map((e) => e.id));
+  assert.ok(expected.length >= 15, `only ${expected.length} controls on a desktop page`);
+  // Onto Mute by the keyboard (a focus the keyboard moved is the one that must show).
+  await bob.page.focus('#mic-btn');
+  await bob.page.keyboard.press('Shift+Tab');
+  await bob.page.keyboard.press('Tab');
+  const walked = [];
+  for (let i = 0; i < expected.length; i++) {
+    const f = await bob.page.evaluate(() => {
+      const e = document.activeElement;
+      const style = getComputedStyle(e);
+      const name = e.getAttribute('aria-label') ?? e.getAttribute('title') ?? e.textContent.trim();
+      return { id: e.id || e.dataset.emoji, name, outline: [style.outlineStyle, parseFloat(style.outlineWidth), style.outlineColor] };
+    });
+    walked.push(f.id);
+    assert.ok(f.name, `${f.id} has no name for a screen reader`);
+    const [style, width, color] = f.outline;
+    assert.ok(style === 'solid' && width >= 2 && !/rgba\(.*, 0\)/.test(color), `the focus on ${f.id} does not show: ${f.outline}`);
+    await bob.page.keyboard.press('Tab');
+  }
+  assert.deepEqual(walked, expected);
 });
 
 test('after Leave no camera, microphone or screen track is live, and Join turns them on again', async () => {
