@@ -71,6 +71,10 @@ pub struct Args {
     /// generator's capped-viewer run it lets the estimate overshoot the cap; see RELIABILITY.md).
     #[arg(long, env = "OCTO_PACE_VIDEO", default_value_t = false, action = clap::ArgAction::Set)]
     pub pace_video: bool,
+    /// Frame gathering: a worker's fan-out waits up to this many µs for the rest of a video frame,
+    /// so that each viewer's share of the frame leaves as one GSO message (0: never waits).
+    #[arg(long, env = "OCTO_GATHER_FRAMES_US", default_value_t = 1000)]
+    pub gather_frames_us: u64,
     /// Serve static files from this directory at `/` instead of the built-in client (any front-end,
     /// same-origin with signaling).
     #[arg(long, env = "OCTO_WEB_ROOT")]
@@ -229,6 +233,7 @@ struct FileConfig {
     rtc_announced_address: Option<String>,
     rtc_tcp: Option<bool>,
     pace_video: Option<bool>,
+    gather_frames_us: Option<u64>,
     web_root: Option<PathBuf>,
     auth_secret: Option<String>,
     max_peers_per_room: Option<usize>,

@@ -90,6 +90,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         announced_address: args.rtc_announced_address,
         tcp: args.rtc_tcp,
         pace_video: args.pace_video,
+        gather_frames_us: args.gather_frames_us,
     };
 
     let mut sigterm = signal(SignalKind::terminate())?;

@@ -55,11 +55,21 @@ pub struct MediaListen {
     pub tcp: bool,
     /// Video paced at 2.5× each subscriber's downlink estimate (worker `--pace-video`).
     pub pace_video: bool,
+    /// How long a worker's fan-out may wait for a video frame's last packet, µs (worker
+    /// `--gather-frames-us`); 0: never.
+    pub gather_frames_us: u64,
 }
 
 impl Default for MediaListen {
     fn default() -> Self {
-        Self { ips: vec![[127, 0, 0, 1].into()], port_base: 0, announced_address: None, tcp: true, pace_video: false }
+        Self {
+            ips: vec![[127, 0, 0, 1].into()],
+            port_base: 0,
+            announced_address: None,
+            tcp: true,
+            pace_video: false,
+            gather_frames_us: 1000,
+        }
     }
 }
 
@@ -81,6 +91,10 @@ impl MediaListen {
         }
         if self.pace_video {
             args.push("--pace-video".to_owned());
+        }
+        if self.gather_frames_us > 0 {
+            args.push("--gather-frames-us".to_owned());
+            args.push(self.gather_frames_us.to_string());
         }
         args
     }

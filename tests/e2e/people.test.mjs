@@ -196,7 +196,8 @@ async function assertOnStage(p, key) {
   assert.ok(ok, `${p.label}: ${key} is not on the stage: ${JSON.stringify(t)}`);
   assert.ok(await isStage(p));
   const others = Object.entries(t).filter(([k]) => k !== key);
-  assert.ok(others.every(([, o]) => !o.main), `${p.label}: two tiles on the stage`);
+  const count = await p.page.evaluate(() => document.querySelectorAll('#grid .tile').length);
+  assert.ok(others.every(([, o]) => !o.main), `${p.label}: two tiles on the stage (${count} tiles in the grid): ${JSON.stringify(t)}`);
   for (const [k, o] of others) assert.ok(t[key].box.width > 2 * o.box.width, `${p.label}: ${key} ${t[key].box.width} px wide, ${k} ${o.box.width} px`);
 }
 

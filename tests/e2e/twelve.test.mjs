@@ -60,13 +60,16 @@ after(closeEveryone);
 
 test('every page shows all twelve in a grid, no tile over another, each remote one decoding', async () => {
   for (const p of everyone) {
-    const ok = await until(30000, async () => {
+    // The first page is checked as the last person arrives: their stream starts meanwhile.
+    const ok = await until(60000, async () => {
       const t = (await tiles(p)).filter((x) => x.kind === 'camera' && x.box.width > 0);
       const s = (await stats(p)).filter((c) => c.kind === 'video');
       return t.length === 12 && s.length === 11 && s.every((c) => c.framesDecoded > 0);
     });
     const shown = (await tiles(p)).filter((x) => x.kind === 'camera');
-    assert.ok(ok, `${p.label}: ${shown.length} tiles, decoding ${JSON.stringify((await stats(p)).filter((c) => c.kind === 'video').map((c) => c.framesDecoded))}`);
+    const seen = shown.map((x) => `${x.label} ${Math.round(x.box.width)} px cam ${x.cam}`);
+    const decoding = (await stats(p)).filter((c) => c.kind === 'video').map((c) => c.framesDecoded);
+    assert.ok(ok, `${p.label}: ${shown.length} tiles (${seen.join(', ')}), decoding ${JSON.stringify(decoding)}`);
     const grid = await gridBox(p);
     for (const [i, a] of shown.entries()) {
       assert.ok(inside(a.box, grid), `${p.label}: tile ${a.label} at ${JSON.stringify(a.box)} outside the grid ${JSON.stringify(grid)}`);

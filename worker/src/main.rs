@@ -14,10 +14,11 @@ use octo_worker::logging::Logging;
 const DEFAULT_CHANNEL_FD: RawFd = 3;
 
 const USAGE: &str = "octo-worker [--channel-fd N] [--rtc-listen IP:PORT]... [--rtc-announced-address HOST]
-            [--rtc-tcp] [--pace-video] [--log-filter FILTER]
+            [--rtc-tcp] [--pace-video] [--gather-frames-us N] [--log-filter FILTER]
 Started by `octo`; speaks octo-ipc frames on fd N (default 3) and receives WebRTC media on the
 --rtc-listen UDP addresses (default 127.0.0.1:0; port 0 picks a free port) and, with --rtc-tcp, over
-ICE-TCP on the same addresses and ports (another port where the TCP one is taken). Logs with the filter
+ICE-TCP on the same addresses and ports (another port where the TCP one is taken). With
+--gather-frames-us the fan-out waits up to N µs for a video frame's last packet. Logs with the filter
 --log-filter or OCTO_LOG (default info), as text or as JSON lines if OCTO_LOG_FORMAT=json.";
 
 struct Args {
@@ -39,6 +40,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rtc-announced-address" => media.announced_address = Some(value("--rtc-announced-address")?),
             "--rtc-tcp" => media.tcp = true,
             "--pace-video" => media.pace_video = true,
+            "--gather-frames-us" => {
+                let us: u64 = value("--gather-frames-us")?.parse().context("--gather-frames-us")?;
+                media.gather_frames = std::time::Duration::from_micros(us);
+            }
             "--log-filter" => log_filter = Some(value("--log-filter")?),
             "--help" | "-h" => {
                 println!("{USAGE}");

@@ -30,6 +30,9 @@ const KEYFRAME_BURST_GUARD: std::time::Duration = std::time::Duration::from_mill
 pub(super) const CONSUMERS_PER_CHUNK: usize = 32;
 /// Packets held for one turn's fan-out at most; a longer turn fans out what it holds first.
 const MAX_PENDING_PACKETS: usize = 256;
+/// Frame gathering waits for no more packets than this (a 720p keyframe is ~40): past it the
+/// fan-out runs, so that what it fills the transmit queue with at once stays bounded.
+const MAX_GATHERED_PACKETS: usize = 64;
 
 /// A normalised packet waiting for the fan-out.
 struct PendingPacket {
@@ -68,6 +71,11 @@ pub(super) struct PendingFanOut {
     group_packets: Vec<usize>,
     /// One shared header rewrite per packet of the group.
     shared: Vec<SharedRewrite>,
+    /// When the oldest packet still waiting was queued.
+    held_since: Option<Instant>,
+    /// Whether the newest video packet queued ends no frame (its marker bit is clear): the rest of
+    /// its frame is on its way.
+    frame_open: bool,
 }
 
 impl PendingFanOut {
@@ -76,6 +84,8 @@ impl PendingFanOut {
         let Some(first) = self.packets.iter().position(|p| !p.taken) else {
             self.packets.clear();
             self.arena.clear();
+            self.held_since = None;
+            self.frame_open = false;
             return None;
         };
         let (router_id, producer_id) = (self.packets[first].router_id, self.packets[first].producer_id);
@@ -96,7 +106,8 @@ impl PendingFanOut {
 }
 
 impl Worker {
-    /// Queues a normalised packet for this turn's fan-out.
+    /// Queues a normalised packet for this turn's fan-out. `ends_frame` is its marker bit for
+    /// video, `None` for audio (whose marker starts a talkspurt and ends nothing).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn queue_fan_out(
         &mut self,
@@ -107,9 +118,14 @@ impl Worker {
         seq: u16,
         layers: PacketLayers,
         newest: u16,
+        ends_frame: Option<bool>,
     ) {
         if self.pending.packets.len() >= MAX_PENDING_PACKETS {
             while self.fan_out_chunk(usize::MAX) {}
+        }
+        self.pending.held_since.get_or_insert(now);
+        if let Some(ends) = ends_frame {
+            self.pending.frame_open = !ends;
         }
         let at = self.pending.arena.len();
         self.pending.arena.extend_from_slice(packet);
@@ -124,6 +140,33 @@ impl Worker {
             len: packet.len(),
             taken: false,
         });
+    }
+
+    /// Whether the fan-out waits, at `now`, for the rest of a frame before it runs: frame gathering
+    /// is on, a video frame is open, nothing has been fanned out of what waits, and the oldest
+    /// packet has waited less than the hold. The IO shell then leaves the turn's datagrams unsent
+    /// until [`Self::gather_deadline`] or the frame's last packet. Why: each consumer's run of a
+    /// producer's packets leaves as one GSO message, so a worker that fans out a frame whole sends
+    /// as few, long messages as a busy worker does by chance (its turns are long enough to read a
+    /// whole frame); an idle worker's short turns split a frame into a run per packet or two.
+    pub fn holds_fan_out(&self, now: Instant) -> bool {
+        let p = &self.pending;
+        self.gather.is_some_and(|hold| {
+            p.frame_open
+                && p.group.is_none()
+                && p.packets.len() < MAX_GATHERED_PACKETS
+                && p.held_since.is_some_and(|since| now < since + hold)
+        })
+    }
+
+    /// When a held fan-out runs anyway (the frame's last packet not having come).
+    pub fn gather_deadline(&self) -> Option<Instant> {
+        let p = &self.pending;
+        let hold = self.gather?;
+        if !p.frame_open || p.group.is_some() {
+            return None;
+        }
+        p.held_since.map(|since| since + hold)
     }
 
     /// Fans the pending packets out to the next `max_consumers` consumers of the current group

@@ -111,6 +111,7 @@ impl Worker {
             return;
         };
         let seq = packet.sequence_number();
+        let ends_frame = (producer.kind == MediaKind::Video).then(|| packet.marker());
         let keyframe = producer.keyframe_codec.is_some_and(|c| is_keyframe(c, packet.payload()));
         // Read once here, where the packet is parsed already; the offsets are from the payload's
         // start, which the ingress rewrite below does not change.
@@ -148,7 +149,7 @@ impl Worker {
         {
             router.active_speaker.record(now, producer_id, level);
         }
-        self.queue_fan_out(now, router_id, producer_id, &buf[..len], seq, layers, newest);
+        self.queue_fan_out(now, router_id, producer_id, &buf[..len], seq, layers, newest, ends_frame);
     }
 
     /// Answers a consumer's NACK for `lost` (on `media_ssrc`) from its producer's retransmission

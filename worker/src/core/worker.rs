@@ -96,6 +96,8 @@ pub struct Worker {
     pub(super) closed: bool,
     pub(super) epoch: Instant,
     pub(super) pace_video: bool,
+    /// Frame gathering: how long the fan-out may wait for the rest of a video frame (off: `None`).
+    pub(super) gather: Option<Duration>,
     pub(super) epoch_unix: Duration,
     /// The latest time the core was told about, for stats that need one.
     pub(super) last_now: Option<Instant>,
@@ -152,6 +154,7 @@ impl Worker {
             closed: false,
             epoch: config.epoch,
             pace_video: config.pace_video,
+            gather: None,
             epoch_unix: config.epoch_unix,
             last_now: None,
             next_tick: None,
@@ -272,6 +275,12 @@ impl Worker {
         if self.next_tick.is_none() {
             self.next_tick = Some(now + TICK);
         }
+    }
+
+    /// Lets the fan-out wait up to `hold` for the rest of a video frame ([`Self::holds_fan_out`]);
+    /// `None` or zero: it never waits.
+    pub fn set_frame_gathering(&mut self, hold: Option<Duration>) {
+        self.gather = hold.filter(|h| !h.is_zero());
     }
 
     /// True once the controller asked the worker to close: the shell flushes and exits.

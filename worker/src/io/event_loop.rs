@@ -43,6 +43,9 @@ pub struct MediaConfig {
     pub tcp: bool,
     /// Video to a subscriber with a downlink estimate paced at 2.5× it (`core/pacer.rs`).
     pub pace_video: bool,
+    /// How long the fan-out may wait for the rest of a video frame (`Worker::holds_fan_out`);
+    /// zero: never.
+    pub gather_frames: std::time::Duration,
 }
 
 /// Runs the worker until the controller closes the channel or sends `Close`. `set_log_filter`
@@ -87,9 +90,14 @@ pub fn run(
         epoch_unix,
         pace_video: media.pace_video,
     })?;
+    worker.set_frame_gathering(Some(media.gather_frames));
 
     loop {
-        udp.flush(&mut worker, &mut tcp);
+        // While a video frame is incomplete (and not for longer than the hold) its packets wait,
+        // with whatever else this turn queued, and go out with the frame's last one.
+        if !worker.holds_fan_out(Instant::now()) {
+            udp.flush(&mut worker, &mut tcp);
+        }
         tcp.write_pending(poll.registry());
         while let Some(output) = worker.poll_output() {
             match output {
@@ -111,10 +119,7 @@ pub fn run(
         let timeout = if udp.has_unread() || tcp.has_unread() {
             Some(std::time::Duration::ZERO)
         } else {
-            let at = match (worker.poll_timeout(), tcp.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let at = [worker.poll_timeout(), tcp.poll_timeout(), worker.gather_deadline()].into_iter().flatten().min();
             at.map(|at| at.saturating_duration_since(Instant::now()))
         };
         match poll.poll(&mut events, timeout) {

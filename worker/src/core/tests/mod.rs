@@ -5,6 +5,7 @@ mod adaptive;
 mod control;
 mod data_channels;
 mod forwarding;
+mod gathering;
 mod hostile;
 mod ice_tcp;
 mod pipes;
