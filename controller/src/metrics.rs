@@ -87,7 +87,7 @@ pub async fn render(state: &MetricsState) -> String {
         let _ = writeln!(out, "octo_peers{{worker=\"{index}\"}} {peers}");
     }
     type Field = fn(&WorkerMetrics) -> u64;
-    let series: [(&str, &str, &str, Field); 28] = [
+    let series: [(&str, &str, &str, Field); 29] = [
         ("octo_routers", "gauge", "Routers.", |m| m.routers),
         ("octo_transports", "gauge", "WebRTC transports.", |m| m.transports),
         ("octo_producers", "gauge", "Producers (not counting piped copies).", |m| m.producers),
@@ -110,6 +110,12 @@ pub async fn render(state: &MetricsState) -> String {
             "counter",
             "Datagrams dropped (malformed, unknown source, undecryptable, unroutable).",
             |m| m.packets_dropped,
+        ),
+        (
+            "octo_pacer_packets_dropped_total",
+            "counter",
+            "Video packets the pacer dropped (--pace-video: a subscriber's queue was full).",
+            |m| m.pacer_packets_dropped,
         ),
         (
             "octo_srtp_failures_total",

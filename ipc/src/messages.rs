@@ -444,6 +444,9 @@ pub struct WorkerMetrics {
     /// The worker's ICE-TCP connections (filled in by its IO shell, which owns them).
     #[serde(default)]
     pub ice_tcp: IceTcpMetrics,
+    /// Video the pacer (`--pace-video`) dropped because a transport's queue was full.
+    #[serde(default)]
+    pub pacer_packets_dropped: u64,
     /// DataChannel endpoints: data producers and data consumers.
     #[serde(default)]
     pub data_producers: u64,

@@ -159,8 +159,6 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rooms: usize,
     },
-    /// Raise N (subscribers, rooms, or a meeting's publishers) until loss > 0.5 %, p99 added
-    /// latency > 20 ms or a process saturates; report the last good N.
     /// The same scenario on Octo and then on Janus, one table of both (see BENCHMARKS.md).
     Compare {
         #[arg(long, value_enum, default_value = "webinar")]
@@ -169,6 +167,8 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         level: usize,
     },
+    /// Raise N (subscribers, rooms, or a meeting's publishers) until loss > 0.5 %, p99 added
+    /// latency > 20 ms or a process saturates; report the last good N.
     Ramp {
         #[arg(long, value_enum, default_value = "webinar")]
         scenario: RampScenario,

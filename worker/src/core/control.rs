@@ -582,6 +582,7 @@ impl Worker {
             c.retired_bytes_sent += t.bytes_sent;
             c.retired_packets_dropped += t.packets_dropped;
             c.retired_srtp_failures += t.srtp_failures;
+            c.retired_pacer_dropped += transport.pacer.dropped;
             if transport.is_pipe() {
                 c.retired_pipe_bytes_received += t.bytes_received;
                 c.retired_pipe_bytes_sent += t.bytes_sent;

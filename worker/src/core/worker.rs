@@ -75,6 +75,7 @@ pub struct WorkerCounters {
     pub retired_keyframe_requests: u64,
     pub retired_pipe_bytes_received: u64,
     pub retired_pipe_bytes_sent: u64,
+    pub retired_pacer_dropped: u64,
 }
 
 pub struct Worker {
@@ -321,9 +322,11 @@ impl Worker {
             srtp_failures: c.retired_srtp_failures,
             nacks_received: c.retired_nacks,
             keyframe_requests_received: c.retired_keyframe_requests,
+            pacer_packets_dropped: c.retired_pacer_dropped,
             ..Default::default()
         };
         for t in self.transports.values() {
+            m.pacer_packets_dropped += t.pacer.dropped;
             m.packets_received += t.counters.packets_received;
             m.bytes_received += t.counters.bytes_received;
             m.packets_sent += t.counters.packets_sent;
