@@ -8,5 +8,6 @@ mod forwarding;
 mod gathering;
 mod hostile;
 mod ice_tcp;
+mod pacing;
 mod pipes;
 mod simulcast;
