@@ -73,7 +73,7 @@ pub struct Args {
     pub pace_video: bool,
     /// Frame gathering: a worker's fan-out waits up to this many µs for the rest of a video frame,
     /// so that each viewer's share of the frame leaves as one GSO message (0: never waits).
-    #[arg(long, env = "OCTO_GATHER_FRAMES_US", default_value_t = 1000)]
+    #[arg(long, env = "OCTO_GATHER_FRAMES_US", default_value_t = crate::worker_pool::DEFAULT_GATHER_FRAMES_US)]
     pub gather_frames_us: u64,
     /// Serve static files from this directory at `/` instead of the built-in client (any front-end,
     /// same-origin with signaling).

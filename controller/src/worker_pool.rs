@@ -60,6 +60,9 @@ pub struct MediaListen {
     pub gather_frames_us: u64,
 }
 
+/// A worker's frame gathering unless configured (`--gather-frames-us`): 1 ms.
+pub const DEFAULT_GATHER_FRAMES_US: u64 = 1000;
+
 impl Default for MediaListen {
     fn default() -> Self {
         Self {
@@ -68,7 +71,7 @@ impl Default for MediaListen {
             announced_address: None,
             tcp: true,
             pace_video: false,
-            gather_frames_us: 1000,
+            gather_frames_us: DEFAULT_GATHER_FRAMES_US,
         }
     }
 }

@@ -150,20 +150,15 @@ impl Worker {
     /// as few, long messages as a busy worker does by chance (its turns are long enough to read a
     /// whole frame); an idle worker's short turns split a frame into a run per packet or two.
     pub fn holds_fan_out(&self, now: Instant) -> bool {
-        let p = &self.pending;
-        self.gather.is_some_and(|hold| {
-            p.frame_open
-                && p.group.is_none()
-                && p.packets.len() < MAX_GATHERED_PACKETS
-                && p.held_since.is_some_and(|since| now < since + hold)
-        })
+        self.gather_deadline().is_some_and(|deadline| now < deadline)
     }
 
-    /// When a held fan-out runs anyway (the frame's last packet not having come).
+    /// While the fan-out may wait for a frame: when it runs anyway (the frame's last packet not
+    /// having come).
     pub fn gather_deadline(&self) -> Option<Instant> {
         let p = &self.pending;
         let hold = self.gather?;
-        if !p.frame_open || p.group.is_some() {
+        if !p.frame_open || p.group.is_some() || p.packets.len() >= MAX_GATHERED_PACKETS {
             return None;
         }
         p.held_since.map(|since| since + hold)

@@ -250,6 +250,25 @@ impl Harness {
         (publisher, sub)
     }
 
+    /// [`Self::publisher_and_subscriber`] with the publisher's VP8 producer (100) consumed, resumed,
+    /// by the subscriber (consumer 200), and the handshakes pumped through.
+    pub fn video_call(&mut self) -> (Peer, Peer) {
+        let (mut publisher, mut sub) = self.publisher_and_subscriber();
+        let producer = self.produce(&publisher, 100, MediaKind::Video);
+        let c = self.consume(&sub, 200, producer);
+        assert_eq!(self.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
+        self.pump(&mut [&mut publisher, &mut sub]);
+        (publisher, sub)
+    }
+
+    /// Hands the worker what `peer` has sent, without taking anything out of the worker (unlike
+    /// [`Self::pump`]): what waits in its fan-out stays there.
+    pub fn deliver(&mut self, peer: &mut Peer) {
+        for datagram in peer.take_outgoing() {
+            self.datagram_on(peer.socket(), peer.addr, &datagram);
+        }
+    }
+
     pub fn produce(&mut self, peer: &Peer, id: u128, kind: MediaKind) -> ProducerId {
         let params = if kind == MediaKind::Video { chrome_vp8_parameters() } else { chrome_opus_parameters() };
         let resp = self.request(Request::Transport(

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use octo_ipc::*;
-
 use crate::core::testing::{Harness, Peer, vp8_payload};
 
 const VP8_PT: u8 = 96;
@@ -15,11 +13,7 @@ const HOLD: Duration = Duration::from_millis(1);
 /// A publisher's VP8 producer and one subscriber's resumed consumer; gathering at `hold`.
 fn call(hold: Option<Duration>) -> (Harness, Peer, Peer) {
     let mut h = Harness::new();
-    let (mut publisher, mut sub) = h.publisher_and_subscriber();
-    let producer = h.produce(&publisher, 100, MediaKind::Video);
-    let c = h.consume(&sub, 200, producer);
-    assert_eq!(h.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
-    h.pump(&mut [&mut publisher, &mut sub]);
+    let (publisher, sub) = h.video_call();
     h.worker.set_frame_gathering(hold);
     (h, publisher, sub)
 }
@@ -28,9 +22,7 @@ fn call(hold: Option<Duration>) -> (Harness, Peer, Peer) {
 fn arrive(h: &mut Harness, publisher: &mut Peer, seq: u16, last_of_frame: bool) {
     let pt = if last_of_frame { VP8_PT | MARKER } else { VP8_PT };
     publisher.send_rtp(pt, VIDEO_SSRC, seq, 3000, &vp8_payload(seq == 1, seq as u8));
-    for datagram in publisher.take_outgoing() {
-        h.datagram_on(publisher.socket(), publisher.addr, &datagram);
-    }
+    h.deliver(publisher);
 }
 
 #[test]

@@ -12,22 +12,16 @@ const VIDEO_SSRC: u32 = 1111;
 #[test]
 fn a_full_pacer_queue_counts_its_drops_in_the_metrics_even_after_the_transport_closes() {
     let mut h = Harness::new();
-    let (mut publisher, mut sub) = h.publisher_and_subscriber();
-    let producer = h.produce(&publisher, 100, MediaKind::Video);
     // The consumer negotiates transport-cc, so its transport gets an estimator and is paced
     // (the harness's worker paces video) at 2.5 × the initial 1 Mbit/s.
-    let c = h.consume(&sub, 200, producer);
-    assert_eq!(h.request(Request::Consumer(c.id, ConsumerRequest::Resume)), Ok(Response::Ok));
-    h.pump(&mut [&mut publisher, &mut sub]);
+    let (mut publisher, mut sub) = h.video_call();
     assert_eq!(h.worker.metrics().pacer_packets_dropped, 0);
     // A burst of 1,000-byte packets at one instant: the pacer's budget lets a few through, queues
     // the rest, and beyond its queue drops the oldest.
     let burst = MAX_QUEUED + 100;
     for seq in 1..=burst as u16 {
         publisher.send_rtp(VP8_PT, VIDEO_SSRC, seq, 3000, &vp8_payload(seq == 1, 0xAA).repeat(100)[..1000]);
-        for datagram in publisher.take_outgoing() {
-            h.datagram_on(publisher.socket(), publisher.addr, &datagram);
-        }
+        h.deliver(&mut publisher);
     }
     // The fan-out runs as datagrams are taken; no time passes, so the queue does not drain.
     h.pump(&mut [&mut publisher, &mut sub]);
